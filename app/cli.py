@@ -1,0 +1,184 @@
+"""The terminal front end: the same worker and events as the window, shown as lines of text.
+
+The main thread drains the worker's queue and prints; a daemon thread reads stdin and hands each
+line to the worker. In an interactive terminal a "You: " prompt is kept below incoming lines
+(with readline, the half-typed line is redrawn); otherwise output is plain lines, for scripts.
+"""
+
+from __future__ import annotations
+
+import queue
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from types import FrameType
+from typing import TextIO
+
+from app import events as ev
+from app.net import HostOptions, JoinOptions
+from app.protocol import clean_text
+from app.worker import NetWorker
+
+PROMPT = "You: "
+
+
+def describe(event: ev.Event) -> list[str]:
+    """The lines a terminal shows for an event (none for the user's own echoes)."""
+    if isinstance(event, ev.Hosting):
+        return [
+            f"Server is waiting for a connection... on port {event.port}",
+            f"Others can join with: {', '.join(event.addresses)}",
+        ]
+    if isinstance(event, ev.Connecting):
+        return [f"Connecting to {event.host}:{event.port}..."]
+    if isinstance(event, ev.Connected):
+        lines = ["Connected to the server."]
+        if event.foreign:
+            lines.append("(This server is not Parley: lines go out and come in as they are.)")
+        else:
+            lines.append(f"You are {event.name}. In the room: {', '.join(event.members)}.")
+        if event.note and not event.foreign:
+            lines.append(f"* {event.note}")
+        return lines
+    if isinstance(event, ev.MessageReceived):
+        if event.mine and not event.earlier:
+            return []
+        if event.sender is None:
+            return event.text.split("\n")
+        prefix = "(earlier) " if event.earlier else ""
+        return [f"{prefix}{event.sender}: {part}" for part in event.text.split("\n")]
+    if isinstance(event, ev.MemberJoined):
+        if event.address:
+            return [f"Got a connection from {event.address} ({event.name})"]
+        return [f"{event.name} joined."]
+    if isinstance(event, ev.MemberLeft):
+        return [
+            f"{event.name} left."
+            if event.reason == "left"
+            else f"{event.name} left ({event.reason})."
+        ]
+    if isinstance(event, ev.MemberRenamed):
+        return [f"You are now {event.new}." if event.you else f"{event.old} is now {event.new}."]
+    if isinstance(event, ev.NoticeShown):
+        return [f"* {event.text}"]
+    if isinstance(event, ev.ErrorShown):
+        return [f"! {event.text}"]
+    if isinstance(event, ev.ChatEnded):
+        reason = [event.reason] if event.reason else []
+        return [*reason, "Chat ended."]
+    if isinstance(event, ev.Failed):
+        return [event.text]
+    return []
+
+
+class Terminal:
+    """Prints lines without trampling what the user is typing (as far as a terminal allows)."""
+
+    def __init__(self, out: TextIO = sys.stdout, interactive: bool | None = None) -> None:
+        self.out = out
+        if interactive is None:
+            interactive = sys.stdin.isatty() and out.isatty()
+        self.interactive = interactive
+        self._line_buffer: Callable[[], str] = lambda: ""
+        if interactive:
+            try:
+                import readline
+
+                self._line_buffer = readline.get_line_buffer
+            except ImportError:  # Windows: no readline; the prompt is simply printed again
+                pass
+        self.prompting = False
+
+    def show(self, lines: list[str]) -> None:
+        if not lines:
+            return
+        text = "".join(clean_text(line) + "\n" for line in lines)
+        if self.interactive and self.prompting:
+            self.out.write("\r\x1b[K" + text + PROMPT + self._line_buffer())
+        else:
+            self.out.write(text)
+        self.out.flush()
+
+
+def _read_lines(terminal: Terminal, send: Callable[[str], None], eof: Callable[[], None]) -> None:
+    try:
+        if terminal.interactive:
+            terminal.prompting = True
+            while True:
+                send(input(PROMPT))
+        else:
+            for line in sys.stdin:
+                send(line.rstrip("\r\n"))
+    except (EOFError, OSError, ValueError):
+        pass
+    terminal.prompting = False
+    eof()
+
+
+def _sigterm(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def run(start: Callable[[NetWorker], None], *, leave_on_eof: bool) -> int:
+    """Run one session in the terminal; returns the process exit code."""
+    events: queue.Queue[ev.Event] = queue.Queue()
+    worker = NetWorker(events.put)
+    terminal = Terminal()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _sigterm)
+    worker.start()
+    start(worker)
+    reader_started = False
+    code = 1
+    try:
+        while True:
+            try:
+                event = events.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if isinstance(event, ev.Failed):
+                print(event.text, file=sys.stderr)
+                break
+            terminal.show(describe(event))
+            if isinstance(event, ev.ChatEnded):
+                code = 0
+                break
+            if isinstance(event, ev.Hosting | ev.Connected) and not reader_started:
+                reader_started = True
+                on_eof = worker.leave if leave_on_eof else (lambda: None)
+                threading.Thread(
+                    target=_read_lines, args=(terminal, worker.send, on_eof), daemon=True
+                ).start()
+    except KeyboardInterrupt:
+        code = _finish_after_interrupt(worker, events, terminal)
+    finally:
+        worker.stop()
+    return code
+
+
+def _finish_after_interrupt(
+    worker: NetWorker, events: queue.Queue[ev.Event], terminal: Terminal
+) -> int:
+    """Ctrl-C or SIGTERM: say bye (the host ends the room), show the end, exit normally."""
+    terminal.prompting = False
+    worker.leave()
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        try:
+            event = events.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            break
+        terminal.show(describe(event))
+        if isinstance(event, ev.ChatEnded | ev.Failed):
+            return 0
+    return 0
+
+
+def host(options: HostOptions) -> int:
+    return run(lambda worker: worker.host(options), leave_on_eof=False)
+
+
+def join(options: JoinOptions) -> int:
+    return run(lambda worker: worker.join(options), leave_on_eof=True)

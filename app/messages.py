@@ -1,0 +1,146 @@
+"""The messages Parley peers exchange, as small frozen dataclasses.
+
+These are the vocabulary of floor 1: `protocol` turns them into bytes and back, `room` decides who
+gets which. They validate nothing about the network; names and text are checked where they enter
+(`protocol` for shape, `room` for policy), so a message that exists is one the code can trust.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# --- joiner -> host ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Hello:
+    """An app peer's first line: who it wants to be, and the protocol version it speaks."""
+
+    name: str
+    version: int
+
+
+@dataclass(frozen=True)
+class Say:
+    """A line of chat (or a /command) from a member. `id` lets the sender match the host's echo."""
+
+    text: str
+    id: str | None = None
+
+
+@dataclass(frozen=True)
+class Ping:
+    """Keepalive probe; the other side answers with `Pong`."""
+
+
+@dataclass(frozen=True)
+class Pong:
+    """Answer to `Ping`."""
+
+
+# --- host -> members --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Chat:
+    """A message as the host stamped it: the host's sequence number, sender name and time."""
+
+    seq: int
+    sender: str
+    text: str
+    time: float
+    id: str | None = None
+
+
+@dataclass(frozen=True)
+class Welcome:
+    """Sent once on admission: the member's final name, who is present, and recent history."""
+
+    name: str
+    members: tuple[str, ...]
+    history: tuple[Chat, ...] = ()
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Joined:
+    name: str
+
+
+@dataclass(frozen=True)
+class Left:
+    name: str
+    reason: str = "left"
+
+
+@dataclass(frozen=True)
+class Renamed:
+    old: str
+    new: str
+
+
+@dataclass(frozen=True)
+class Members:
+    """The answer to /who."""
+
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A line from the host meant for people to read (hints, command help)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Error:
+    """Something the receiver sent was refused; `code` is stable, `text` is for people."""
+
+    code: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Ended:
+    """The chat is over for the receiver: the host ended the room, or the receiver said bye."""
+
+    reason: str = "The host ended the chat."
+
+
+@dataclass(frozen=True)
+class ProtocolError:
+    """Parsed from bad input; never sent as such (the host answers with `Error`)."""
+
+    code: str
+    text: str
+    fatal: bool = False
+
+
+@dataclass(frozen=True)
+class Greeting:
+    """The host's first line, as a joiner read it. `version` is None when it is not Parley."""
+
+    line: str
+    version: int | None = None
+
+
+@dataclass(frozen=True)
+class RawLine:
+    """A line from a server that is not Parley (nc -l, ncat --chat), shown as it came."""
+
+    text: str
+
+
+ServerMessage = (
+    Chat | Welcome | Joined | Left | Renamed | Members | Notice | Error | Ended | Ping | Pong
+)
+ClientMessage = Hello | Say | Ping | Pong
+
+
+@dataclass(frozen=True)
+class Send:
+    """One instruction from the room: deliver `message` to each member id in `to`."""
+
+    to: tuple[int, ...]
+    message: ServerMessage

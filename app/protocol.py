@@ -1,0 +1,448 @@
+"""Parley's wire protocol: bytes in, messages out; messages in, bytes out. No sockets here.
+
+Theory of operation
+-------------------
+Everything on the wire is lines of UTF-8 text ending in ``\\n`` (a ``\\r`` before it is dropped),
+each at most `MAX_LINE` bytes. Once the transport is up (TLS or plain TCP) the host speaks first,
+with one human-readable line, `GREETING`, which starts ``PARLEY/<version>``.
+
+The first line the host receives decides what the peer is:
+
+* ``{"type": "hello", "version": 1, "name": "Ann"}`` -> an **app peer**. From then on both sides
+  exchange one JSON object per line (JSON escapes any newline inside a message).
+* anything else, or nothing within the host's wait -> a **text peer** (nc, telnet, a terminal):
+  each line it sends is a message, and it receives ``Name: text`` lines.
+
+A joiner reads the first line too: a ``PARLEY/`` greeting means it answers with its hello; any other
+line, or silence, means the server is not Parley (``nc -l``, ``ncat --chat``) and the joiner falls
+back to plain lines both ways.
+
+`HostSideParser` and `JoinerSideParser` hold the per-connection state. Feed them bytes in pieces of
+any size (one byte at a time works the same as one large read); each call returns the messages
+completed so far. Bad input becomes a `ProtocolError` in that list and never raises, so one peer's
+junk cannot take the host down. The encoders turn messages back into bytes for each kind of peer.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Callable
+from typing import Any
+
+from app.messages import (
+    Chat,
+    ClientMessage,
+    Ended,
+    Error,
+    Greeting,
+    Hello,
+    Joined,
+    Left,
+    Members,
+    Notice,
+    Ping,
+    Pong,
+    ProtocolError,
+    RawLine,
+    Renamed,
+    Say,
+    ServerMessage,
+    Welcome,
+)
+
+VERSION = 1
+MAX_LINE = 64 * 1024
+MAX_NAME = 32
+MAX_ID = 64
+GREETING = f"PARLEY/{VERSION} Welcome to Parley. Type a message and press Enter; type bye to leave."
+
+_BYE = re.compile(r"\s*bye[\s.!?…]*", re.IGNORECASE)
+_GREETING = re.compile(r"PARLEY/(\d{1,6})(?:\s.*)?")
+# Characters a name may not hold: controls (Cc), format characters such as bidi overrides and
+# zero-width joiners (Cf), separators other than the plain space (Zl, Zp), unassigned (Cn),
+# private use (Co) and surrogates (Cs).
+_NAME_FORBIDDEN = frozenset({"Cc", "Cf", "Zl", "Zp", "Cn", "Co", "Cs"})
+
+
+def is_bye(text: str) -> bool:
+    """True for a message that is just "bye" (any case, trailing punctuation allowed)."""
+    return _BYE.fullmatch(text) is not None
+
+
+def clean_text(text: str) -> str:
+    """Remove control characters (escape sequences among them) except newline and tab.
+
+    Applied to every message before it is relayed or shown, so a peer cannot move another
+    person's cursor, recolour their terminal or hide text.
+    """
+    return "".join(
+        ch for ch in text if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cf")
+    ).strip("\n")
+
+
+def check_name(name: str) -> str:
+    """Return the name, trimmed, or raise ValueError saying in plain words what is wrong."""
+    name = " ".join(name.split(" ")).strip()
+    if not name:
+        raise ValueError("A name cannot be empty.")
+    if len(name) > MAX_NAME:
+        raise ValueError(f"A name can be at most {MAX_NAME} characters long.")
+    for ch in name:
+        if unicodedata.category(ch) in _NAME_FORBIDDEN:
+            raise ValueError(
+                "A name cannot contain control, formatting or invisible characters "
+                f"(found U+{ord(ch):04X})."
+            )
+    if name.startswith("/"):
+        raise ValueError("A name cannot start with '/'.")
+    return name
+
+
+def name_key(name: str) -> str:
+    """The form two names are compared in: "ＡＮＮ" and "ann" are the same person's name."""
+    return unicodedata.normalize("NFKC", name).casefold()
+
+
+class LineSplitter:
+    """Splits a byte stream into lines with a hard cap, using memory bounded by the cap."""
+
+    TOO_LONG = None
+
+    def __init__(self, max_line: int = MAX_LINE) -> None:
+        self.max_line = max_line
+        self._buf = bytearray()
+        self._scan = 0  # bytes of _buf already known to hold no newline
+        self._discarding = False
+
+    def feed(self, data: bytes) -> list[bytes | None]:
+        """Return the complete lines in order; None stands for a line that was too long."""
+        out: list[bytes | None] = []
+        buf = self._buf
+        buf += data
+        start = 0
+        while True:
+            end = buf.find(b"\n", max(start, self._scan))
+            if end < 0:
+                break
+            self._scan = 0
+            if self._discarding:
+                self._discarding = False
+            elif end - start > self.max_line:
+                out.append(self.TOO_LONG)
+            else:
+                line = bytes(buf[start:end])
+                out.append(line[:-1] if line.endswith(b"\r") else line)
+            start = end + 1
+        del buf[:start]
+        if len(buf) > self.max_line:
+            if not self._discarding:
+                out.append(self.TOO_LONG)
+                self._discarding = True
+            buf.clear()
+        self._scan = len(buf)
+        return out
+
+    @property
+    def pending(self) -> int:
+        """Bytes held for an unfinished line (lost if the peer goes away now)."""
+        return len(self._buf)
+
+
+def _too_long(max_line: int) -> ProtocolError:
+    return ProtocolError(
+        "line_too_long", f"That line was longer than {max_line} bytes; it was not sent."
+    )
+
+
+_BAD_UTF8 = ProtocolError("bad_utf8", "That line was not valid UTF-8 text; it was not sent.")
+
+
+def _decode(raw: bytes | None, max_line: int) -> str | ProtocolError:
+    if raw is None:
+        return _too_long(max_line)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return _BAD_UTF8
+
+
+class HostSideParser:
+    """Parses what one peer sends to the host. `kind` is None until the first line decides."""
+
+    def __init__(self, max_line: int = MAX_LINE) -> None:
+        self._lines = LineSplitter(max_line)
+        self.kind: str | None = None  # "app" or "text"
+
+    def decide_text(self) -> None:
+        """The peer stayed silent after the greeting: from now on it is a text peer."""
+        if self.kind is None:
+            self.kind = "text"
+
+    def feed(self, data: bytes) -> list[ClientMessage | ProtocolError]:
+        out: list[ClientMessage | ProtocolError] = []
+        for raw in self._lines.feed(data):
+            line = _decode(raw, self._lines.max_line)
+            if isinstance(line, ProtocolError):
+                if self.kind is None:
+                    self.kind = "text"
+                out.append(line)
+            elif self.kind is None:
+                hello = _parse_hello(line)
+                self.kind = "text" if hello is None else "app"
+                out.append(Say(line) if hello is None else hello)
+            elif self.kind == "text":
+                out.append(Say(line))
+            else:
+                out.append(_parse_client_frame(line))
+        return out
+
+
+class JoinerSideParser:
+    """Parses what the host (or a server that is not Parley) sends to a joiner."""
+
+    def __init__(self, max_line: int = MAX_LINE) -> None:
+        self._lines = LineSplitter(max_line)
+        self.mode: str | None = None  # "parley" or "raw"
+
+    def decide_raw(self) -> None:
+        """The server said nothing: it is not Parley (e.g. ``nc -l``); use plain lines."""
+        if self.mode is None:
+            self.mode = "raw"
+
+    def feed(self, data: bytes) -> list[Greeting | ServerMessage | RawLine | ProtocolError]:
+        out: list[Greeting | ServerMessage | RawLine | ProtocolError] = []
+        for raw in self._lines.feed(data):
+            line = _decode(raw, self._lines.max_line)
+            if isinstance(line, ProtocolError):
+                out.append(line)
+            elif self.mode is None:
+                match = _GREETING.fullmatch(line)
+                if match:
+                    self.mode = "parley"
+                    out.append(Greeting(line, int(match.group(1))))
+                else:
+                    self.mode = "raw"
+                    out += [Greeting(line, None), RawLine(line)]
+            elif self.mode == "raw":
+                out.append(RawLine(line))
+            else:
+                out.append(_parse_server_frame(line))
+        return out
+
+
+# --- decoding JSON frames ---------------------------------------------------------------------
+
+
+class _Bad(Exception):
+    pass
+
+
+def _field(obj: dict[str, Any], key: str, kind: type, optional: bool = False) -> Any:
+    value = obj.get(key)
+    if value is None and optional:
+        return None
+    # bool is an int in Python; a frame saying "seq": true is still malformed.
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise _Bad(f"field '{key}' must be {kind.__name__}")
+    return value
+
+
+def _load(line: str) -> dict[str, Any]:
+    try:
+        obj = json.loads(line)
+    except (ValueError, RecursionError) as exc:
+        raise _Bad("not valid JSON") from exc
+    if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
+        raise _Bad("a frame must be a JSON object with a 'type'")
+    return obj
+
+
+def _parse_hello(line: str) -> Hello | None:
+    if not line.startswith("{"):
+        return None
+    try:
+        obj = _load(line)
+        if obj["type"] != "hello":
+            return None
+        return Hello(_field(obj, "name", str), _field(obj, "version", int))
+    except _Bad:
+        return None
+
+
+def _parse_client_frame(line: str) -> ClientMessage | ProtocolError:
+    try:
+        obj = _load(line)
+        kind = obj["type"]
+        if kind == "msg":
+            msg_id = _field(obj, "id", str, optional=True)
+            if msg_id is not None and len(msg_id) > MAX_ID:
+                raise _Bad(f"'id' can be at most {MAX_ID} characters")
+            return Say(_field(obj, "text", str), msg_id)
+        if kind == "ping":
+            return Ping()
+        if kind == "pong":
+            return Pong()
+        if kind == "hello":
+            return ProtocolError("unexpected", "Hello was already received.")
+        return ProtocolError("unknown_type", f"Unknown message type {kind[:40]!r}.")
+    except _Bad as exc:
+        return ProtocolError("malformed", f"Malformed frame: {exc}.")
+
+
+def _chat_from(obj: dict[str, Any]) -> Chat:
+    return Chat(
+        seq=_field(obj, "seq", int),
+        sender=_field(obj, "from", str),
+        text=_field(obj, "text", str),
+        time=float(_field(obj, "time", (int, float))),  # type: ignore[arg-type]
+        id=_field(obj, "id", str, optional=True),
+    )
+
+
+def _names(obj: dict[str, Any], key: str) -> tuple[str, ...]:
+    names = _field(obj, key, list)
+    if not all(isinstance(n, str) for n in names):
+        raise _Bad(f"field '{key}' must be a list of names")
+    return tuple(names)
+
+
+def _history(obj: dict[str, Any]) -> tuple[Chat, ...]:
+    items = _field(obj, "history", list)
+    if not all(isinstance(item, dict) for item in items):
+        raise _Bad("field 'history' must be a list of messages")
+    return tuple(_chat_from(item) for item in items)
+
+
+_SERVER_DECODERS: dict[str, Callable[[dict[str, Any]], ServerMessage]] = {
+    "msg": _chat_from,
+    "welcome": lambda o: Welcome(
+        name=_field(o, "name", str),
+        members=_names(o, "members"),
+        history=_history(o),
+        note=_field(o, "note", str, optional=True),
+    ),
+    "joined": lambda o: Joined(_field(o, "name", str)),
+    "left": lambda o: Left(_field(o, "name", str), _field(o, "reason", str)),
+    "renamed": lambda o: Renamed(_field(o, "old", str), _field(o, "new", str)),
+    "members": lambda o: Members(_names(o, "names")),
+    "notice": lambda o: Notice(_field(o, "text", str)),
+    "error": lambda o: Error(_field(o, "code", str), _field(o, "text", str)),
+    "end": lambda o: Ended(_field(o, "reason", str)),
+    "ping": lambda o: Ping(),
+    "pong": lambda o: Pong(),
+}
+
+
+def _parse_server_frame(line: str) -> ServerMessage | ProtocolError:
+    try:
+        obj = _load(line)
+        decoder = _SERVER_DECODERS.get(obj["type"])
+        if decoder is None:
+            return ProtocolError("unknown_type", f"Unknown message type {obj['type'][:40]!r}.")
+        return decoder(obj)
+    except (_Bad, TypeError, AttributeError) as exc:
+        return ProtocolError("malformed", f"Malformed frame from the host: {exc}.")
+
+
+# --- encoding -----------------------------------------------------------------------------------
+
+
+def _dump(obj: dict[str, Any]) -> bytes:
+    return (json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+
+
+def encode_client(msg: ClientMessage) -> bytes:
+    """A joiner's message as one JSON line."""
+    if isinstance(msg, Hello):
+        return _dump({"type": "hello", "version": msg.version, "name": msg.name})
+    if isinstance(msg, Say):
+        obj: dict[str, Any] = {"type": "msg", "text": msg.text}
+        if msg.id is not None:
+            obj["id"] = msg.id
+        return _dump(obj)
+    return _dump({"type": "ping" if isinstance(msg, Ping) else "pong"})
+
+
+def _chat_obj(msg: Chat) -> dict[str, Any]:
+    obj: dict[str, Any] = {
+        "type": "msg",
+        "seq": msg.seq,
+        "from": msg.sender,
+        "text": msg.text,
+        "time": msg.time,
+    }
+    if msg.id is not None:
+        obj["id"] = msg.id
+    return obj
+
+
+def encode_json(msg: ServerMessage) -> bytes:
+    """A host's message to an app peer, as one JSON line."""
+    if isinstance(msg, Chat):
+        return _dump(_chat_obj(msg))
+    if isinstance(msg, Welcome):
+        obj: dict[str, Any] = {
+            "type": "welcome",
+            "name": msg.name,
+            "members": list(msg.members),
+            "history": [_chat_obj(c) for c in msg.history],
+        }
+        if msg.note is not None:
+            obj["note"] = msg.note
+        return _dump(obj)
+    if isinstance(msg, Joined):
+        return _dump({"type": "joined", "name": msg.name})
+    if isinstance(msg, Left):
+        return _dump({"type": "left", "name": msg.name, "reason": msg.reason})
+    if isinstance(msg, Renamed):
+        return _dump({"type": "renamed", "old": msg.old, "new": msg.new})
+    if isinstance(msg, Members):
+        return _dump({"type": "members", "names": list(msg.names)})
+    if isinstance(msg, Notice):
+        return _dump({"type": "notice", "text": msg.text})
+    if isinstance(msg, Error):
+        return _dump({"type": "error", "code": msg.code, "text": msg.text})
+    if isinstance(msg, Ended):
+        return _dump({"type": "end", "reason": msg.reason})
+    return _dump({"type": "ping" if isinstance(msg, Ping) else "pong"})
+
+
+def describe_left(msg: Left) -> str:
+    """How a departure reads to people: "Ann left." or "Ann left (connection lost)."."""
+    return f"{msg.name} left." if msg.reason == "left" else f"{msg.name} left ({msg.reason})."
+
+
+def text_lines(msg: ServerMessage) -> list[str]:
+    """How a message reads as plain lines, for text peers and terminals."""
+    if isinstance(msg, Chat):
+        return [f"{msg.sender}: {part}" for part in msg.text.split("\n")]
+    if isinstance(msg, Welcome):
+        lines = [f"* You are {msg.name}. In the room: {', '.join(msg.members)}."]
+        if msg.note:
+            lines.append(f"* {msg.note}")
+        for chat in msg.history:
+            lines += [f"(earlier) {line}" for line in text_lines(chat)]
+        return lines
+    if isinstance(msg, Joined):
+        return [f"* {msg.name} joined."]
+    if isinstance(msg, Left):
+        return [f"* {describe_left(msg)}"]
+    if isinstance(msg, Renamed):
+        return [f"* {msg.old} is now {msg.new}."]
+    if isinstance(msg, Members):
+        return [f"* In the room: {', '.join(msg.names)}."]
+    if isinstance(msg, Notice):
+        return [f"* {msg.text}"]
+    if isinstance(msg, Error):
+        return [f"! {msg.text}"]
+    if isinstance(msg, Ended):
+        return [f"* {msg.reason}", "Chat ended."]
+    return []
+
+
+def encode_text(msg: ServerMessage) -> bytes:
+    """A host's message to a text peer: readable lines, nothing for keepalives."""
+    lines = text_lines(msg)
+    return "".join(line + "\n" for line in lines).encode()

@@ -1,0 +1,139 @@
+"""`NetWorker`: the network's own thread, and the small synchronous facade front ends call.
+
+How this works
+--------------
+`start()` launches one thread that runs one asyncio event loop forever. The front end (Tk's main
+thread, or the terminal's) calls `host()`, `join()`, `send()`, `leave()` and `stop()`; each hands
+its work to the loop with `call_soon_threadsafe` / `run_coroutine_threadsafe` and returns at once
+(`stop()` waits, with a bound). Nothing else crosses into the loop.
+
+The loop runs at most one session (a `Host` or a `Joiner`) at a time. Sessions report through the
+injected `post` callable, which the front end reads on its own thread (a `queue.Queue.put` in the
+app, `list.append` in tests). Every session ends with exactly one `ChatEnded` or `Failed`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import threading
+from collections.abc import Coroutine
+from typing import Any
+
+from app import events as ev
+from app.net import Host, HostOptions, Joiner, JoinOptions, Post
+
+log = logging.getLogger(__name__)
+
+
+class NetWorker:
+    def __init__(self, post: Post) -> None:
+        self._post = post
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._session: Host | Joiner | None = None
+
+    # --- the facade (any thread) ---------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        ready = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(ready,), name="parley-net", daemon=True
+        )
+        self._thread.start()
+        ready.wait()
+
+    def host(self, options: HostOptions) -> None:
+        """Open a room; `Hosting` or `Failed` follows."""
+        self._submit(self._open(Host(options, self._post)))
+
+    def join(self, options: JoinOptions) -> None:
+        """Join a room; `Connected` or `Failed` follows."""
+        self._submit(self._open(Joiner(options, self._post)))
+
+    def send(self, text: str) -> None:
+        """Say `text` in the current session; a bye ends it."""
+        loop = self._require_loop()
+        loop.call_soon_threadsafe(self._send, text)
+
+    def leave(self) -> concurrent.futures.Future[None]:
+        """Say bye and end the session (the host's bye ends the room for everyone)."""
+        return self._submit(self._leave())
+
+    def stop(self, timeout: float = 1.5) -> None:
+        """Say bye, then stop the loop and the thread; returns within about `timeout` seconds."""
+        if self._thread is None or self._loop is None:
+            return
+        with contextlib.suppress(concurrent.futures.TimeoutError):
+            self.leave().result(timeout)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout)
+        self._thread = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # --- inside the loop -----------------------------------------------------------------------
+
+    def _run(self, ready: threading.Event) -> None:
+        # A selector loop on every platform: the same behaviour everywhere, and sockets are all
+        # this loop handles (no subprocesses, which is what Windows' proactor loop is for).
+        loop = asyncio.SelectorEventLoop()
+        asyncio.set_event_loop(loop)
+        loop.set_exception_handler(_log_exception)
+        self._loop = loop
+        ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            if self._session is not None:  # stop() gave up waiting for a polite goodbye
+                self._session.abort()
+            tasks = asyncio.all_tasks(loop)
+            for task in tasks:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    async def _open(self, session: Host | Joiner) -> None:
+        await self._leave()
+        self._session = session
+        try:
+            await session.start()
+        except Exception as exc:  # a bug must not leave the front end waiting forever
+            log.exception("session failed to start")
+            self._post(ev.Failed(f"Something went wrong: {exc}"))
+
+    def _send(self, text: str) -> None:
+        session = self._session
+        if session is None or session.closed.is_set():
+            self._post(ev.ErrorShown("Not in a chat: host or join first."))
+            return
+        session.say(text)
+
+    async def _leave(self) -> None:
+        session, self._session = self._session, None
+        if session is None or session.closed.is_set():
+            return
+        if isinstance(session, Host):
+            await session.end()
+        else:
+            await session.leave()
+
+    def _submit(self, coro: Coroutine[Any, Any, None]) -> concurrent.futures.Future[None]:
+        return asyncio.run_coroutine_threadsafe(coro, self._require_loop())
+
+    def _require_loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            self.start()
+        assert self._loop is not None
+        return self._loop
+
+
+def _log_exception(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    log.error("network loop: %s", context.get("message"), exc_info=context.get("exception"))

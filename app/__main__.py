@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--join", metavar="HOST[:PORT]", help="window: join this host at once")
     parser.add_argument("--port", type=_port, help=f"port (default {DEFAULT_PORT})")
     parser.add_argument("--name", help="your display name")
+    parser.add_argument("--bind", metavar="ADDR", help="window: when hosting, listen on ADDR only")
     commands = parser.add_subparsers(dest="command", metavar="{host,join}")
 
     host = commands.add_parser("host", help="host a room in this terminal")

@@ -350,7 +350,9 @@ class Host:
                 self.admit(peer, msg.name)
                 return
             self.admit(peer, None)
-        if isinstance(msg, Say):
+        if isinstance(msg, Hello):  # an app peer whose hello came after the silence timer
+            self._deliver(self.room.upgrade(peer.id, msg.name))
+        elif isinstance(msg, Say):
             if is_bye(clean_text(msg.text)):
                 peer.said_bye = True
             self._deliver(self.room.say(peer.id, msg.text, msg.id))
@@ -502,6 +504,7 @@ class _JoinerProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        self.joiner.connected(self)  # before any data_received, which may come at once
 
     def data_received(self, data: bytes) -> None:
         for msg in self.parser.feed(data):
@@ -533,19 +536,24 @@ class Joiner:
         self.post(ev.Connecting(host, port))
         loop = asyncio.get_running_loop()
         try:
-            transport, self._proto = await asyncio.wait_for(
+            await asyncio.wait_for(
                 loop.create_connection(lambda: _JoinerProtocol(self), host, port),
                 self.options.connect_timeout,
             )
         except (OSError, asyncio.TimeoutError) as exc:
             self._finish(ev.Failed(_connect_error(host, port, exc)))
             return False
-        sock = transport.get_extra_info("socket")
+        return True
+
+    def connected(self, proto: _JoinerProtocol) -> None:
+        self._proto = proto
+        assert proto.transport is not None
+        sock = proto.transport.get_extra_info("socket")
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        loop = asyncio.get_running_loop()
         self._greet_timer = loop.call_later(self.options.greet_wait, self._no_greeting)
-        return True
 
     def _no_greeting(self) -> None:
         if self._proto is not None and self._proto.parser.mode is None:
@@ -597,7 +605,10 @@ class Joiner:
         elif isinstance(msg, Ping):
             self._write(encode_client(Pong()))
         elif isinstance(msg, ProtocolError):
-            self.post(ev.ErrorShown(msg.text))
+            # Before the welcome, plain lines may come first: the host took our hello for
+            # silence and spoke to us as a text peer. The welcome that follows replaces them.
+            if self.in_room or msg.code != "malformed":
+                self.post(ev.ErrorShown(msg.text))
         elif isinstance(msg, Pong):
             pass
         else:

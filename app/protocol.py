@@ -174,9 +174,14 @@ class HostSideParser:
     def __init__(self, max_line: int = MAX_LINE) -> None:
         self._lines = LineSplitter(max_line)
         self.kind: str | None = None  # "app" or "text"
+        self._first_line = True
 
     def decide_text(self) -> None:
-        """The peer stayed silent after the greeting: from now on it is a text peer."""
+        """The peer stayed silent after the greeting: treat it as a text peer for now.
+
+        Its first line may still turn out to be a hello (an app peer on a slow link); then
+        `kind` becomes "app" and the host upgrades the guest it admitted.
+        """
         if self.kind is None:
             self.kind = "text"
 
@@ -184,11 +189,12 @@ class HostSideParser:
         out: list[ClientMessage | ProtocolError] = []
         for raw in self._lines.feed(data):
             line = _decode(raw, self._lines.max_line)
+            first, self._first_line = self._first_line, False
             if isinstance(line, ProtocolError):
                 if self.kind is None:
                     self.kind = "text"
                 out.append(line)
-            elif self.kind is None:
+            elif self.kind is None or (self.kind == "text" and first):
                 hello = _parse_hello(line)
                 self.kind = "text" if hello is None else "app"
                 out.append(Say(line) if hello is None else hello)

@@ -97,6 +97,31 @@ class Room:
         welcome = Welcome(name, self.names(), tuple(self._history), note)
         return [Send((member_id,), welcome), Send(others, Joined(name))]
 
+    def upgrade(self, member_id: int, requested: str) -> list[Send]:
+        """A guest admitted for its silence sent a hello after all: give it its name and a
+        proper welcome (the others see a rename)."""
+        member = self._members.get(member_id)
+        if member is None:
+            return []
+        member.kind = "app"
+        note: str | None = None
+        sends: list[Send] = []
+        try:
+            name = check_name(requested)
+        except ValueError as exc:
+            name, note = member.name, f"Name refused: {exc} You are {member.name}."
+        else:
+            del self._by_key[name_key(member.name)]
+            unique = self._unique(name)
+            self._by_key[name_key(member.name)] = member_id
+            if unique != name:
+                note = f"The name {name} is taken; you are {unique}."
+            if unique != member.name:
+                sends = self._rename(member, unique)
+                sends = [Send(tuple(i for i in s.to if i != member_id), s.message) for s in sends]
+        welcome = Welcome(member.name, self.names(), tuple(self._history), note)
+        return [*sends, Send((member_id,), welcome)]
+
     def leave(self, member_id: int, reason: str = "left") -> list[Send]:
         """Remove a member (no-op if already gone) and tell the others why."""
         member = self._members.pop(member_id, None)

@@ -1,0 +1,213 @@
+"""Shared test tools: waiting on events and output with deadlines that fail loudly."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+from app import events as ev
+
+T = TypeVar("T")
+ROOT = Path(__file__).resolve().parent.parent
+DEADLINE = 10.0
+
+
+class Recorder:
+    """A `post` for NetWorker that keeps every event and lets a test wait for one."""
+
+    def __init__(self) -> None:
+        self.events: list[ev.Event] = []
+        self._cond = threading.Condition()
+
+    def __call__(self, event: ev.Event) -> None:
+        with self._cond:
+            self.events.append(event)
+            self._cond.notify_all()
+
+    def wait_for(
+        self, kind: type[T], pred: Callable[[T], bool] = lambda e: True, timeout: float = DEADLINE
+    ) -> T:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for event in self.events:
+                    if isinstance(event, kind) and pred(event):
+                        return event
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    seen = [repr(e)[:200] for e in self.events[-20:]]
+                    raise AssertionError(
+                        f"no {kind.__name__} matching within {timeout}s; last events: {seen}"
+                    )
+                self._cond.wait(left)
+
+    def of(self, kind: type[T]) -> list[T]:
+        with self._cond:
+            return [e for e in self.events if isinstance(e, kind)]
+
+    def texts(self) -> list[str]:
+        return [e.text for e in self.of(ev.MessageReceived)]
+
+
+class RawPeer:
+    """A plain TCP peer, as nc or telnet would be: lines out, lines in."""
+
+    # Closed after each test by the autouse fixture in conftest.py.
+    opened: ClassVar[list[RawPeer]] = []
+
+    def __init__(self, port: int, host: str = "127.0.0.1", rcvbuf: int | None = None) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        RawPeer.opened.append(self)
+        if rcvbuf is not None:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(DEADLINE)
+        self.sock.connect((host, port))
+        self.buf = b""
+
+    def send(self, data: bytes | str) -> None:
+        self.sock.sendall(data.encode() if isinstance(data, str) else data)
+
+    def line(self, text: str) -> None:
+        self.send(text + "\n")
+
+    def read_until(self, pattern: str, timeout: float = DEADLINE) -> str:
+        """Read until a line matches `pattern` (regex search); return that line."""
+        deadline = time.monotonic() + timeout
+        rx = re.compile(pattern)
+        while True:
+            while b"\n" in self.buf:
+                raw, self.buf = self.buf.split(b"\n", 1)
+                line = raw.decode("utf-8", "replace")
+                if rx.search(line):
+                    return line
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no line matching {pattern!r} within {timeout}s")
+            self.sock.settimeout(left)
+            try:
+                chunk = self.sock.recv(65536)
+            except TimeoutError:
+                continue
+            if not chunk:
+                raise AssertionError(f"connection closed before a line matching {pattern!r}")
+            self.buf += chunk
+
+    def wait_closed(self, timeout: float = DEADLINE) -> bytes:
+        """Read until the other side closes; return everything read."""
+        deadline = time.monotonic() + timeout
+        got = self.buf
+        self.buf = b""
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"connection still open after {timeout}s")
+            self.sock.settimeout(left)
+            try:
+                chunk = self.sock.recv(65536)
+            except TimeoutError:
+                continue
+            except ConnectionResetError:
+                return got
+            if not chunk:
+                return got
+            got += chunk
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class Proc:
+    """A `python -m app ...` subprocess whose output lines a test can wait for."""
+
+    def __init__(self, *args: str, stdin: Any = subprocess.PIPE) -> None:
+        env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8")
+        self.p = subprocess.Popen(
+            [sys.executable, "-m", "app", *args],
+            cwd=ROOT,
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.seen: list[str] = []
+        self.err: list[str] = []
+        threading.Thread(target=self._pump, daemon=True).start()
+        threading.Thread(target=self._pump_err, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.p.stdout is not None
+        for line in self.p.stdout:
+            self.lines.put(line.rstrip("\n"))
+        self.lines.put(None)
+
+    def _pump_err(self) -> None:
+        assert self.p.stderr is not None
+        self.err.extend(line.rstrip("\n") for line in self.p.stderr)
+
+    def expect(self, pattern: str, timeout: float = DEADLINE) -> re.Match[str]:
+        """Wait for an output line matching `pattern` (regex search)."""
+        rx = re.compile(pattern)
+        for line in self.seen:
+            if m := rx.search(line):
+                return m
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no line matching {pattern!r}; saw {self.seen!r}")
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                continue
+            if line is None:
+                raise AssertionError(
+                    f"exited before {pattern!r}; saw {self.seen!r}; stderr {self.err!r}"
+                )
+            self.seen.append(line)
+            if m := rx.search(line):
+                return m
+
+    def say(self, text: str) -> None:
+        assert self.p.stdin is not None
+        self.p.stdin.write(text + "\n")
+        self.p.stdin.flush()
+
+    def close_stdin(self) -> None:
+        assert self.p.stdin is not None
+        self.p.stdin.close()
+
+    def wait(self, timeout: float = DEADLINE) -> int:
+        return self.p.wait(timeout)
+
+    def kill(self) -> None:
+        if self.p.poll() is None:
+            self.p.terminate()
+            try:
+                self.p.wait(5)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        for stream in (self.p.stdin, self.p.stdout, self.p.stderr):
+            if stream is not None:
+                try:
+                    stream.close()
+                except (OSError, ValueError):
+                    pass
+
+
+def free_port() -> int:
+    """A port that was free a moment ago (for servers that cannot be told to use port 0)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

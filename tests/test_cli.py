@@ -1,0 +1,216 @@
+"""The terminal commands as people run them: separate processes talking over 127.0.0.1."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from tests.helpers import ROOT, Proc, RawPeer, free_port
+
+
+@pytest.fixture
+def procs() -> Iterator[Callable[..., Proc]]:
+    started: list[Proc] = []
+
+    def start(*args: str, **kwargs: object) -> Proc:
+        proc = Proc(*args, **kwargs)  # type: ignore[arg-type]
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.kill()
+
+
+def start_host(procs: Callable[..., Proc], name: str = "Hal") -> tuple[Proc, int]:
+    host = procs("host", "--port", "0", "--bind", "127.0.0.1", "--name", name)
+    port = int(host.expect(r"Server is waiting for a connection\.\.\. on port (\d+)").group(1))
+    host.expect(rf"Others can join with: 127\.0\.0\.1:{port}$")
+    return host, port
+
+
+def test_host_and_two_joiners_chat_and_a_joiners_bye(procs) -> None:
+    host, port = start_host(procs)
+    ann = procs("join", f"127.0.0.1:{port}", "--name", "Ann")
+    ann.expect("^Connected to the server.$")
+    ann.expect(r"^You are Ann\. In the room: Hal, Ann\.$")
+    host.expect(r"^Got a connection from 127\.0\.0\.1:\d+ \(Ann\)$")
+    bob = procs("join", "127.0.0.1", "--port", str(port), "--name", "Bob")
+    bob.expect(r"^You are Bob\. In the room: Hal, Ann, Bob\.$")
+    ann.expect("^Bob joined.$")
+
+    ann.say("hi all")
+    host.expect("^Ann: hi all$")
+    bob.expect("^Ann: hi all$")
+    host.say("hello from the host")
+    ann.expect("^Hal: hello from the host$")
+    bob.expect("^Hal: hello from the host$")
+    bob.say("and Bob")
+    ann.expect("^Bob: and Bob$")
+
+    ann.say("Bye!")
+    ann.expect("^Chat ended.$")
+    assert ann.wait() == 0
+    host.expect("^Ann: Bye!$")
+    host.expect("^Ann left.$")
+    bob.expect("^Ann left.$")
+    assert "Ann: hi all" not in ann.seen  # your own lines are not printed back to you
+    bob.say("still here")
+    host.expect("^Bob: still here$")
+
+
+def test_the_hosts_bye_ends_the_chat_everywhere(procs) -> None:
+    host, port = start_host(procs)
+    ann = procs("join", f"127.0.0.1:{port}", "--name", "Ann")
+    bob = procs("join", f"127.0.0.1:{port}", "--name", "Bob")
+    ann.expect("^You are Ann")
+    bob.expect("^You are Bob")
+    host.say("bye")
+    for proc in (host, ann, bob):
+        proc.expect("^Chat ended.$")
+        assert proc.wait() == 0
+    ann.expect("^Hal: bye$")
+    ann.expect("^The host ended the chat.$")
+
+
+def test_end_of_input_makes_a_joiner_leave_but_not_the_host(procs) -> None:
+    host = procs(
+        "host", "--port", "0", "--bind", "127.0.0.1", "--name", "Hal", stdin=subprocess.DEVNULL
+    )
+    port = int(host.expect(r"on port (\d+)").group(1))
+    ann = procs("join", f"127.0.0.1:{port}", "--name", "Ann")
+    ann.expect("^You are Ann")
+    ann.say("one line then EOF")
+    ann.close_stdin()
+    ann.expect("^Chat ended.$")
+    assert ann.wait() == 0
+    host.expect("^Ann: one line then EOF$")
+    host.expect("^Ann left.$")
+    # The host, its stdin closed from the start, still serves newcomers.
+    peer = RawPeer(port)
+    peer.read_until("^PARLEY/1 ")
+    peer.line("anyone?")
+    host.expect("^guest1: anyone\\?$")
+
+
+def test_sigterm_on_the_host_ends_the_room_for_everyone(procs) -> None:
+    host, port = start_host(procs)
+    ann = procs("join", f"127.0.0.1:{port}", "--name", "Ann")
+    ann.expect("^You are Ann")
+    host.p.send_signal(signal.SIGTERM)
+    ann.expect("^The host ended the chat.$")
+    ann.expect("^Chat ended.$")
+    assert ann.wait() == 0
+    host.expect("^Chat ended.$")
+    assert host.wait() == 0
+
+
+def test_a_text_peer_and_a_terminal_joiner_share_the_room(procs) -> None:
+    host, port = start_host(procs)
+    ann = procs("join", f"127.0.0.1:{port}", "--name", "Ann")
+    ann.expect("^You are Ann")
+    peer = RawPeer(port)
+    peer.read_until("^PARLEY/1 ")
+    peer.line("hello from nc")
+    ann.expect("^guest1: hello from nc$")
+    ann.say("hello nc")
+    assert peer.read_until("^Ann: ") == "Ann: hello nc"
+
+
+def test_connection_refused_is_one_plain_line_and_exit_1(procs) -> None:
+    with socket.socket() as s:  # a port that is surely closed: bound, never listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        proc = procs("join", f"127.0.0.1:{port}", "--name", "Ann")
+        assert proc.wait() == 1
+    proc.expect("^Connecting to")
+    assert proc.err == [
+        f"Could not connect to 127.0.0.1:{port}: connection refused — is the host running?"
+    ]
+
+
+def test_a_port_in_use_is_one_plain_line_and_exit_1(procs) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        proc = procs("host", "--port", str(port), "--bind", "127.0.0.1")
+        assert proc.wait() == 1
+    assert len(proc.err) == 1
+    assert proc.err[0].startswith(f"Could not listen on 127.0.0.1:{port}: the address is already")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["join"], ["join", "host:notaport"], ["host", "--port", "70000"], ["frobnicate"]],
+)
+def test_bad_arguments_exit_2_without_a_traceback(args: list[str]) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "app", *args], cwd=ROOT, capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert "usage:" in done.stderr
+
+
+def test_joining_a_plain_line_server_like_nc_l(procs) -> None:
+    """`nc -l PORT`, the original one-to-one shape: it says nothing until someone types."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        ann = procs("join", f"127.0.0.1:{port}", "--name", "Ann")
+        server.settimeout(10)
+        conn, _ = server.accept()
+        with conn:
+            ann.expect("^Connected to the server.$")
+            ann.expect("not Parley")
+            ann.say("hi there")
+            conn.settimeout(10)
+            got = b""
+            while not got.endswith(b"\n"):
+                got += conn.recv(100)
+            assert got == b"hi there\n"
+            conn.sendall(b"hello back\n")
+            ann.expect("^hello back$")
+            conn.sendall(b"bye\n")
+            ann.expect("^Chat ended.$")
+            assert ann.wait() == 0
+
+
+def test_joining_ncat_chat(procs) -> None:
+    port = free_port()
+    ncat = subprocess.Popen(
+        ["ncat", "-l", "--chat", "127.0.0.1", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        other = _connect_when_listening(port)
+        ann = procs("join", f"127.0.0.1:{port}", "--name", "Ann")
+        ann.expect("not Parley")
+        ann.say("hello ncat room")
+        other.read_until("hello ncat room")
+        other.line("hi Ann")
+        ann.expect(r"^<user\d+> hi Ann$")
+    finally:
+        ncat.terminate()
+        ncat.wait(10)
+
+
+def _connect_when_listening(port: int) -> RawPeer:
+    import time
+
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            return RawPeer(port)
+        except ConnectionRefusedError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)  # ncat gives no sign it is listening but the port itself

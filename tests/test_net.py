@@ -1,0 +1,301 @@
+"""The engine over real sockets on 127.0.0.1: app peers (workers), raw text peers, bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import struct
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from app import events as ev
+from app.net import HostOptions, JoinOptions
+from app.worker import NetWorker
+from tests.helpers import RawPeer, Recorder
+
+Joined = tuple[NetWorker, Recorder]
+
+
+@pytest.fixture
+def workers() -> Iterator[list[NetWorker]]:
+    started: list[NetWorker] = []
+    yield started
+    for worker in started:
+        worker.stop()
+
+
+@pytest.fixture
+def start_host(workers: list[NetWorker]) -> Callable[..., tuple[NetWorker, Recorder, int]]:
+    def start(**options: object) -> tuple[NetWorker, Recorder, int]:
+        rec = Recorder()
+        worker = NetWorker(rec)
+        workers.append(worker)
+        opts = HostOptions(port=0, bind="127.0.0.1", name="Hal", hello_wait=0.3)
+        for key, value in options.items():
+            setattr(opts, key, value)
+        worker.host(opts)
+        return worker, rec, rec.wait_for(ev.Hosting).port
+
+    return start
+
+
+@pytest.fixture
+def join(workers: list[NetWorker]) -> Callable[..., Joined]:
+    def start(port: int, name: str, **options: object) -> Joined:
+        rec = Recorder()
+        worker = NetWorker(rec)
+        workers.append(worker)
+        worker.join(JoinOptions("127.0.0.1", port, name=name, **options))  # type: ignore[arg-type]
+        rec.wait_for(ev.Connected)
+        return worker, rec
+
+    return start
+
+
+def text_peer(port: int, name_line: str = "hi") -> tuple[RawPeer, str]:
+    """A text peer that sends a first line (so it is admitted at once); returns its guest name."""
+    peer = RawPeer(port)
+    peer.read_until(r"^PARLEY/1 ")
+    peer.line(name_line)
+    name = peer.read_until(r"^\* You are ").split()[3].rstrip(".")
+    return peer, name
+
+
+def test_two_joiners_and_the_host_chat_both_ways(start_host, join) -> None:
+    host, hrec, port = start_host()
+    ann, arec = join(port, "Ann")
+    bob, brec = join(port, "Bob")
+    assert brec.wait_for(ev.Connected).members == ("Hal", "Ann", "Bob")
+    arec.wait_for(ev.MemberJoined, lambda e: e.name == "Bob")
+    hrec.wait_for(ev.MemberJoined, lambda e: e.name == "Bob" and e.address is not None)
+
+    ann.send("hello from Ann")
+    host.send("hello from Hal")
+    for rec in (hrec, brec):
+        rec.wait_for(ev.MessageReceived, lambda e: e.text == "hello from Ann" and e.sender == "Ann")
+    for rec in (arec, brec):
+        rec.wait_for(ev.MessageReceived, lambda e: e.text == "hello from Hal" and e.sender == "Hal")
+    # The sender sees its own message as pending, then accepted with the host's seq and time.
+    pending = arec.wait_for(ev.MessagePending)
+    mine = arec.wait_for(ev.MessageReceived, lambda e: e.mine)
+    assert (mine.id, mine.text) == (pending.id, "hello from Ann")
+    assert mine.seq is not None
+    assert mine.time is not None
+    # Everyone sees the room's order: the same sequence numbers for the same texts.
+    assert not [e for e in brec.of(ev.MessageReceived) if e.mine]
+    seqs = {e.text: e.seq for e in hrec.of(ev.MessageReceived)}
+    assert {e.text: e.seq for e in brec.of(ev.MessageReceived)} == seqs
+
+
+def test_a_joiners_bye_ends_only_its_chat(start_host, join) -> None:
+    host, hrec, port = start_host()
+    ann, arec = join(port, "Ann")
+    bob, brec = join(port, "Bob")
+    ann.send("Bye!")
+    assert arec.wait_for(ev.ChatEnded).reason == "You left the chat."
+    left = brec.wait_for(ev.MemberLeft)
+    assert (left.name, left.reason, left.members) == ("Ann", "left", ("Hal", "Bob"))
+    brec.wait_for(ev.MessageReceived, lambda e: e.text == "Bye!")
+    hrec.wait_for(ev.MemberLeft, lambda e: e.name == "Ann")
+    bob.send("still here")
+    hrec.wait_for(ev.MessageReceived, lambda e: e.text == "still here")
+    assert not brec.of(ev.ChatEnded)
+
+
+def test_the_hosts_bye_ends_the_room_for_everyone(start_host, join) -> None:
+    host, hrec, port = start_host()
+    ann, arec = join(port, "Ann")
+    peer, _ = text_peer(port)
+    host.send("bye")
+    assert arec.wait_for(ev.ChatEnded).reason == "The host ended the chat."
+    hrec.wait_for(ev.ChatEnded)
+    rest = peer.wait_closed().decode()
+    assert "Hal: bye" in rest
+    assert rest.rstrip().endswith("Chat ended.")
+    # The room is gone: nothing listens any more.
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=2)
+
+
+def test_a_text_peer_takes_part_like_nc(start_host, join) -> None:
+    host, hrec, port = start_host()
+    ann, arec = join(port, "Ann")
+    peer = RawPeer(port)
+    assert peer.read_until("^PARLEY/1 ").startswith("PARLEY/1 Welcome to Parley.")
+    # Silent after the greeting: admitted as a guest, with the members and history.
+    line = peer.read_until(r"^\* You are ")
+    assert line == "* You are guest1. In the room: Hal, Ann, guest1."
+    arec.wait_for(ev.MemberJoined, lambda e: e.name == "guest1")
+    ann.send("hi guest")
+    assert peer.read_until("^Ann: ") == "Ann: hi guest"
+    peer.line("hello app people")
+    arec.wait_for(
+        ev.MessageReceived, lambda e: e.sender == "guest1" and e.text == "hello app people"
+    )
+    peer.line("bye")
+    assert "Chat ended." in peer.wait_closed().decode()
+    assert arec.wait_for(ev.MemberLeft).reason == "left"
+
+
+def test_newcomers_get_the_last_messages_marked_earlier(start_host, join) -> None:
+    host, hrec, port = start_host(history=3)
+    for i in range(5):
+        host.send(f"m{i}")
+    hrec.wait_for(ev.MessageReceived, lambda e: e.text == "m4")
+    ann, arec = join(port, "Ann")
+    earlier = [e for e in arec.of(ev.MessageReceived) if e.earlier]
+    assert [e.text for e in earlier] == ["m2", "m3", "m4"]
+    assert [e.seq for e in earlier] == [3, 4, 5]
+
+
+def test_names_are_unique_and_renames_show_everywhere(start_host, join) -> None:
+    host, hrec, port = start_host()
+    ann, arec = join(port, "Ann")
+    ann2, a2rec = join(port, "ANN")
+    connected = a2rec.wait_for(ev.Connected)
+    assert connected.name == "ANN (2)"
+    assert connected.note == "The name ANN is taken; you are ANN (2)."
+    ann2.send("/nick Annie")
+    for rec in (hrec, arec, a2rec):
+        renamed = rec.wait_for(ev.MemberRenamed)
+        assert (renamed.old, renamed.new) == ("ANN (2)", "Annie")
+        assert renamed.members == ("Hal", "Ann", "Annie")
+    assert a2rec.wait_for(ev.MemberRenamed).you
+    ann2.send("/nick ann")
+    assert "taken" in a2rec.wait_for(ev.ErrorShown).text
+    ann2.send("/who")
+    assert a2rec.wait_for(ev.NoticeShown).text == "In the room: Hal, Ann, Annie."
+    ann2.send("/dance")
+    a2rec.wait_for(ev.NoticeShown, lambda e: e.text.startswith("Unknown command /dance."))
+
+
+def test_a_name_with_escape_sequences_is_refused(start_host, join) -> None:
+    host, hrec, port = start_host()
+    worker, rec = join(port, "\x1b[31mEvil")
+    connected = rec.wait_for(ev.Connected)
+    assert connected.name == "guest1"
+    assert connected.note is not None
+    assert "control" in connected.note
+
+
+def test_escape_sequences_in_text_never_reach_others(start_host, join) -> None:
+    host, hrec, port = start_host()
+    ann, arec = join(port, "Ann")
+    peer, name = text_peer(port)
+    peer.line("red \x1b[31malert\x1b[0m \x9bX")
+    got = arec.wait_for(ev.MessageReceived, lambda e: e.sender == name and "alert" in e.text)
+    assert got.text == "red [31malert[0m X"
+
+
+def test_bad_lines_cost_the_sender_an_error_and_nobody_else_anything(start_host, join) -> None:
+    host, hrec, port = start_host(max_line=1024)
+    ann, arec = join(port, "Ann")
+    peer, name = text_peer(port)
+    peer.send(b"x" * 5000 + b"\n")
+    assert "longer than 1024 bytes" in peer.read_until("^! ")
+    peer.send(b"caf\xc3 \xff\n")
+    assert "not valid UTF-8" in peer.read_until("^! ")
+    peer.line("still fine")
+    arec.wait_for(ev.MessageReceived, lambda e: e.text == "still fine")
+    host.send("room still flows")
+    assert peer.read_until("^Hal: ") == "Hal: room still flows"
+    assert [e.text for e in arec.of(ev.MessageReceived) if e.sender == name] == ["hi", "still fine"]
+
+
+def test_an_app_peer_sending_junk_gets_errors_then_is_dropped(start_host, join) -> None:
+    host, hrec, port = start_host(max_errors=3)
+    ann, arec = join(port, "Ann")
+    raw = RawPeer(port)
+    raw.read_until("^PARLEY/1 ")
+    raw.line(json.dumps({"type": "hello", "version": 1, "name": "Mallory"}))
+    raw.read_until('"welcome"')
+    raw.line("{not json")
+    assert json.loads(raw.read_until('"error"'))["code"] == "malformed"
+    raw.line(json.dumps({"type": "launch", "target": "moon"}))
+    assert json.loads(raw.read_until('"error"'))["code"] == "unknown_type"
+    raw.send(os.urandom(64).replace(b"\n", b"") + b"\n")
+    raw.wait_closed()
+    left = arec.wait_for(ev.MemberLeft, lambda e: e.name == "Mallory")
+    assert left.reason == "too many bad lines"
+    ann.send("after the junk")
+    hrec.wait_for(ev.MessageReceived, lambda e: e.text == "after the junk")
+
+
+def test_a_member_killed_mid_line_loses_only_its_half_line(start_host, join) -> None:
+    host, hrec, port = start_host()
+    ann, arec = join(port, "Ann")
+    peer, name = text_peer(port)
+    peer.send(b"half a mess")
+    # RST instead of FIN, as a crashed machine's stack might: SO_LINGER with a zero timeout.
+    peer.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    peer.close()
+    left = arec.wait_for(ev.MemberLeft, lambda e: e.name == name)
+    assert left.reason == "connection lost"
+    assert "half a mess" not in arec.texts()
+    host.send("carry on")
+    arec.wait_for(ev.MessageReceived, lambda e: e.text == "carry on")
+
+
+def test_a_member_that_never_reads_is_dropped_and_the_rest_keep_flowing(start_host, join) -> None:
+    host, hrec, port = start_host(write_cap=256 * 1024)
+    ann, arec = join(port, "Ann")
+    stuck = RawPeer(port, rcvbuf=4096)
+    stuck.read_until("^PARLEY/1 ")
+    stuck.line("I will stop reading now")
+    arec.wait_for(ev.MessageReceived, lambda e: e.text == "I will stop reading now")
+    payload = "z" * 4000
+    # 8 MB in batches of 200 kB that Ann confirms, so Ann never has more than its cap queued
+    # while the stuck peer's queue grows past the cap once the kernel's buffers (4 MB at most
+    # here) are full.
+    for batch in range(40):
+        for i in range(batch * 50, batch * 50 + 50):
+            host.send(f"{i} {payload}")
+        last = f"{batch * 50 + 49} "
+        arec.wait_for(ev.MessageReceived, lambda e, last=last: e.text.startswith(last))
+        if hrec.of(ev.MemberLeft):
+            break
+    left = arec.wait_for(ev.MemberLeft)
+    assert (left.name, left.reason) == ("guest1", "not reading")
+    host.send("after the drop")
+    arec.wait_for(ev.MessageReceived, lambda e: e.text == "after the drop")
+    got = [int(t.split()[0]) for t in arec.texts() if t.endswith(payload)]
+    assert got == list(range(len(got)))
+    assert len(got) >= 50
+    assert [e.name for e in arec.of(ev.MemberLeft)] == ["guest1"]
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def _task_count(worker: NetWorker) -> int:
+    async def count() -> int:
+        return len(asyncio.all_tasks())
+
+    assert worker._loop is not None
+    return asyncio.run_coroutine_threadsafe(count(), worker._loop).result(5)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts fds through /proc")
+def test_many_connects_and_disconnects_leak_nothing(start_host, join) -> None:
+    host, hrec, port = start_host()
+    ann, arec = join(port, "Ann")
+    fds, tasks = _open_fds(), _task_count(host)
+    for i in range(200):
+        peer = RawPeer(port)
+        peer.read_until("^PARLEY/1 ")
+        if i % 2:
+            peer.line("x")
+            peer.read_until(r"^\* You are ")
+        peer.close()
+    # A last peer closed after all the others: once its departure is announced, theirs are done.
+    last, name = text_peer(port)
+    last.close()
+    arec.wait_for(ev.MemberLeft, lambda e: e.name == name)
+    assert _open_fds() == fds
+    assert _task_count(host) == tasks
+    ann.send("still serving")
+    hrec.wait_for(ev.MessageReceived, lambda e: e.text == "still serving")

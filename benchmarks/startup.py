@@ -1,0 +1,171 @@
+"""Start-up benchmark: Parley's executable against a hello-world Tk window built the same way.
+
+    make exe && make bench-startup      (or: python -m benchmarks.startup [--exe dist/Parley])
+
+Builds `benchmarks/hello_window.py` with PyInstaller exactly as `build_exe.spec` builds Parley
+(one file, windowed, stripped, no UPX), then launches the two in turn on a private Xvfb display
+and times launch -> MapNotify (the window becoming visible; Xvfb has no window manager, so that
+is when it would appear on screen). Each run ends the way a user ends it: WM_DELETE_WINDOW.
+Prints medians side by side with the file sizes and the machine, and exits 1 if Parley misses a
+target: start-up within 1.5x of the hello window's, file under 25 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tools.xwin import XWatcher
+
+ROOT = Path(__file__).resolve().parent.parent
+HELLO_SOURCE = ROOT / "benchmarks" / "hello_window.py"
+BUILD = ROOT / "build" / "bench"
+MAX_RATIO = 1.5
+MAX_MB = 25.0
+WINDOW_DEADLINE = 30.0  # a launch slower than this is a failure, not a data point
+EXIT_DEADLINE = 10.0
+
+
+def build_hello() -> Path:
+    """The yardstick, built with the same options the spec uses for Parley."""
+    strip = [] if sys.platform == "win32" else ["--strip"]
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "PyInstaller",
+            "--noconfirm",
+            "--log-level=WARN",
+            "--onefile",
+            "--windowed",
+            "--noupx",
+            *strip,
+            "--name=HelloWindow",
+            f"--distpath={BUILD / 'dist'}",
+            f"--workpath={BUILD / 'work'}",
+            f"--specpath={BUILD}",
+            str(HELLO_SOURCE),
+        ],
+        check=True,
+    )
+    suffix = ".exe" if sys.platform == "win32" else ""
+    return BUILD / "dist" / f"HelloWindow{suffix}"
+
+
+@contextmanager
+def xvfb() -> Iterator[str]:
+    """A private X display, so nothing else on screen (or a window manager) skews the timing."""
+    if shutil.which("Xvfb") is None:
+        sys.exit("Xvfb is needed (apt install xvfb)")
+    read, write = os.pipe()
+    server = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+        pass_fds=(write,),
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(write)
+    try:
+        with os.fdopen(read) as numbers:
+            number = numbers.readline().strip()
+        if not number:
+            sys.exit("Xvfb did not start")
+        yield f":{number}"
+    finally:
+        server.terminate()
+        server.wait(EXIT_DEADLINE)
+
+
+def launch_once(watcher: XWatcher, exe: Path, title: str, env: dict[str, str]) -> float:
+    """Seconds from launch to the window being mapped; the window is then closed politely."""
+    started = time.monotonic()
+    proc = subprocess.Popen([str(exe)], env=env)
+    try:
+        window, mapped = watcher.wait_mapped(title, WINDOW_DEADLINE)
+        watcher.request_close(window)
+        if proc.wait(EXIT_DEADLINE) != 0:
+            raise RuntimeError(f"{exe.name} exited with {proc.returncode}")
+    finally:
+        if proc.poll() is None:
+            # never SIGKILL: a one-file app killed that way leaves its unpacked child running
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(EXIT_DEADLINE)
+    return mapped - started
+
+
+def machine() -> str:
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as info:
+            cpu = next(
+                line.split(":", 1)[1].strip() for line in info if line.startswith("model name")
+            )
+    except (OSError, StopIteration):
+        pass
+    return f"{os.cpu_count()} CPUs, {cpu}, {platform.system()} {platform.release()}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--exe", type=Path, default=Path(os.environ.get("PARLEY_EXE", "dist/Parley"))
+    )
+    parser.add_argument("--runs", type=int, default=15, help="timed launches of each (default 15)")
+    args = parser.parse_args()
+    parley = args.exe.resolve()
+    if not parley.is_file():
+        sys.exit(f"{parley} does not exist: build it first with `make exe`")
+
+    hello = build_hello()
+    home = Path(tempfile.mkdtemp(prefix="parley-bench-"))  # keep the user's settings untouched
+    times: dict[str, list[float]] = {"Parley": [], "hello window": []}
+    with xvfb() as display_name:
+        env = {
+            **os.environ,
+            "DISPLAY": display_name,
+            "HOME": str(home),
+            "XDG_CONFIG_HOME": str(home / "config"),
+            "XDG_DATA_HOME": str(home / "data"),
+            "XDG_STATE_HOME": str(home / "state"),
+            "XDG_CACHE_HOME": str(home / "cache"),
+        }
+        with XWatcher(display_name) as watcher:
+            candidates = [("Parley", parley, "Parley"), ("hello window", hello, "Hello window")]
+            for _label, exe, title in candidates:  # one untimed launch each: warm the disk cache
+                launch_once(watcher, exe, title, env)
+            for _ in range(args.runs):  # interleaved, so drift on the machine hits both alike
+                for label, exe, title in candidates:
+                    times[label].append(launch_once(watcher, exe, title, env))
+    shutil.rmtree(home, ignore_errors=True)
+
+    sizes = {"Parley": parley.stat().st_size, "hello window": hello.stat().st_size}
+    medians = {label: statistics.median(values) for label, values in times.items()}
+    print(f"\nMachine: {machine()}; Python {platform.python_version()}")
+    print(f"Launch -> visible window, median of {args.runs} launches (min-max):")
+    for label, values in times.items():
+        print(
+            f"  {label:<13} {medians[label] * 1000:7.0f} ms  "
+            f"({min(values) * 1000:.0f}-{max(values) * 1000:.0f} ms)   "
+            f"size {sizes[label] / 1e6:5.1f} MB"
+        )
+    ratio = medians["Parley"] / medians["hello window"]
+    size_mb = sizes["Parley"] / 1e6
+    ok_time, ok_size = ratio <= MAX_RATIO, size_mb < MAX_MB
+    verdict = {True: "ok", False: "MISSED"}
+    print(f"  Parley / hello = {ratio:.2f}x (target <= {MAX_RATIO}x): {verdict[ok_time]}")
+    print(f"  Parley size {size_mb:.1f} MB (target < {MAX_MB:.0f} MB): {verdict[ok_size]}")
+    return 0 if ok_time and ok_size else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,206 @@
+"""Rate, connection and back-off limits, driven by a fake clock (no sleeping)."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.limits import ConnectionCounter, FailureBackoff, TokenBucket
+
+
+class FakeClock:
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+# --- TokenBucket ----------------------------------------------------------------------------------
+
+
+def test_bucket_allows_a_burst_then_refuses() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(rate=2.0, burst=5, clock=clock)
+    assert [bucket.take() for _ in range(7)] == [True] * 5 + [False] * 2
+
+
+def test_bucket_refills_at_its_rate() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(rate=2.0, burst=3, clock=clock)
+    for _ in range(3):
+        assert bucket.take()
+    assert not bucket.take()
+    clock.advance(0.49)
+    assert not bucket.take()  # 0.98 tokens: not yet
+    clock.advance(0.01)
+    assert bucket.take()  # one token after half a second at 2/s
+    assert not bucket.take()
+    clock.advance(1.0)
+    assert bucket.take()
+    assert bucket.take()
+    assert not bucket.take()
+
+
+def test_bucket_never_holds_more_than_its_burst() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(rate=10.0, burst=4, clock=clock)
+    clock.advance(3600)
+    assert [bucket.take() for _ in range(6)] == [True] * 4 + [False] * 2
+
+
+def test_bucket_sustained_rate_over_a_simulated_minute() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(rate=5.0, burst=10, clock=clock)
+    allowed = 0
+    for _ in range(6000):  # one attempt every 10 ms for 60 s
+        allowed += bucket.take()
+        clock.advance(0.01)
+    assert 10 + 5 * 60 - 1 <= allowed <= 10 + 5 * 60 + 1
+
+
+def test_bucket_cost_and_a_clock_stepping_back() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(rate=1.0, burst=10, clock=clock)
+    assert bucket.take(8)
+    assert not bucket.take(3)  # refused takes cost nothing
+    assert bucket.take(2)
+    clock.advance(-100)  # a clock that steps back must not refill (or drain)
+    assert not bucket.take()
+    clock.advance(101)
+    assert bucket.take()
+
+
+@pytest.mark.parametrize(("rate", "burst"), [(0, 1), (-1, 1), (1, 0.5)])
+def test_bucket_rejects_nonsense(rate: float, burst: float) -> None:
+    with pytest.raises(ValueError, match="rate"):
+        TokenBucket(rate, burst)
+
+
+# --- ConnectionCounter ----------------------------------------------------------------------------
+
+
+def test_counter_caps_each_address_separately() -> None:
+    counter = ConnectionCounter(cap=2)
+    assert counter.acquire("10.0.0.1")
+    assert counter.acquire("10.0.0.1")
+    assert not counter.acquire("10.0.0.1")
+    assert counter.count("10.0.0.1") == 2  # a refused acquire counts nothing
+    assert counter.acquire("10.0.0.2")
+    counter.release("10.0.0.1")
+    assert counter.acquire("10.0.0.1")
+    assert not counter.acquire("10.0.0.1")
+
+
+def test_counter_forgets_addresses_with_nothing_open() -> None:
+    counter = ConnectionCounter(cap=3)
+    for i in range(100):
+        assert counter.acquire(f"10.0.0.{i}")
+    assert len(counter) == 100
+    for i in range(100):
+        counter.release(f"10.0.0.{i}")
+    assert len(counter) == 0
+    counter.release("never-seen")  # harmless
+    assert counter.count("never-seen") == 0
+    assert len(counter) == 0
+
+
+def test_counter_rejects_a_cap_below_one() -> None:
+    with pytest.raises(ValueError, match="cap"):
+        ConnectionCounter(0)
+
+
+# --- FailureBackoff -------------------------------------------------------------------------------
+
+
+def test_backoff_doubles_from_base_to_maximum() -> None:
+    clock = FakeClock()
+    backoff = FailureBackoff(base=1.0, maximum=60.0, clock=clock)
+    assert backoff.delay("a") == 0.0
+    waits = []
+    for _ in range(9):
+        backoff.failed("a")
+        waits.append(backoff.delay("a"))
+        clock.advance(backoff.delay("a"))  # the attacker waits exactly as long as told
+        assert backoff.delay("a") == 0.0
+    assert waits == [1, 2, 4, 8, 16, 32, 60, 60, 60]
+    assert backoff.failures("a") == 9
+
+
+def test_backoff_counts_down_and_is_per_address() -> None:
+    clock = FakeClock()
+    backoff = FailureBackoff(base=1.0, maximum=60.0, clock=clock)
+    backoff.failed("a")
+    backoff.failed("a")
+    assert backoff.delay("a") == 2.0
+    clock.advance(0.5)
+    assert backoff.delay("a") == pytest.approx(1.5)
+    assert backoff.delay("b") == 0.0
+    clock.advance(1.5)
+    assert backoff.delay("a") == 0.0
+
+
+def test_success_resets_the_backoff() -> None:
+    clock = FakeClock()
+    backoff = FailureBackoff(clock=clock)
+    for _ in range(5):
+        backoff.failed("a")
+    assert backoff.delay("a") == 16.0
+    backoff.succeeded("a")
+    assert backoff.delay("a") == 0.0
+    backoff.failed("a")
+    assert backoff.delay("a") == 1.0
+
+
+def test_quiet_addresses_are_forgotten() -> None:
+    clock = FakeClock()
+    backoff = FailureBackoff(base=1.0, maximum=60.0, forget_after=600.0, clock=clock)
+    for _ in range(10):
+        backoff.failed("a")
+    clock.advance(300)
+    backoff.failed("b")
+    clock.advance(300)  # a's last failure is now 600 s old, b's 300 s
+    assert backoff.delay("b") == 0.0
+    assert backoff.failures("a") == 0
+    assert len(backoff) == 1
+    backoff.failed("a")
+    assert backoff.delay("a") == 1.0  # starts over
+
+
+def test_memory_stays_bounded_under_many_addresses() -> None:
+    clock = FakeClock()
+    backoff = FailureBackoff(max_entries=100, clock=clock)
+    for i in range(10_000):
+        backoff.failed(f"10.{i // 65536}.{i // 256 % 256}.{i % 256}")
+        clock.advance(0.001)
+    assert len(backoff) == 100
+    assert backoff.failures("10.0.39.15") == 1  # the newest are the ones kept
+    assert backoff.failures("10.0.0.0") == 0
+
+
+def test_a_repeat_offender_moves_to_the_back_of_the_eviction_line() -> None:
+    clock = FakeClock()
+    backoff = FailureBackoff(max_entries=2, clock=clock)
+    backoff.failed("a")
+    backoff.failed("b")
+    backoff.failed("a")  # a failed again: b is now the longest quiet
+    backoff.failed("c")
+    assert backoff.failures("a") == 2
+    assert backoff.failures("b") == 0
+    assert backoff.failures("c") == 1
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"base": 0},
+        {"base": 10, "maximum": 5},
+        {"maximum": 60, "forget_after": 30},
+        {"max_entries": 0},
+    ],
+)
+def test_backoff_rejects_nonsense(kwargs: dict[str, float]) -> None:
+    with pytest.raises(ValueError, match="base"):
+        FailureBackoff(**kwargs)  # type: ignore[arg-type]

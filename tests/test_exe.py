@@ -1,0 +1,247 @@
+"""The built executable, tested as a user gets it: the file itself, on a real (virtual) display.
+
+Uses the executable named by PARLEY_EXE (e.g. `make exe && PARLEY_EXE=dist/Parley pytest -m exe`),
+or builds one from `build_exe.spec` into a temporary directory. A missing PyInstaller or a failed
+build fails these tests: a broken build must fail CI, not a user.
+
+The one-file executable is two processes: the bootloader unpacks the bundle and starts the real
+app as its child. The test finds that child in /proc, reads the port it listens on from its
+sockets (so the host can use port 0 with no race and the test needs no output from a windowed
+app), and checks at the end that both processes are gone. On failure it stops them with SIGTERM,
+never SIGKILL: a SIGKILLed bootloader leaves its child running.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from app import __version__
+from app.paths import ENV_DATA
+from app.security import CERT_FILE, safety_code
+from tests.helpers import ROOT, Proc
+from tools.xwin import XWatcher
+
+pytestmark = [pytest.mark.exe, pytest.mark.timeout(600)]  # building may take minutes in CI
+
+T = TypeVar("T")
+WINDOW_DEADLINE = 30.0  # unpacking the bundle on a slow CI machine
+DEADLINE = 15.0
+ICON_SIZES = {16, 32, 48, 64, 128, 256}  # the PNGs in assets/ (see assets/make_icons.py)
+LOOPBACK_HEX = "0100007F"  # 127.0.0.1 as /proc/net/tcp writes it
+
+
+@pytest.fixture(scope="module")
+def exe(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    given = os.environ.get("PARLEY_EXE")
+    if given:
+        path = Path(given).resolve()
+        if not path.is_file():
+            pytest.fail(f"PARLEY_EXE={given} does not exist: run `make exe` first")
+        return path
+    try:
+        import PyInstaller  # noqa: F401
+    except ImportError:
+        pytest.fail(
+            "PyInstaller is not installed, so the executable cannot be built: "
+            "`pip install -e '.[build]'`, or `make exe` and set PARLEY_EXE=dist/Parley"
+        )
+    out = tmp_path_factory.mktemp("build")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "PyInstaller",
+            "--noconfirm",
+            f"--distpath={out / 'dist'}",
+            f"--workpath={out / 'work'}",
+            str(ROOT / "build_exe.spec"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=540,
+    )
+    if result.returncode != 0:
+        pytest.fail(f"the build failed:\n{result.stderr[-4000:]}")
+    return out / "dist" / "Parley"
+
+
+@pytest.fixture
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Identity, known hosts and settings go to a fresh home, never the real user's.
+
+    The window's own data folder is set apart when it is started (see `host_data`).
+    """
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv(ENV_DATA, str(home / "joiner-data"))
+    for var, sub in [
+        ("XDG_CONFIG_HOME", "config"),
+        ("XDG_DATA_HOME", "data"),
+        ("XDG_STATE_HOME", "state"),
+        ("XDG_CACHE_HOME", "cache"),
+    ]:
+        monkeypatch.setenv(var, str(home / sub))
+    return home
+
+
+def wait_until(probe: Callable[[], T | None], what: str, timeout: float = DEADLINE) -> T:
+    """Poll `probe` until it returns something (state in /proc has no event to wait on)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value is not None:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up after {timeout}s waiting for {what}")
+        time.sleep(0.02)
+
+
+def start_time(pid: int) -> str | None:
+    """The process's start time (tells a pid apart from a later process given the same pid)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    return None if fields[0] == "Z" else fields[19]
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def listening(pid: int) -> list[tuple[str, int]]:
+    """(address in /proc hex, port) of every TCP socket `pid` listens on."""
+    inodes = set()
+    try:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    except OSError:
+        return []
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                address, port = fields[1].rsplit(":", 1)
+                found.append((address, int(port, 16)))
+    return found
+
+
+def stop(pid: int, started: str | None) -> None:
+    """SIGTERM, if that process is still the one we started."""
+    if started is not None and start_time(pid) == started:
+        os.kill(pid, signal.SIGTERM)
+
+
+@pytest.fixture
+def xdotool() -> str:
+    path = shutil.which("xdotool")
+    if path is None:
+        pytest.fail("xdotool is needed to type into the window (apt install xdotool)")
+    return path
+
+
+@pytest.fixture
+def watcher() -> Iterator[XWatcher]:
+    if not os.environ.get("DISPLAY"):
+        pytest.fail("no DISPLAY: these tests need Xvfb (pytest-xvfb starts one when installed)")
+    with XWatcher() as x:
+        yield x
+
+
+def test_version_comes_from_app_init(exe: Path) -> None:
+    result = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=DEADLINE)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"Parley {__version__}"
+
+
+def test_window_hosts_a_room_a_terminal_joins_and_closing_ends_it(
+    exe: Path, isolated_home: Path, watcher: XWatcher, xdotool: str, tmp_path: Path
+) -> None:
+    errors = tmp_path / "exe-stderr.txt"
+    host_data = tmp_path / "host-data"
+    with errors.open("w") as err:
+        app = subprocess.Popen(
+            [exe, "--host", "--port", "0", "--bind", "127.0.0.1", "--name", "Hostess"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            env=dict(os.environ, **{ENV_DATA: str(host_data)}),
+        )
+    app_started = start_time(app.pid)
+    child, child_started, joiner = -1, None, None
+    try:
+        window, _ = watcher.wait_mapped("Parley", WINDOW_DEADLINE)
+        child = wait_until(lambda: next(iter(children(app.pid)), None), "the unpacked app")
+        child_started = start_time(child)
+        sockets = wait_until(lambda: listening(child) or None, "the window to listen")
+        assert all(address == LOOPBACK_HEX for address, _ in sockets), (
+            f"--bind 127.0.0.1 was not honoured: listening on {sockets}"
+        )
+        port = sockets[0][1]
+
+        sizes = watcher.icon_sizes(window)
+        assert sizes, "the window has no icon: assets/icon-*.png not found in the bundle?"
+        assert {w for w, h in sizes if w == h} <= ICON_SIZES, sizes
+
+        joiner = Proc("join", f"127.0.0.1:{port}", "--name", "T")
+        joiner.expect(r"^You are T\. In the room: Hostess, T\.$", timeout=DEADLINE)
+        # TLS inside the bundle: the joiner saw the certificate the executable made itself
+        code = joiner.expect(r"^Encrypted\. Safety code: (.+)$", timeout=DEADLINE)[1]
+        cert = ssl.PEM_cert_to_DER_cert((host_data / CERT_FILE).read_text())
+        assert code == safety_code(cert)
+
+        text = "hello from the window"
+        subprocess.run(
+            [xdotool, "windowfocus", "--sync", str(window.id)], check=True, timeout=DEADLINE
+        )
+        subprocess.run([xdotool, "type", "--delay", "5", text], check=True, timeout=DEADLINE)
+        subprocess.run([xdotool, "key", "Return"], check=True, timeout=DEADLINE)
+        joiner.expect(rf"^Hostess: {text}$", timeout=DEADLINE)
+
+        watcher.request_close(window)
+        joiner.expect(r"^Chat ended\.$", timeout=DEADLINE)
+        assert joiner.wait(DEADLINE) == 0
+        assert app.wait(DEADLINE) == 0, errors.read_text()
+        wait_until(
+            lambda: True if start_time(child) != child_started else None, "the app's child to exit"
+        )
+    except BaseException:
+        stop(app.pid, app_started)
+        stop(child, child_started)
+        raise
+    finally:
+        if joiner is not None:
+            joiner.kill()
+        try:
+            app.wait(DEADLINE)
+        finally:
+            print(errors.read_text(), file=sys.stderr)

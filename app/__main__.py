@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from app import __version__
 from app.address import parse_address, parse_port
+from app.invite import is_invite, parse_invite
 from app.net import DEFAULT_PORT, HostOptions, JoinOptions
 
 
@@ -49,12 +52,64 @@ def build_parser() -> argparse.ArgumentParser:
     )
     host.add_argument("--bind", metavar="ADDR", help="listen on this address only")
     host.add_argument("--name", default=None, help="your display name")
+    _password_option(host, "let in only people who know PW")
+    host.add_argument(
+        "--allow-plain",
+        action="store_true",
+        help="also admit unencrypted connections (nc, telnet, joiners using --plain)",
+    )
+    host.add_argument("--max-members", type=_count, default=256, help="default 256")
+    host.add_argument("--max-per-address", type=_count, default=16, help="default 16")
 
     join = commands.add_parser("join", help="join a room from this terminal")
-    join.add_argument("address", metavar="HOST[:PORT]", help="where the host is")
+    join.add_argument("address", metavar="HOST[:PORT]|INVITE", help="where the host is")
     join.add_argument("--port", type=_port, default=None, help=f"default {DEFAULT_PORT}")
     join.add_argument("--name", default=None, help="your display name")
+    _password_option(join, "the room's password")
+    join.add_argument(
+        "--plain", action="store_true", help="no encryption: for nc -l, ncat --chat and the like"
+    )
+    join.add_argument(
+        "--trust-new",
+        action="store_true",
+        help="accept a host identity that changed since your last visit",
+    )
     return parser
+
+
+def _password_option(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--password",
+        metavar="PW",
+        default=os.environ.get("PARLEY_PASSWORD") or None,
+        help=f"{what} (or set PARLEY_PASSWORD, which other users cannot see in ps)",
+    )
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, not {text!r}")
+    return int(text)
+
+
+def join_options(
+    parser: argparse.ArgumentParser, address: str, port: int | None, **rest: Any
+) -> JoinOptions:
+    """Options for joining `address`, which may be an invite (it brings its own pin)."""
+    if is_invite(address):
+        try:
+            invite = parse_invite(address)
+        except ValueError as exc:
+            parser.error(f"That invite is damaged: {exc}")
+        password = rest.pop("password", None) or invite.password
+        return JoinOptions(
+            invite.host, invite.port, password=password, fingerprint=invite.fingerprint, **rest
+        )
+    try:
+        host, parsed_port = parse_address(address, DEFAULT_PORT)
+    except ValueError as exc:
+        parser.error(str(exc))
+    return JoinOptions(host, port if port is not None else parsed_port, **rest)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -63,18 +118,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "host":
         from app import cli
 
-        name = args.name or _default_name("Host")
-        return cli.host(HostOptions(port=args.port, bind=args.bind, name=name))
+        options = HostOptions(
+            port=args.port,
+            bind=args.bind,
+            name=args.name or _default_name("Host"),
+            password=args.password,
+            allow_plain=args.allow_plain,
+            max_members=args.max_members,
+            max_per_address=args.max_per_address,
+        )
+        return cli.host(options)
     if args.command == "join":
         from app import cli
 
-        try:
-            host, port = parse_address(args.address, DEFAULT_PORT)
-        except ValueError as exc:
-            parser.error(str(exc))
-        if args.port is not None:
-            port = args.port
-        return cli.join(JoinOptions(host, port, name=args.name or _default_name("Guest")))
+        joining = join_options(
+            parser,
+            args.address,
+            args.port,
+            name=args.name or _default_name("Guest"),
+            password=args.password,
+            plain=args.plain,
+            trust_new=args.trust_new,
+        )
+        return cli.join(joining)
     from app.gui import run_window
 
     return run_window(args)

@@ -27,9 +27,14 @@ PROMPT = "You: "
 def describe(event: ev.Event) -> list[str]:
     """The lines a terminal shows for an event (none for the user's own echoes)."""
     if isinstance(event, ev.Hosting):
+        plain = "allowed" if event.allow_plain else "refused (use --allow-plain to admit them)"
         return [
             f"Server is waiting for a connection... on port {event.port}",
             f"Others can join with: {', '.join(event.addresses)}",
+            f"Invite (address, identity{' and password' if event.password else ''}): "
+            f"{event.invite}",
+            f"Encrypted. Safety code: {event.safety_code}",
+            f"Plain connections: {plain}",
         ]
     if isinstance(event, ev.Connecting):
         return [f"Connecting to {event.host}:{event.port}..."]
@@ -41,6 +46,10 @@ def describe(event: ev.Event) -> list[str]:
             lines.append(f"You are {event.name}. In the room: {', '.join(event.members)}.")
         if event.note and not event.foreign:
             lines.append(f"* {event.note}")
+        if event.safety_code:
+            lines.append(f"Encrypted. Safety code: {event.safety_code}")
+        else:
+            lines.append("Not encrypted: anyone on the network can read this chat.")
         return lines
     if isinstance(event, ev.MessageReceived):
         if event.mine and not event.earlier:
@@ -51,7 +60,8 @@ def describe(event: ev.Event) -> list[str]:
         return [f"{prefix}{event.sender}: {part}" for part in event.text.split("\n")]
     if isinstance(event, ev.MemberJoined):
         if event.address:
-            return [f"Got a connection from {event.address} ({event.name})"]
+            code = f" — safety code {event.safety_code}" if event.safety_code else ""
+            return [f"Got a connection from {event.address} ({event.name}){code}"]
         return [f"{event.name} joined."]
     if isinstance(event, ev.MemberLeft):
         return [

@@ -11,11 +11,17 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Hosting:
-    """The room is open. `addresses` are "host:port" strings others can use to reach it."""
+    """The room is open. `addresses` are "host:port" strings others can use to reach it;
+    `invite` carries the best address, the identity's fingerprint and any password."""
 
     name: str
     port: int
     addresses: tuple[str, ...]
+    safety_code: str = ""
+    fingerprint: str = ""
+    invite: str = ""
+    password: bool = False
+    allow_plain: bool = False
 
 
 @dataclass(frozen=True)
@@ -34,6 +40,7 @@ class Connected:
     members: tuple[str, ...]
     note: str | None = None
     foreign: bool = False
+    safety_code: str | None = None  # None: not encrypted
 
 
 @dataclass(frozen=True)
@@ -59,9 +66,24 @@ class MessagePending:
 
 @dataclass(frozen=True)
 class MemberJoined:
+    """`address` and `safety_code` are known to the host only (the code in password rooms)."""
+
     name: str
     members: tuple[str, ...]
     address: str | None = None
+    safety_code: str | None = None
+
+
+@dataclass(frozen=True)
+class IdentityChanged:
+    """The host at `address` shows another identity than the one remembered: refused.
+
+    Joining again with `trust_new` accepts the new identity; people should compare
+    `safety_code` with the host's first.
+    """
+
+    address: str
+    safety_code: str
 
 
 @dataclass(frozen=True)
@@ -110,6 +132,7 @@ Event = (
     | MessageReceived
     | MessagePending
     | MemberJoined
+    | IdentityChanged
     | MemberLeft
     | MemberRenamed
     | NoticeShown

@@ -14,10 +14,19 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Hello:
-    """An app peer's first line: who it wants to be, and the protocol version it speaks."""
+    """An app peer's first line: who it wants to be, the protocol version it speaks, and (for a
+    password room) its half of the password exchange, base64."""
 
     name: str
     version: int
+    pake: str | None = None
+
+
+@dataclass(frozen=True)
+class AuthProof:
+    """The joiner's proof that it knows the room's password (base64), after `AuthChallenge`."""
+
+    confirm: str
 
 
 @dataclass(frozen=True)
@@ -50,6 +59,14 @@ class Chat:
     text: str
     time: float
     id: str | None = None
+
+
+@dataclass(frozen=True)
+class AuthChallenge:
+    """The host's half of the password exchange and its proof (base64), answering a hello."""
+
+    pake: str
+    confirm: str
 
 
 @dataclass(frozen=True)
@@ -123,6 +140,7 @@ class Greeting:
 
     line: str
     version: int | None = None
+    refusal: str | None = None  # the host will not serve us, and says why
 
 
 @dataclass(frozen=True)
@@ -133,9 +151,20 @@ class RawLine:
 
 
 ServerMessage = (
-    Chat | Welcome | Joined | Left | Renamed | Members | Notice | Error | Ended | Ping | Pong
+    Chat
+    | Welcome
+    | Joined
+    | Left
+    | Renamed
+    | Members
+    | Notice
+    | Error
+    | Ended
+    | Ping
+    | Pong
+    | AuthChallenge
 )
-ClientMessage = Hello | Say | Ping | Pong
+ClientMessage = Hello | Say | Ping | Pong | AuthProof
 
 
 @dataclass(frozen=True)

@@ -26,12 +26,15 @@ junk cannot take the host down. The encoders turn messages back into bytes for e
 from __future__ import annotations
 
 import json
+import math
 import re
 import unicodedata
 from collections.abc import Callable
 from typing import Any
 
 from app.messages import (
+    AuthChallenge,
+    AuthProof,
     Chat,
     ClientMessage,
     Ended,
@@ -58,12 +61,23 @@ MAX_NAME = 32
 MAX_ID = 64
 GREETING = f"PARLEY/{VERSION} Welcome to Parley. Type a message and press Enter; type bye to leave."
 
+REFUSAL = f"PARLEY/{VERSION} ! "  # a greeting that says why the host will not serve us
+
+
+def refusal_line(text: str) -> bytes:
+    """What a host says instead of its greeting when it turns a connection away."""
+    return f"{REFUSAL}{text}\n".encode()
+
+
 _BYE = re.compile(r"\s*bye[\s.!?…]*", re.IGNORECASE)
 _GREETING = re.compile(r"PARLEY/(\d{1,6})(?:\s.*)?")
 # Characters a name may not hold: controls (Cc), format characters such as bidi overrides and
 # zero-width joiners (Cf), separators other than the plain space (Zl, Zp), unassigned (Cn),
 # private use (Co) and surrogates (Cs).
 _NAME_FORBIDDEN = frozenset({"Cc", "Cf", "Zl", "Zp", "Cn", "Co", "Cs"})
+# Kept by clean_text although they are Cc/Cf: newline, tab, and the zero-width (non-)joiner that
+# emoji sequences (👨‍👩‍👧) and scripts such as Persian need.
+_TEXT_KEEP = frozenset("\n\t\u200c\u200d")
 
 
 def is_bye(text: str) -> bool:
@@ -75,16 +89,18 @@ def clean_text(text: str) -> str:
     """Remove control characters (escape sequences among them) except newline and tab.
 
     Applied to every message before it is relayed or shown, so a peer cannot move another
-    person's cursor, recolour their terminal or hide text.
+    person's cursor, recolour their terminal or hide text. Surrogate pairs (Tk may hand over an
+    emoji as two halves) are joined and lone halves dropped: they cannot be encoded as UTF-8.
     """
+    text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "ignore")
     return "".join(
-        ch for ch in text if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cf")
+        ch for ch in text if ch in _TEXT_KEEP or unicodedata.category(ch) not in ("Cc", "Cf")
     ).strip("\n")
 
 
 def check_name(name: str) -> str:
     """Return the name, trimmed, or raise ValueError saying in plain words what is wrong."""
-    name = " ".join(name.split(" ")).strip()
+    name = " ".join(part for part in name.split(" ") if part).strip()
     if not name:
         raise ValueError("A name cannot be empty.")
     if len(name) > MAX_NAME:
@@ -176,6 +192,11 @@ class HostSideParser:
         self.kind: str | None = None  # "app" or "text"
         self._first_line = True
 
+    @property
+    def pending(self) -> int:
+        """Bytes of an unfinished line: a peer that leaves now left mid-message."""
+        return self._lines.pending
+
     def decide_text(self) -> None:
         """The peer stayed silent after the greeting: treat it as a text peer for now.
 
@@ -227,7 +248,8 @@ class JoinerSideParser:
                 match = _GREETING.fullmatch(line)
                 if match:
                     self.mode = "parley"
-                    out.append(Greeting(line, int(match.group(1))))
+                    refusal = line[len(REFUSAL) :] if line.startswith(REFUSAL) else None
+                    out.append(Greeting(line, int(match.group(1)), refusal))
                 else:
                     self.mode = "raw"
                     out += [Greeting(line, None), RawLine(line)]
@@ -245,14 +267,36 @@ class _Bad(Exception):
     pass
 
 
-def _field(obj: dict[str, Any], key: str, kind: type, optional: bool = False) -> Any:
+def _field(
+    obj: dict[str, Any], key: str, kind: type | tuple[type, ...], optional: bool = False
+) -> Any:
     value = obj.get(key)
     if value is None and optional:
         return None
     # bool is an int in Python; a frame saying "seq": true is still malformed.
     if not isinstance(value, kind) or isinstance(value, bool):
-        raise _Bad(f"field '{key}' must be {kind.__name__}")
+        raise _Bad(f"field '{key}' must be {_KIND_WORDS.get(kind, 'something else')}")
+    if isinstance(value, str) and not _is_text(value):
+        raise _Bad(f"field '{key}' holds a lone surrogate")
     return value
+
+
+_KIND_WORDS: dict[type | tuple[type, ...], str] = {
+    str: "a string",
+    int: "an integer",
+    list: "a list",
+    (int, float): "a number",
+}
+
+
+def _is_text(value: str) -> bool:
+    """JSON may escape a lone UTF-16 surrogate ("\\ud800"); such a string is not text and
+    could not be written back out as UTF-8."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _load(line: str) -> dict[str, Any]:
@@ -272,7 +316,10 @@ def _parse_hello(line: str) -> Hello | None:
         obj = _load(line)
         if obj["type"] != "hello":
             return None
-        return Hello(_field(obj, "name", str), _field(obj, "version", int))
+        pake = _field(obj, "pake", str, optional=True)
+        if pake is not None and len(pake) > MAX_ID:
+            return None
+        return Hello(_field(obj, "name", str), _field(obj, "version", int), pake)
     except _Bad:
         return None
 
@@ -290,6 +337,8 @@ def _parse_client_frame(line: str) -> ClientMessage | ProtocolError:
             return Ping()
         if kind == "pong":
             return Pong()
+        if kind == "auth":
+            return AuthProof(_short(obj, "confirm"))
         if kind == "hello":
             return ProtocolError("unexpected", "Hello was already received.")
         return ProtocolError("unknown_type", f"Unknown message type {kind[:40]!r}.")
@@ -297,19 +346,37 @@ def _parse_client_frame(line: str) -> ClientMessage | ProtocolError:
         return ProtocolError("malformed", f"Malformed frame: {exc}.")
 
 
+def _short(obj: dict[str, Any], key: str) -> str:
+    value: str = _field(obj, key, str)
+    if len(value) > MAX_ID:
+        raise _Bad(f"'{key}' can be at most {MAX_ID} characters")
+    return value
+
+
 def _chat_from(obj: dict[str, Any]) -> Chat:
     return Chat(
         seq=_field(obj, "seq", int),
         sender=_field(obj, "from", str),
         text=_field(obj, "text", str),
-        time=float(_field(obj, "time", (int, float))),  # type: ignore[arg-type]
+        time=_time(obj),
         id=_field(obj, "id", str, optional=True),
     )
 
 
+def _time(obj: dict[str, Any]) -> float:
+    value = _field(obj, "time", (int, float))
+    try:
+        stamp = float(value)
+    except OverflowError:  # an integer too large for a float
+        stamp = math.inf
+    if not math.isfinite(stamp):
+        raise _Bad("field 'time' must be a finite number")
+    return stamp
+
+
 def _names(obj: dict[str, Any], key: str) -> tuple[str, ...]:
     names = _field(obj, key, list)
-    if not all(isinstance(n, str) for n in names):
+    if not all(isinstance(n, str) and _is_text(n) for n in names):
         raise _Bad(f"field '{key}' must be a list of names")
     return tuple(names)
 
@@ -338,6 +405,7 @@ _SERVER_DECODERS: dict[str, Callable[[dict[str, Any]], ServerMessage]] = {
     "end": lambda o: Ended(_field(o, "reason", str)),
     "ping": lambda o: Ping(),
     "pong": lambda o: Pong(),
+    "auth": lambda o: AuthChallenge(_short(o, "pake"), _short(o, "confirm")),
 }
 
 
@@ -362,7 +430,12 @@ def _dump(obj: dict[str, Any]) -> bytes:
 def encode_client(msg: ClientMessage) -> bytes:
     """A joiner's message as one JSON line."""
     if isinstance(msg, Hello):
-        return _dump({"type": "hello", "version": msg.version, "name": msg.name})
+        hello: dict[str, Any] = {"type": "hello", "version": msg.version, "name": msg.name}
+        if msg.pake is not None:
+            hello["pake"] = msg.pake
+        return _dump(hello)
+    if isinstance(msg, AuthProof):
+        return _dump({"type": "auth", "confirm": msg.confirm})
     if isinstance(msg, Say):
         obj: dict[str, Any] = {"type": "msg", "text": msg.text}
         if msg.id is not None:
@@ -412,6 +485,8 @@ def encode_json(msg: ServerMessage) -> bytes:
         return _dump({"type": "error", "code": msg.code, "text": msg.text})
     if isinstance(msg, Ended):
         return _dump({"type": "end", "reason": msg.reason})
+    if isinstance(msg, AuthChallenge):
+        return _dump({"type": "auth", "pake": msg.pake, "confirm": msg.confirm})
     return _dump({"type": "ping" if isinstance(msg, Ping) else "pong"})
 
 

@@ -128,10 +128,11 @@ class RawPeer:
 class Proc:
     """A `python -m app ...` subprocess whose output lines a test can wait for."""
 
-    def __init__(self, *args: str, stdin: Any = subprocess.PIPE) -> None:
+    def __init__(self, *args: str, stdin: Any = subprocess.PIPE, argv: list[str] | None = None):
+        """`python -m app ARGS`, or any other command given as `argv`."""
         env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8")
         self.p = subprocess.Popen(
-            [sys.executable, "-m", "app", *args],
+            argv or [sys.executable, "-m", "app", *args],
             cwd=ROOT,
             stdin=stdin,
             stdout=subprocess.PIPE,
@@ -211,3 +212,14 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def wait_until(
+    cond: Callable[[], bool], what: Callable[[], str], timeout: float = DEADLINE
+) -> None:
+    """For states no event announces (an fd closing): check often, fail loudly at the deadline."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not reached within {timeout}s: {what()}")
+        time.sleep(0.005)

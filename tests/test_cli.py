@@ -28,7 +28,7 @@ def procs() -> Iterator[Callable[..., Proc]]:
 
 
 def start_host(procs: Callable[..., Proc], name: str = "Hal") -> tuple[Proc, int]:
-    host = procs("host", "--port", "0", "--bind", "127.0.0.1", "--name", name)
+    host = procs("host", "--port", "0", "--bind", "127.0.0.1", "--name", name, "--allow-plain")
     port = int(host.expect(r"Server is waiting for a connection\.\.\. on port (\d+)").group(1))
     host.expect(rf"Others can join with: 127\.0\.0\.1:{port}$")
     return host, port
@@ -80,7 +80,15 @@ def test_the_hosts_bye_ends_the_chat_everywhere(procs) -> None:
 
 def test_end_of_input_makes_a_joiner_leave_but_not_the_host(procs) -> None:
     host = procs(
-        "host", "--port", "0", "--bind", "127.0.0.1", "--name", "Hal", stdin=subprocess.DEVNULL
+        "host",
+        "--port",
+        "0",
+        "--bind",
+        "127.0.0.1",
+        "--name",
+        "Hal",
+        "--allow-plain",
+        stdin=subprocess.DEVNULL,
     )
     port = int(host.expect(r"on port (\d+)").group(1))
     ann = procs("join", f"127.0.0.1:{port}", "--name", "Ann")
@@ -164,7 +172,7 @@ def test_joining_a_plain_line_server_like_nc_l(procs) -> None:
         server.bind(("127.0.0.1", 0))
         server.listen()
         port = server.getsockname()[1]
-        ann = procs("join", f"127.0.0.1:{port}", "--name", "Ann")
+        ann = procs("join", f"127.0.0.1:{port}", "--name", "Ann", "--plain")
         server.settimeout(10)
         conn, _ = server.accept()
         with conn:
@@ -192,7 +200,7 @@ def test_joining_ncat_chat(procs) -> None:
     )
     try:
         other = _connect_when_listening(port)
-        ann = procs("join", f"127.0.0.1:{port}", "--name", "Ann")
+        ann = procs("join", f"127.0.0.1:{port}", "--name", "Ann", "--plain")
         ann.expect("not Parley")
         ann.say("hello ncat room")
         other.read_until("hello ncat room")

@@ -1,0 +1,68 @@
+"""What both sides of a connection share: options' defaults and how room messages become events."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections.abc import Callable
+
+from app import events as ev
+from app.messages import Chat, Error, Joined, Left, Members, Notice, Renamed, ServerMessage, Welcome
+
+DEFAULT_PORT = 5151
+Post = Callable[[ev.Event], None]
+
+
+def set_nodelay(sock: socket.socket | None) -> None:
+    """Chat lines are small and latency matters more than packet count: no Nagle delay."""
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class LocalView:
+    """Turns what the room (or the host) says to this person into events, tracking members."""
+
+    def __init__(
+        self, post: Post, details: Callable[[str], tuple[str | None, str | None]] | None = None
+    ) -> None:
+        self.post = post
+        self.details = details  # the host's: a member's address and safety code
+        self.name = ""
+        self.members: tuple[str, ...] = ()
+
+    def welcome(self, msg: Welcome) -> None:
+        self.name, self.members = msg.name, msg.members
+        for chat in msg.history:
+            self.chat(chat, earlier=True)
+
+    def chat(self, msg: Chat, earlier: bool = False) -> None:
+        mine = msg.id is not None
+        self.post(
+            ev.MessageReceived(msg.sender, msg.text, msg.time, msg.seq, mine, earlier, msg.id)
+        )
+
+    def handle(self, msg: ServerMessage) -> None:
+        post = self.post
+        if isinstance(msg, Chat):
+            self.chat(msg)
+        elif isinstance(msg, Joined):
+            self.members += (msg.name,)
+            address, code = self.details(msg.name) if self.details else (None, None)
+            post(ev.MemberJoined(msg.name, self.members, address, code))
+        elif isinstance(msg, Left):
+            self.members = tuple(m for m in self.members if m != msg.name)
+            post(ev.MemberLeft(msg.name, msg.reason, self.members))
+        elif isinstance(msg, Renamed):
+            self.members = tuple(msg.new if m == msg.old else m for m in self.members)
+            you = msg.old == self.name
+            if you:
+                self.name = msg.new
+            post(ev.MemberRenamed(msg.old, msg.new, self.members, you))
+        elif isinstance(msg, Members):
+            self.members = msg.names
+            post(ev.NoticeShown(f"In the room: {', '.join(msg.names)}."))
+        elif isinstance(msg, Notice):
+            post(ev.NoticeShown(msg.text))
+        elif isinstance(msg, Error):
+            post(ev.ErrorShown(msg.text))

@@ -1,0 +1,661 @@
+"""The host: one listening port, TLS or plain per connection, the room's members, its limits.
+
+How this works
+--------------
+An accept loop per listening socket hands each new socket to `Host._open`, which
+
+1. counts it against the per-address cap (`ConnectionCounter`);
+2. peeks at the first bytes without consuming them: a TLS ClientHello (0x16) means TLS; other
+   bytes, or `sniff_wait` of silence (nc waits for us to speak first), mean plain text, which is
+   refused with one explanatory line unless `allow_plain`;
+3. wraps the socket in a `_Peer` (an `asyncio.Protocol`) with `loop.connect_accepted_socket`,
+   doing the TLS handshake there. A deadline covers everything up to admission.
+
+The peer sends the greeting, feeds every byte it reads to its `HostSideParser`, and hands the
+messages to the `Host`, which asks the `Room` what to do and writes the deliveries. A hello may
+start the password exchange (`HostAuth`); only a proven peer is admitted. The host's own person is
+room member 0; deliveries to it become UI events through `post`.
+
+Writes never wait: each transport buffers what it cannot send yet, and a peer whose buffer passes
+`write_cap` is dropped (it is not reading), so one stuck member never slows the room.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import itertools
+import logging
+import math
+import socket
+import ssl
+import sys
+import time
+from collections.abc import Coroutine, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from app import events as ev
+from app.invite import make_invite
+from app.limits import ConnectionCounter, FailureBackoff, TokenBucket
+from app.messages import (
+    AuthChallenge,
+    AuthProof,
+    Ended,
+    Error,
+    Hello,
+    Ping,
+    Pong,
+    ProtocolError,
+    Say,
+    Send,
+    ServerMessage,
+    Welcome,
+)
+from app.net.common import DEFAULT_PORT, LocalView, Post, set_nodelay
+from app.paths import data_dir
+from app.protocol import (
+    GREETING,
+    MAX_LINE,
+    VERSION,
+    HostSideParser,
+    encode_json,
+    encode_text,
+    refusal_line,
+)
+from app.room import HISTORY, Room
+from app.security import (
+    CONFIRM_SIZE,
+    PAKE_SIZE,
+    AuthError,
+    HostAuth,
+    Identity,
+    from_b64,
+    load_or_create_identity,
+    looks_like_tls,
+    safety_code,
+    server_context,
+    to_b64,
+)
+
+log = logging.getLogger(__name__)
+
+LOCAL = 0  # the host's own person in the room
+
+
+@dataclass
+class HostOptions:
+    """Everything a host can be told; time limits are here so tests can shrink them."""
+
+    port: int = DEFAULT_PORT
+    bind: str | None = None  # None: every interface, IPv6 and IPv4 where possible
+    name: str = "Host"
+    password: str | None = None  # a password room admits app peers that prove they know it
+    allow_plain: bool = False  # admit unencrypted peers (nc, telnet, plain joiners)
+    data_dir: Path | None = None  # where the identity lives; None: the user's data folder
+    max_line: int = MAX_LINE
+    sniff_wait: float = 0.5  # silence that marks a plain peer (TLS clients speak first)
+    hello_wait: float = 1.0  # silence after the greeting that makes a peer a text peer
+    handshake_timeout: float = 10.0  # from accept to admission (TLS, greeting, password)
+    write_cap: int = 1 << 20  # bytes queued for one member before it is dropped
+    max_errors: int = 5  # bad lines a member may send before it is dropped
+    max_members: int = 256  # joiners in the room at once (the host not counted)
+    max_per_address: int = 16  # open connections from one address
+    rate: float = 20.0  # messages per second per member, on average ...
+    burst: float = 40.0  # ... with bursts this large
+    flood_strikes: int = 20  # messages refused for rate before the member is dropped
+    history: int = HISTORY
+    close_wait: float = 1.0  # how long ending the room waits for goodbyes to flush
+
+
+ENCRYPTED_ONLY = (
+    "This Parley room is encrypted. Join with the Parley app (parley join {where}), "
+    "or with a TLS client: openssl s_client -quiet -connect {where}"
+)
+APP_ONLY = "This room needs a password: join it with the Parley app."
+
+
+class _Peer(asyncio.Protocol):
+    """One connection at the host. Knows bytes and its own buffer; the Host knows the room."""
+
+    def __init__(self, host: Host, member_id: int, address: str, ip: str, tls: bool) -> None:
+        self.host = host
+        self.id = member_id
+        self.address = address
+        self.ip = ip
+        self.tls = tls
+        self.parser = HostSideParser(host.options.max_line)
+        self.transport: asyncio.Transport | None = None
+        self.admitted = False
+        self.closing = False
+        self.errors = 0
+        self.auth: HostAuth | None = None
+        self.wanted_name = ""
+        self.safety: str | None = None
+        self.bucket = TokenBucket(host.options.rate, host.options.burst)
+        self.strikes = 0
+        self.last_strike = 0.0
+        self.lost = asyncio.get_running_loop().create_future()
+        self.timers: list[asyncio.TimerHandle] = []
+
+    @property
+    def kind(self) -> str:
+        return self.parser.kind or "text"
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.write((GREETING + "\n").encode())
+        loop = asyncio.get_running_loop()
+        self.timers.append(loop.call_later(self.host.options.hello_wait, self._silent))
+
+    def _silent(self) -> None:
+        if not self.admitted and not self.closing and self.auth is None:
+            self.parser.decide_text()
+            self.host.text_peer(self)
+
+    def deadline(self) -> None:
+        if not self.admitted and not self.closing:
+            log.info("%s: not admitted within the handshake deadline; closing", self.address)
+            self.abort()
+
+    def data_received(self, data: bytes) -> None:
+        for msg in self.parser.feed(data):
+            if self.closing:
+                return
+            self.host.received(self, msg)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_timers()
+        self.closing = True
+        self.host.lost(self, exc)
+        if not self.lost.done():
+            self.lost.set_result(None)
+
+    def write(self, data: bytes) -> None:
+        if self.closing or self.transport is None or not data:
+            return
+        self.transport.write(data)
+        if self.transport.get_write_buffer_size() > self.host.options.write_cap:
+            self.host.drop_soon(self, "not reading")
+
+    def send(self, msg: ServerMessage) -> None:
+        self.write(encode_json(msg) if self.kind == "app" else encode_text(msg))
+
+    def refuse(self, code: str, text: str) -> None:
+        """Say why in the peer's own language, then close."""
+        self.write(encode_json(Error(code, text)) if self.kind == "app" else f"{text}\n".encode())
+        self.close()
+
+    def close(self) -> None:
+        """Close after what is buffered has been sent."""
+        self._stop_timers()
+        self.closing = True
+        if self.transport is not None:
+            self.transport.close()
+
+    def abort(self) -> None:
+        self._stop_timers()
+        self.closing = True
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _stop_timers(self) -> None:
+        for timer in self.timers:
+            timer.cancel()
+        self.timers.clear()
+
+
+class Host:
+    """A running room. Create, `await start()`, then `say()`; `end()` closes it for everyone."""
+
+    def __init__(self, options: HostOptions, post: Post) -> None:
+        self.options = options
+        self.post = post
+        self.room = Room(history=options.history)
+        self.port = 0
+        self.identity: Identity | None = None
+        self._tls: ssl.SSLContext | None = None
+        self._view = LocalView(post, self._joined_details)
+        self._peers: dict[int, _Peer] = {}
+        self._ids = itertools.count(1)
+        self._local_ids = itertools.count(1)
+        self._listeners: list[socket.socket] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._per_address = ConnectionCounter(options.max_per_address)
+        self._backoff = FailureBackoff()
+        self._finished = False
+        self._stopping = False
+        self.closed = asyncio.Event()
+
+    # --- life ----------------------------------------------------------------------------------
+
+    async def start(self) -> bool:
+        """Listen and open the room; on failure post `Failed` and return False."""
+        folder = self.options.data_dir or data_dir()
+        try:
+            self.identity = load_or_create_identity(folder)
+            self._tls = server_context(self.identity)
+        except (OSError, ValueError, ssl.SSLError) as exc:
+            self._finish(ev.Failed(f"Could not set up this host's identity in {folder}: {exc}"))
+            return False
+        if self.identity.note:
+            self.post(ev.NoticeShown(self.identity.note))
+        try:
+            self._listeners = _listen(self.options.bind, self.options.port)
+        except OSError as exc:
+            self._finish(ev.Failed(_bind_error(self.options.bind, self.options.port, exc)))
+            return False
+        _raise_fd_limit()
+        for sock in self._listeners:
+            sock.setblocking(False)
+        self.port = self._listeners[0].getsockname()[1]
+        for sock in self._listeners:
+            self._spawn(self._accept(sock))
+        self._deliver(self.room.join(LOCAL, self.options.name, "local"))
+        addresses = tuple(local_addresses(self.options.bind, self.port))
+        best = addresses[0].rsplit(":", 1)[0].strip("[]")
+        self.post(
+            ev.Hosting(
+                self._view.name,
+                self.port,
+                addresses,
+                safety_code=safety_code(self.identity.cert_der),
+                fingerprint=self.identity.fingerprint,
+                invite=make_invite(
+                    best, self.port, self.identity.fingerprint, self.options.password
+                ),
+                password=bool(self.options.password),
+                allow_plain=self.options.allow_plain,
+            )
+        )
+        return True
+
+    def say(self, text: str) -> None:
+        """The host's own person says `text` (a bye ends the room)."""
+        if not self._finished:
+            self._deliver(self.room.say(LOCAL, text, f"local-{next(self._local_ids)}"))
+
+    async def end(self, reason: str = "The host ended the chat.") -> None:
+        """End the room for everyone, give goodbyes a moment to flush, then close."""
+        self._deliver(self.room.end(reason))  # the room's Ended to LOCAL starts the shutdown
+        await self.closed.wait()
+
+    async def _shutdown(self) -> None:
+        if self._stopping:
+            return
+        self._stopping = True
+        for sock in self._listeners:
+            sock.close()
+        for task in list(self._tasks):
+            if task is not asyncio.current_task():
+                task.cancel()
+        peers = list(self._peers.values())
+        for peer in peers:
+            peer.close()
+        if peers:
+            await asyncio.wait([peer.lost for peer in peers], timeout=self.options.close_wait)
+            for peer in peers:
+                if not peer.lost.done():
+                    peer.abort()
+        self._finish(ev.ChatEnded("You ended the chat."))
+
+    def _finish(self, event: ev.Event) -> None:
+        if not self._finished:
+            self._finished = True
+            self.post(event)
+            self.closed.set()
+
+    def abort(self) -> None:
+        """Close every socket now, without goodbyes (the loop is going away)."""
+        for sock in self._listeners:
+            sock.close()
+        for peer in list(self._peers.values()):
+            peer.abort()
+        self._finish(ev.ChatEnded("The chat was closed."))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- connections ---------------------------------------------------------------------------
+
+    async def _accept(self, listener: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                sock, addr = await loop.sock_accept(listener)
+            except OSError as exc:  # EMFILE and friends: keep serving those already here
+                log.warning("accept failed: %s", exc)
+                await asyncio.sleep(0.1)
+                continue
+            self._spawn(self._open(sock, addr))
+
+    async def _open(self, sock: socket.socket, addr: tuple[Any, ...]) -> None:
+        loop = asyncio.get_running_loop()
+        sock.setblocking(False)
+        set_nodelay(sock)
+        address = _format_address(addr)
+        ip = address.rsplit(":", 1)[0]
+        if not self._per_address.acquire(ip):
+            log.warning("%s: refused, over %d connections", ip, self.options.max_per_address)
+            _refuse_raw(sock, "Too many connections from your address; close some first.")
+            return
+        deadline = loop.time() + self.options.handshake_timeout
+        try:
+            first = await _peek(sock, min(self.options.sniff_wait, self.options.handshake_timeout))
+            tls = looks_like_tls(first)
+            if not tls and not self.options.allow_plain:
+                where = _format_address(sock.getsockname())
+                _refuse_raw(sock, ENCRYPTED_ONLY.format(where=where))
+                self._per_address.release(ip)
+                return
+            member_id = next(self._ids)
+            left = max(0.1, deadline - loop.time())
+            _, peer = await loop.connect_accepted_socket(
+                lambda: _Peer(self, member_id, address, ip, tls),
+                sock,
+                ssl=self._tls if tls else None,
+                ssl_handshake_timeout=left if tls else None,
+            )
+        except (OSError, ssl.SSLError, asyncio.TimeoutError) as exc:
+            log.info("%s: connection failed before the greeting: %r", address, exc)
+            sock.close()
+            self._per_address.release(ip)
+            return
+        except asyncio.CancelledError:
+            sock.close()
+            self._per_address.release(ip)
+            raise
+        self._peers[member_id] = peer
+        if not peer.closing:
+            peer.timers.append(loop.call_at(deadline, peer.deadline))
+
+    def text_peer(self, peer: _Peer) -> None:
+        """A peer that stayed silent, or whose first line was not a hello."""
+        if self.options.password:
+            peer.refuse("password_required", APP_ONLY)
+        else:
+            self.admit(peer, None)
+
+    def admit(self, peer: _Peer, name: str | None) -> None:
+        if peer.admitted:
+            return
+        if len(self.room) - 1 >= self.options.max_members:
+            peer.refuse("room_full", f"The room is full ({self.options.max_members} members).")
+            return
+        peer.admitted = True
+        peer._stop_timers()
+        self._deliver(self.room.join(peer.id, name, peer.kind))
+
+    def received(self, peer: _Peer, msg: object) -> None:
+        if not peer.admitted:
+            self._received_early(peer, msg)
+            if isinstance(msg, Say) and peer.id in self.room:  # a text peer's first line
+                self._say(peer, msg)
+        elif isinstance(msg, Hello):  # an app peer whose hello came after the silence timer
+            self._deliver(self.room.upgrade(peer.id, msg.name))
+        elif isinstance(msg, Say):
+            self._say(peer, msg)
+        elif isinstance(msg, Ping):
+            peer.send(Pong())
+        elif isinstance(msg, ProtocolError):
+            self._bad_line(peer, msg)
+        elif isinstance(msg, AuthProof):
+            self._bad_line(peer, ProtocolError("unexpected", "No password exchange is running."))
+
+    def _say(self, peer: _Peer, msg: Say) -> None:
+        if self._within_rate(peer):
+            self._deliver(self.room.say(peer.id, msg.text, msg.id))
+
+    def _received_early(self, peer: _Peer, msg: object) -> None:
+        """Before admission: a hello (maybe with a password exchange), a proof, or text."""
+        if isinstance(msg, Hello):
+            if msg.version != VERSION:
+                peer.refuse("version", f"This host speaks version {VERSION} of the protocol.")
+            elif self.options.password:
+                self._challenge(peer, msg)
+            else:
+                self.admit(peer, msg.name)
+        elif isinstance(msg, AuthProof) and peer.auth is not None:
+            self._check_proof(peer, msg)
+        elif isinstance(msg, Say | ProtocolError) and peer.kind == "text":
+            self.text_peer(peer)
+            if peer.admitted and isinstance(msg, ProtocolError):
+                self._bad_line(peer, msg)
+        else:
+            peer.refuse("unexpected", "Unexpected message before joining.")
+
+    # --- password rooms ------------------------------------------------------------------------
+
+    def _challenge(self, peer: _Peer, hello: Hello) -> None:
+        assert self.options.password is not None
+        assert self.identity is not None
+        if hello.pake is None:
+            peer.refuse("password_required", "This room needs a password.")
+            return
+        wait = self._backoff.delay(peer.ip)
+        if wait > 0:
+            peer.refuse(
+                "slow_down",
+                f"Too many wrong passwords from your address; try again in {math.ceil(wait)} s.",
+            )
+            return
+        if peer.auth is not None:
+            peer.refuse("unexpected", "One password attempt per connection.")
+            return
+        peer.auth = HostAuth(self.options.password, self.identity.fingerprint)
+        peer.wanted_name = hello.name
+        try:
+            pake, confirm = peer.auth.respond(from_b64(hello.pake, PAKE_SIZE, "exchange message"))
+        except AuthError as exc:
+            peer.refuse("bad_auth", str(exc))
+            return
+        peer.send(AuthChallenge(to_b64(pake), to_b64(confirm)))
+
+    def _check_proof(self, peer: _Peer, proof: AuthProof) -> None:
+        assert peer.auth is not None
+        assert self.identity is not None
+        try:
+            peer.auth.verify(from_b64(proof.confirm, CONFIRM_SIZE, "proof"))
+        except AuthError:
+            self._wrong_password(peer)
+            peer.refuse("wrong_password", "Wrong password.")
+            return
+        self._backoff.succeeded(peer.ip)
+        peer.safety = safety_code(self.identity.cert_der, peer.auth.session_key)
+        self.admit(peer, peer.wanted_name)
+
+    def _wrong_password(self, peer: _Peer) -> None:
+        self._backoff.failed(peer.ip)
+        failures = self._backoff.failures(peer.ip)
+        log.warning("wrong password from %s (%d in a row)", peer.ip, failures)
+        self.post(ev.NoticeShown(f"Wrong password from {peer.ip} ({failures} in a row)."))
+
+    # --- members' conduct ----------------------------------------------------------------------
+
+    def _within_rate(self, peer: _Peer) -> bool:
+        if peer.bucket.take():
+            return True
+        now = time.monotonic()
+        if now - peer.last_strike > 10:
+            peer.strikes = 0
+        peer.strikes += 1
+        peer.last_strike = now
+        if peer.strikes >= self.options.flood_strikes:
+            self.drop(peer, "sending too fast")
+        elif peer.strikes == 1:
+            peer.send(
+                Error(
+                    "too_fast",
+                    "You are sending too fast: that message was not sent. "
+                    "Slow down or you will be disconnected.",
+                )
+            )
+        return False
+
+    def _bad_line(self, peer: _Peer, error: ProtocolError) -> None:
+        peer.errors += 1
+        peer.send(Error(error.code, error.text))
+        if error.fatal or peer.errors >= self.options.max_errors:
+            self.drop(peer, "too many bad lines")
+
+    def lost(self, peer: _Peer, exc: Exception | None) -> None:
+        self._peers.pop(peer.id, None)
+        self._per_address.release(peer.ip)
+        if peer.auth is not None and not peer.admitted and peer.auth.session_key is None:
+            # Hanging up after the host's proof still spent a guess: count it.
+            self._wrong_password(peer)
+        if peer.id in self.room:
+            idle = peer.parser.pending == 0
+            clean = exc is None and idle and peer.kind == "text"
+            self._deliver(self.room.leave(peer.id, "left" if clean else "connection lost"))
+
+    def drop_soon(self, peer: _Peer, reason: str) -> None:
+        """Drop a member after the current delivery finishes (never re-enter `_deliver`)."""
+        if not peer.closing:
+            peer.closing = True
+            asyncio.get_running_loop().call_soon(self.drop, peer, reason)
+
+    def drop(self, peer: _Peer, reason: str) -> None:
+        peer.abort()
+        self._peers.pop(peer.id, None)
+        self._deliver(self.room.leave(peer.id, reason))
+
+    # --- delivery ------------------------------------------------------------------------------
+
+    def _deliver(self, sends: Iterable[Send]) -> None:
+        for send in sends:
+            msg = send.message
+            encoded: dict[str, bytes] = {}
+            for member_id in send.to:
+                if member_id == LOCAL:
+                    self._local(msg)
+                    continue
+                peer = self._peers.get(member_id)
+                if peer is None:
+                    continue
+                data = encoded.get(peer.kind)
+                if data is None:
+                    data = encoded[peer.kind] = (
+                        encode_json(msg) if peer.kind == "app" else encode_text(msg)
+                    )
+                peer.write(data)
+                if isinstance(msg, Ended):
+                    peer.close()
+
+    def _local(self, msg: ServerMessage) -> None:
+        if isinstance(msg, Welcome):
+            self._view.welcome(msg)
+        elif isinstance(msg, Ended):
+            self._spawn(self._shutdown())
+        else:
+            self._view.handle(msg)
+
+    def _joined_details(self, name: str) -> tuple[str | None, str | None]:
+        member_id = self.room.id_of(name)
+        peer = self._peers.get(member_id) if member_id is not None else None
+        return (peer.address, peer.safety) if peer else (None, None)
+
+
+async def _peek(sock: socket.socket, timeout: float) -> bytes:
+    """The first bytes waiting on `sock`, left in place for whoever reads next; b"" if none
+    arrive within `timeout` (a peer such as nc that waits for us to speak first)."""
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_reader(sock.fileno(), wake)
+    try:
+        await asyncio.wait_for(ready, timeout)
+    except asyncio.TimeoutError:
+        return b""
+    finally:
+        loop.remove_reader(sock.fileno())
+    try:
+        return sock.recv(16, socket.MSG_PEEK)
+    except (BlockingIOError, InterruptedError):
+        return b""
+
+
+def _refuse_raw(sock: socket.socket, text: str) -> None:
+    """One line to a peer we will not serve, then close (best effort: never wait for it)."""
+    with contextlib.suppress(OSError):
+        sock.send(refusal_line(text))
+    sock.close()
+
+
+def _listen(bind: str | None, port: int) -> list[socket.socket]:
+    if bind is None:
+        if socket.has_dualstack_ipv6():
+            try:
+                return [
+                    socket.create_server(
+                        ("::", port), family=socket.AF_INET6, dualstack_ipv6=True, backlog=1024
+                    )
+                ]
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise
+        return [socket.create_server(("0.0.0.0", port), backlog=1024)]
+    family = socket.AF_INET6 if ":" in bind else socket.AF_INET
+    return [socket.create_server((bind, port), family=family, backlog=1024)]
+
+
+def _bind_error(bind: str | None, port: int, exc: OSError) -> str:
+    where = f"{bind}:{port}" if bind else f"port {port}"
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"Could not listen on {where}: the address is already in use "
+            "— is another host running? Try another port."
+        )
+    if exc.errno == errno.EACCES:
+        return f"Could not listen on {where}: permission denied — try a port above 1024."
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"Could not listen on {where}: {bind} is not an address of this machine."
+    return f"Could not listen on {where}: {exc.strerror or exc}."
+
+
+def _raise_fd_limit() -> None:
+    """Many members need many sockets; lift the soft limit to the hard one where there is one."""
+    if sys.platform == "win32":
+        return
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def _format_address(addr: tuple[Any, ...]) -> str:
+    host, port = str(addr[0]), addr[1]
+    if host.startswith("::ffff:"):
+        host = host[7:]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def local_addresses(bind: str | None, port: int) -> list[str]:
+    """The "address:port" strings others may use to reach this machine, best first."""
+    if bind not in (None, "", "0.0.0.0", "::"):
+        return [_format_address((bind, port))]
+    import ifaddr
+
+    v4: list[str] = []
+    v6: list[str] = []
+    for adapter in ifaddr.get_adapters():
+        for ip in adapter.ips:
+            if isinstance(ip.ip, str):
+                if not ip.ip.startswith("127."):
+                    v4.append(f"{ip.ip}:{port}")
+            else:
+                addr = ip.ip[0]
+                if addr != "::1" and not addr.lower().startswith("fe80"):
+                    v6.append(f"[{addr}]:{port}")
+    return v4 + v6 or [f"127.0.0.1:{port}"]

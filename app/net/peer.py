@@ -1,0 +1,433 @@
+"""The joiner: one person's connection to a room, or to a plain line server.
+
+How this works
+--------------
+`Joiner.start` opens TCP, then (unless `plain`) TLS, and checks the host's certificate before a
+single line is read: against the invite's fingerprint if there is one, else against known hosts
+(first contact is remembered; a changed identity is refused unless `trust_new`).
+
+Then it waits `greet_wait` for the host's greeting. A Parley greeting gets a hello (carrying the
+first half of the password exchange when there is a password); anything else, or silence, means
+a server that is not Parley (``nc -l``, ``ncat --chat``), spoken to in plain lines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import itertools
+import socket
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+
+from app import events as ev
+from app.messages import (
+    AuthChallenge,
+    AuthProof,
+    Ended,
+    Error,
+    Greeting,
+    Hello,
+    Ping,
+    Pong,
+    ProtocolError,
+    RawLine,
+    Say,
+    Welcome,
+)
+from app.net.common import DEFAULT_PORT, LocalView, Post, set_nodelay
+from app.paths import data_dir
+from app.protocol import MAX_LINE, VERSION, JoinerSideParser, clean_text, encode_client, is_bye
+from app.security import (
+    CONFIRM_SIZE,
+    PAKE_SIZE,
+    AuthError,
+    JoinerAuth,
+    KnownHosts,
+    address_key,
+    client_context,
+    fingerprint,
+    from_b64,
+    normalize_fingerprint,
+    safety_code,
+    to_b64,
+)
+
+KNOWN_HOSTS = "known_hosts.json"
+
+
+@dataclass
+class JoinOptions:
+    host: str
+    port: int = DEFAULT_PORT
+    name: str = "Guest"
+    password: str | None = None
+    fingerprint: str | None = None  # from an invite: the only identity to accept
+    plain: bool = False  # no TLS: for nc -l, ncat --chat, or a host that allows plain
+    trust_new: bool = False  # accept a host identity that differs from the remembered one
+    data_dir: Path | None = None  # where known hosts live; None: the user's data folder
+    max_line: int = MAX_LINE
+    greet_wait: float = 1.0  # silence that means the server is not Parley
+    connect_timeout: float = 10.0
+    handshake_timeout: float = 5.0
+    bye_wait: float = 1.0  # how long a bye waits for the host before closing anyway
+
+
+class _JoinerProtocol(asyncio.Protocol):
+    def __init__(self, joiner: Joiner) -> None:
+        self.joiner = joiner
+        self.parser = JoinerSideParser(joiner.options.max_line)
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.joiner.connected(self)  # before any data_received, which may come at once
+
+    def data_received(self, data: bytes) -> None:
+        for msg in self.parser.feed(data):
+            self.joiner.received(msg)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.joiner.lost(exc)
+
+
+class Joiner:
+    """One person's connection to a room (or to a plain line server)."""
+
+    def __init__(self, options: JoinOptions, post: Post) -> None:
+        self.options = options
+        self.post = post
+        self._view = LocalView(post)
+        self._proto: _JoinerProtocol | None = None
+        self._ids = itertools.count(1)
+        self._queued: list[str] = []
+        self._greet_timer: asyncio.TimerHandle | None = None
+        self._auth: JoinerAuth | None = None
+        self._cert: bytes | None = None
+        self._safety: str | None = None
+        self.in_room = False
+        self.foreign = False
+        self._finished = False
+        self._leaving = False
+        self.closed = asyncio.Event()
+
+    @property
+    def where(self) -> str:
+        return address_key(self.options.host, self.options.port)
+
+    async def start(self) -> bool:
+        host, port = self.options.host, self.options.port
+        self.post(ev.Connecting(host, port))
+        try:
+            sock = await _connect_tcp(host, port, self.options.connect_timeout)
+        except (OSError, asyncio.TimeoutError) as exc:
+            self._finish(ev.Failed(_connect_error(host, port, exc)))
+            return False
+        loop = asyncio.get_running_loop()
+        plain = self.options.plain
+        try:
+            await loop.create_connection(
+                lambda: _JoinerProtocol(self),
+                sock=sock,
+                ssl=None if plain else client_context(),
+                server_hostname=None if plain else host,
+                ssl_handshake_timeout=None
+                if self.options.plain
+                else self.options.handshake_timeout,
+            )
+        except (OSError, ssl.SSLError, asyncio.TimeoutError) as exc:
+            sock.close()
+            self._finish(ev.Failed(_tls_error(host, port, exc)))
+            return False
+        return True
+
+    def connected(self, proto: _JoinerProtocol) -> None:
+        self._proto = proto
+        assert proto.transport is not None
+        set_nodelay(proto.transport.get_extra_info("socket"))
+        ssl_object = proto.transport.get_extra_info("ssl_object")
+        if ssl_object is not None and not self._check_identity(ssl_object):
+            proto.transport.abort()
+            return
+        loop = asyncio.get_running_loop()
+        self._greet_timer = loop.call_later(self.options.greet_wait, self._no_greeting)
+
+    def _check_identity(self, ssl_object: ssl.SSLObject) -> bool:
+        """Pin the host's certificate: the invite's, the remembered one, or (first time) this."""
+        cert = ssl_object.getpeercert(binary_form=True)
+        if not cert:
+            self._finish(ev.Failed(f"{self.where} presented no certificate; not connected."))
+            return False
+        self._cert = cert
+        seen = fingerprint(cert)
+        code = safety_code(cert)
+        known = KnownHosts((self.options.data_dir or data_dir()) / KNOWN_HOSTS)
+        if self.options.fingerprint is not None:
+            if normalize_fingerprint(self.options.fingerprint) != seen:
+                self._finish(
+                    ev.Failed(
+                        f"The host at {self.where} is not the one in the invite: its identity "
+                        "does not match. Someone may be intercepting the connection. "
+                        "Not connected."
+                    )
+                )
+                return False
+            known.remember(self.where, seen)
+            return True
+        verdict = known.check(self.where, seen)
+        if verdict == "new":
+            known.remember(self.where, seen)
+            self.post(
+                ev.NoticeShown(
+                    f"First visit to {self.where}: its identity was remembered. "
+                    f"Compare the safety code {code} with the host's to be sure."
+                )
+            )
+        elif verdict == "changed" and not self.options.trust_new:
+            self.post(ev.IdentityChanged(self.where, code))
+            self._finish(
+                ev.Failed(
+                    f"WARNING: the identity of {self.where} has CHANGED since your last visit. "
+                    "Someone may be intercepting the connection, or the host set Parley up "
+                    f"again. Compare the safety code {code} with the host's; if they match, "
+                    "join again with --trust-new (window: Trust new identity)."
+                )
+            )
+            return False
+        elif verdict == "changed":
+            known.remember(self.where, seen)
+            self.post(ev.NoticeShown(f"You accepted a new identity for {self.where}."))
+        if known.problem:
+            self.post(ev.ErrorShown(known.problem))
+        return True
+
+    def _no_greeting(self) -> None:
+        if self._proto is not None and self._proto.parser.mode is None:
+            self._proto.parser.decide_raw()
+            self._enter_foreign()
+
+    def _enter_foreign(self) -> None:
+        self.foreign = True
+        self.in_room = True
+        self._view.name = self.options.name
+        note = "This server is not Parley: plain lines both ways."
+        self.post(
+            ev.Connected(
+                self.options.name,
+                self.options.host,
+                self.options.port,
+                (),
+                note,
+                True,
+                safety_code(self._cert) if self._cert else None,
+            )
+        )
+        self._flush_queue()
+
+    def _write(self, data: bytes) -> None:
+        if self._proto is not None and self._proto.transport is not None:
+            self._proto.transport.write(data)
+
+    def received(self, msg: object) -> None:
+        if self._finished:
+            return
+        if isinstance(msg, Greeting):
+            if self._greet_timer is not None:
+                self._greet_timer.cancel()
+            if msg.refusal is not None:
+                self._close(ev.Failed(msg.refusal))
+            elif msg.version is None:
+                self._enter_foreign()
+            else:
+                self._hello()
+        elif isinstance(msg, RawLine):
+            text = clean_text(msg.text)
+            self.post(ev.MessageReceived(None, text))
+            if is_bye(text):
+                self._close(ev.ChatEnded("The other side said bye."))
+        elif isinstance(msg, AuthChallenge):
+            self._answer(msg)
+        elif isinstance(msg, Welcome):
+            self._welcome(msg)
+        elif isinstance(msg, Ended):
+            self._close(ev.ChatEnded(msg.reason))
+        elif isinstance(msg, Error) and not self.in_room:
+            self._close(ev.Failed(msg.text))
+        elif isinstance(msg, Ping):
+            self._write(encode_client(Pong()))
+        elif isinstance(msg, ProtocolError):
+            # Before the welcome, plain lines may come first: the host took our hello for
+            # silence and spoke to us as a text peer. The welcome that follows replaces them.
+            if self.in_room or msg.code != "malformed":
+                self.post(ev.ErrorShown(msg.text))
+        elif isinstance(msg, Pong):
+            pass
+        else:
+            self._view.handle(msg)  # type: ignore[arg-type]
+
+    def _hello(self) -> None:
+        pake: str | None = None
+        if self.options.password:
+            if self._cert is None:
+                self._close(
+                    ev.Failed("A password needs an encrypted connection: join without --plain.")
+                )
+                return
+            try:
+                self._auth = JoinerAuth(self.options.password, fingerprint(self._cert))
+            except ValueError as exc:
+                self._close(ev.Failed(str(exc)))
+                return
+            pake = to_b64(self._auth.start())
+        self._write(encode_client(Hello(self.options.name, VERSION, pake)))
+
+    def _answer(self, challenge: AuthChallenge) -> None:
+        if self._auth is None:
+            self._close(ev.Failed("The host asked for a password, but none was given."))
+            return
+        try:
+            proof = self._auth.finish(
+                from_b64(challenge.pake, PAKE_SIZE, "exchange message"),
+                from_b64(challenge.confirm, CONFIRM_SIZE, "proof"),
+            )
+        except AuthError as exc:
+            self._close(ev.Failed(f"Not connected: {exc}"))
+            return
+        self._write(encode_client(AuthProof(to_b64(proof))))
+
+    def _welcome(self, msg: Welcome) -> None:
+        self.in_room = True
+        if self._cert is not None:
+            key = self._auth.session_key if self._auth is not None else None
+            self._safety = safety_code(self._cert, key)
+        if self.options.password and self._auth is None:
+            self.post(ev.NoticeShown("This room has no password."))
+        self.post(
+            ev.Connected(
+                msg.name,
+                self.options.host,
+                self.options.port,
+                msg.members,
+                msg.note,
+                safety_code=self._safety,
+            )
+        )
+        self._view.welcome(msg)
+        self._flush_queue()
+
+    def say(self, text: str) -> None:
+        if self._finished or self._leaving:
+            return
+        if not self.in_room:
+            self._queued.append(text)
+            return
+        bye = is_bye(text)
+        if self.foreign:
+            self._write(text.replace("\n", " ").encode() + b"\n")
+            self.post(ev.MessageReceived(self._view.name, text, mine=True))
+            if bye:
+                self._close(ev.ChatEnded("You left the chat."))
+            return
+        msg_id = f"m{next(self._ids)}"
+        self.post(ev.MessagePending(msg_id, text))
+        self._write(encode_client(Say(text, msg_id)))
+        if bye:
+            self._leaving = True
+            asyncio.get_running_loop().call_later(
+                self.options.bye_wait, self._close, ev.ChatEnded("You left the chat.")
+            )
+
+    def _flush_queue(self) -> None:
+        queued, self._queued = self._queued, []
+        for text in queued:
+            self.say(text)
+
+    async def leave(self) -> None:
+        """Say bye if in a room, and wait (briefly) until the session is over."""
+        if not self._finished:
+            if self.in_room and not self._leaving:
+                self.say("bye")
+            elif not self._leaving:
+                self._close(ev.ChatEnded("You left the chat."))
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.closed.wait(), self.options.bye_wait + 0.5)
+        self._close(ev.ChatEnded("You left the chat."))
+
+    def lost(self, exc: Exception | None) -> None:
+        if self._finished:
+            return
+        if self._leaving:
+            self._finish(ev.ChatEnded("You left the chat."))
+        elif self.foreign:
+            self._finish(ev.ChatEnded("The server closed the connection."))
+        elif not self.in_room:
+            self._finish(ev.Failed(f"{self.where} closed the connection before letting us in."))
+        else:
+            self.post(ev.ErrorShown("The connection to the host was lost."))
+            self._finish(ev.ChatEnded("Connection lost."))
+
+    def _close(self, event: ev.Event) -> None:
+        if self._greet_timer is not None:
+            self._greet_timer.cancel()
+        if self._proto is not None and self._proto.transport is not None:
+            self._proto.transport.close()
+        self._finish(event)
+
+    def _finish(self, event: ev.Event) -> None:
+        if not self._finished:
+            self._finished = True
+            self.post(event)
+            self.closed.set()
+
+    def abort(self) -> None:
+        """Close the connection now, without a goodbye (the loop is going away)."""
+        if self._proto is not None and self._proto.transport is not None:
+            self._proto.transport.abort()
+        self._finish(ev.ChatEnded("The chat was closed."))
+
+
+async def _connect_tcp(host: str, port: int, timeout: float) -> socket.socket:
+    """TCP alone first, so a refused connection and a failed TLS handshake read differently."""
+    loop = asyncio.get_running_loop()
+    infos = await asyncio.wait_for(loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout)
+    error: BaseException = OSError(f"no address for {host}")
+    for family, kind, proto, _, addr in infos:
+        sock = socket.socket(family, kind, proto)
+        sock.setblocking(False)
+        try:
+            await asyncio.wait_for(loop.sock_connect(sock, addr), timeout)
+        except (OSError, asyncio.TimeoutError) as exc:
+            sock.close()
+            error = exc
+            continue
+        return sock
+    raise error
+
+
+def _connect_error(host: str, port: int, exc: BaseException) -> str:
+    where = f"{host}:{port}"
+    if isinstance(exc, asyncio.TimeoutError):
+        return f"Could not connect to {where}: timed out — check the address and the firewall."
+    if isinstance(exc, ConnectionRefusedError):
+        return f"Could not connect to {where}: connection refused — is the host running?"
+    if isinstance(exc, socket.gaierror):
+        return f"Could not connect to {where}: unknown host name — check the spelling."
+    if isinstance(exc, OSError) and exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+        return f"Could not connect to {where}: network unreachable — check your connection."
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return f"Could not connect to {where}: {reason}."
+
+
+def _tls_error(host: str, port: int, exc: BaseException) -> str:
+    where = f"{host}:{port}"
+    why = "it did not answer" if isinstance(exc, asyncio.TimeoutError) else "it did not speak TLS"
+    if isinstance(exc, ConnectionResetError | ConnectionAbortedError | BrokenPipeError):
+        why = "it closed the connection"
+    return (
+        f"Could not set up encryption with {where}: {why}. If it is a plain server "
+        "(nc, ncat --chat, or a host that allows plain connections), join with --plain "
+        "(window: the Plain checkbox)."
+    )

@@ -1,0 +1,21 @@
+"""Where Parley keeps its files: the host identity and known hosts live in the user's data folder.
+
+`$PARLEY_DATA_DIR` overrides it (tests point it at a temporary folder; a portable install can
+point it beside the executable).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+ENV_DATA = "PARLEY_DATA_DIR"
+
+
+def data_dir() -> Path:
+    override = os.environ.get(ENV_DATA)
+    if override:
+        return Path(override)
+    return Path(platformdirs.user_data_dir("Parley", appauthor=False))

@@ -1,0 +1,373 @@
+"""Encryption, identities and abuse limits over real TLS on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import socket
+import ssl
+import subprocess
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from app import events as ev
+from app.invite import parse_invite
+from app.net import HostOptions, JoinOptions
+from app.security import client_context, load_or_create_identity, server_context
+from app.worker import NetWorker
+from tests.helpers import Proc, RawPeer, Recorder
+
+HostStarted = tuple[NetWorker, Recorder, int]
+HostStarter = Callable[..., HostStarted]
+Joiner = Callable[..., tuple[NetWorker, Recorder]]
+
+
+@pytest.fixture
+def workers() -> Iterator[list[NetWorker]]:
+    started: list[NetWorker] = []
+    yield started
+    for worker in started:
+        worker.stop()
+
+
+@pytest.fixture
+def start_host(workers: list[NetWorker], tmp_path: Path) -> HostStarter:
+    def start(
+        port: int = 0, data: str = "host", **options: object
+    ) -> tuple[NetWorker, Recorder, int]:
+        rec = Recorder()
+        worker = NetWorker(rec)
+        workers.append(worker)
+        opts = HostOptions(port=port, bind="127.0.0.1", name="Hal", data_dir=tmp_path / data)
+        for key, value in options.items():
+            setattr(opts, key, value)
+        worker.host(opts)
+        return worker, rec, rec.wait_for(ev.Hosting).port
+
+    return start
+
+
+@pytest.fixture
+def join(workers: list[NetWorker]) -> Joiner:
+    """Start a joiner; returns once it is connected or has failed."""
+
+    def start(port: int, name: str = "Ann", **options: object) -> tuple[NetWorker, Recorder]:
+        rec = Recorder()
+        worker = NetWorker(rec)
+        workers.append(worker)
+        worker.join(JoinOptions("127.0.0.1", port, name=name, **options))  # type: ignore[arg-type]
+        rec.wait_for((ev.Connected, ev.Failed))  # type: ignore[arg-type]
+        return worker, rec
+
+    return start
+
+
+def test_an_app_pair_chats_over_tls_and_both_show_the_same_safety_code(start_host, join) -> None:
+    host, hrec, port = start_host()
+    ann, arec = join(port)
+    hosting = hrec.wait_for(ev.Hosting)
+    connected = arec.wait_for(ev.Connected)
+    assert connected.safety_code == hosting.safety_code
+    assert len(hosting.safety_code.replace(" ", "")) == 16
+    ann.send("secret plans")
+    hrec.wait_for(ev.MessageReceived, lambda e: e.text == "secret plans")
+    # What the wire carries is TLS 1.3, not the greeting in clear text.
+    with (
+        socket.create_connection(("127.0.0.1", port)) as raw,
+        client_context().wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        assert tls.version() == "TLSv1.3"
+        assert tls.recv(8) == b"PARLEY/1"
+
+
+def test_known_hosts_remember_the_first_identity_and_refuse_a_changed_one(start_host, join) -> None:
+    first, frec, port = start_host(data="first")
+    ann, arec = join(port)
+    assert "First visit" in arec.wait_for(ev.NoticeShown).text
+    ann.leave().result(5)
+    first.stop()
+    # Another machine (another identity) now answers at the same address and port.
+    second, srec, _ = start_host(port=port, data="second")
+    bob, brec = join(port)
+    changed = brec.wait_for(ev.IdentityChanged)
+    assert changed.address == f"127.0.0.1:{port}"
+    assert changed.safety_code == srec.wait_for(ev.Hosting).safety_code
+    assert "CHANGED" in brec.wait_for(ev.Failed).text
+    assert not srec.of(ev.MemberJoined)
+    # Accepting it is an explicit act; after that it is the remembered one.
+    carl, crec = join(port, "Carl", trust_new=True)
+    assert "accepted a new identity" in crec.wait_for(ev.NoticeShown).text
+    crec.wait_for(ev.Connected)
+    dave, drec = join(port, "Dave")
+    drec.wait_for(ev.Connected)
+    assert not drec.of(ev.NoticeShown)
+
+
+class MitmProxy:
+    """Someone in the middle: terminates TLS with its own certificate and relays to the host."""
+
+    def __init__(self, listen_port: int, target_port: int, data: Path) -> None:
+        self.context = server_context(load_or_create_identity(data))
+        self.target_port = target_port
+        self.relayed = 0
+        self.loop = asyncio.new_event_loop()
+        started = threading.Event()
+        self.thread = threading.Thread(target=self._run, args=(listen_port, started), daemon=True)
+        self.thread.start()
+        assert started.wait(10)
+
+    def _run(self, port: int, started: threading.Event) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.server = self.loop.run_until_complete(
+            asyncio.start_server(self._handle, "127.0.0.1", port, ssl=self.context)
+        )
+        started.set()
+        self.loop.run_forever()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_r, up_w = await asyncio.open_connection(
+            "127.0.0.1", self.target_port, ssl=client_context(), server_hostname="127.0.0.1"
+        )
+
+        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError, ssl.SSLError):
+                while data := await src.read(65536):
+                    self.relayed += len(data)
+                    dst.write(data)
+                    await dst.drain()
+            dst.close()
+
+        await asyncio.gather(pump(reader, up_w), pump(up_r, writer))
+
+    def close(self) -> None:
+        async def stop() -> None:
+            self.server.close()
+            for task in asyncio.all_tasks():
+                if task is not asyncio.current_task():
+                    task.cancel()
+
+        asyncio.run_coroutine_threadsafe(stop(), self.loop).result(5)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.run_until_complete(self.server.wait_closed())
+        self.loop.close()
+
+
+@pytest.fixture
+def mitm(tmp_path: Path) -> Iterator[Callable[[int, int], MitmProxy]]:
+    proxies: list[MitmProxy] = []
+
+    def start(listen_port: int, target_port: int) -> MitmProxy:
+        proxy = MitmProxy(listen_port, target_port, tmp_path / "mitm")
+        proxies.append(proxy)
+        return proxy
+
+    yield start
+    for proxy in proxies:
+        proxy.close()
+
+
+def test_a_man_in_the_middle_is_refused_as_a_changed_identity(start_host, join, mitm) -> None:
+    host, hrec, port = start_host()
+    ann, arec = join(port)
+    ann.leave().result(5)
+    host.stop()
+    # The real host moves; the man in the middle takes its place and relays to it.
+    moved, mrec, new_port = start_host(data="host")
+    mitm(port, new_port)
+    bob, brec = join(port, "Bob")
+    assert "CHANGED" in brec.wait_for(ev.Failed).text
+    assert not mrec.of(ev.MemberJoined)
+
+
+def test_a_man_in_the_middle_cannot_pass_a_password_room(start_host, join, mitm) -> None:
+    host, hrec, port = start_host(password="hunter2")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        proxy_port = s.getsockname()[1]
+    proxy = mitm(proxy_port, port)
+    # Even a joiner that trusts whatever certificate it is shown, with the right password:
+    ann, arec = join(proxy_port, password="hunter2", trust_new=True)
+    failed = arec.wait_for(ev.Failed)
+    assert "Wrong password, or someone between you" in failed.text
+    assert proxy.relayed > 0  # the exchange did pass through the proxy
+    assert not arec.of(ev.Connected)
+    hrec.wait_for(ev.NoticeShown, lambda e: e.text.startswith("Wrong password from 127.0.0.1"))
+
+
+def test_an_invite_pins_the_identity_even_on_first_contact(start_host, join, mitm) -> None:
+    host, hrec, port = start_host()
+    invite = parse_invite(hrec.wait_for(ev.Hosting).invite)
+    assert (invite.host, invite.port) == ("127.0.0.1", port)
+    ann, arec = join(port, fingerprint=invite.fingerprint)
+    arec.wait_for(ev.Connected)
+    assert not arec.of(ev.NoticeShown)  # verified, not merely trusted on first use
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        proxy_port = s.getsockname()[1]
+    mitm(proxy_port, port)
+    bob, brec = join(proxy_port, "Bob", fingerprint=invite.fingerprint)
+    assert "not the one in the invite" in brec.wait_for(ev.Failed).text
+
+
+def test_right_and_wrong_passwords(start_host, join) -> None:
+    host, hrec, port = start_host(password="correct horse")
+    ann, arec = join(port, password="correct horse")
+    connected = arec.wait_for(ev.Connected)
+    joined = hrec.wait_for(ev.MemberJoined, lambda e: e.name == "Ann")
+    assert connected.safety_code is not None
+    assert connected.safety_code == joined.safety_code  # both mixed in the exchange's key
+    assert connected.safety_code != hrec.wait_for(ev.Hosting).safety_code
+    eve, erec = join(port, "Eve", password="battery staple")
+    assert "Wrong password" in erec.wait_for(ev.Failed).text
+    hrec.wait_for(ev.NoticeShown, lambda e: e.text == "Wrong password from 127.0.0.1 (1 in a row).")
+    # At once again: the host makes that address wait before it may guess again.
+    eve2, e2rec = join(port, "Eve", password="battery staple")
+    assert "Too many wrong passwords" in e2rec.wait_for(ev.Failed).text
+    nobody, nrec = join(port, "Nobody")
+    assert nrec.wait_for(ev.Failed).text == "This room needs a password."
+    ann.send("only members read this")
+    hrec.wait_for(ev.MessageReceived, lambda e: e.text == "only members read this")
+    assert [e.name for e in hrec.of(ev.MemberJoined)] == ["Ann"]
+
+
+def test_a_text_peer_is_told_in_one_line_that_a_password_room_is_app_only(start_host) -> None:
+    host, hrec, port = start_host(password="pw", allow_plain=True)
+    peer = RawPeer(port)
+    peer.line("hello?")
+    got = peer.wait_closed().decode().splitlines()
+    assert got == [got[0], "This room needs a password: join it with the Parley app."]
+    assert got[0].startswith("PARLEY/1 ")
+
+
+def test_plain_peers_are_refused_unless_the_host_allows_them(start_host, join) -> None:
+    host, hrec, port = start_host()
+    peer = RawPeer(port)
+    text = peer.wait_closed().decode()
+    assert text.startswith("PARLEY/1 ! This Parley room is encrypted.")
+    assert f"openssl s_client -quiet -connect 127.0.0.1:{port}" in text
+    ann, arec = join(port, plain=True)
+    assert arec.wait_for(ev.Failed).text.startswith("This Parley room is encrypted.")
+    assert not hrec.of(ev.MemberJoined)
+
+    open_host, orec, open_port = start_host(data="open", allow_plain=True)
+    bob, brec = join(open_port, "Bob", plain=True)
+    assert brec.wait_for(ev.Connected).safety_code is None
+    peer = RawPeer(open_port)
+    peer.line("plain hello")
+    brec.wait_for(ev.MessageReceived, lambda e: e.text == "plain hello")
+
+
+def test_joining_a_plain_server_with_tls_names_the_option(start_host, join) -> None:
+    with socket.socket() as server:  # like nc -l: accepts, says nothing, answers nothing
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        ann, arec = join(port, handshake_timeout=0.5)
+        failed = arec.wait_for(ev.Failed)
+    assert failed.text.startswith(f"Could not set up encryption with 127.0.0.1:{port}")
+    assert "--plain" in failed.text
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["openssl", "s_client", "-quiet", "-connect", "127.0.0.1:{port}"],
+        ["ncat", "--ssl", "127.0.0.1", "{port}"],
+    ],
+    ids=["openssl-s_client", "ncat-ssl"],
+)
+def test_tls_text_peers_take_part(start_host, join, argv: list[str]) -> None:
+    assert shutil.which(argv[0]), f"{argv[0]} is needed (Debian: openssl, ncat)"
+    host, hrec, port = start_host()
+    ann, arec = join(port)
+    peer = Proc(argv=[a.format(port=port) for a in argv])
+    try:
+        peer.expect("^PARLEY/1 ")
+        peer.say("hello over tls")
+        arec.wait_for(ev.MessageReceived, lambda e: e.text == "hello over tls")
+        ann.send("hi tls peer")
+        peer.expect("^Ann: hi tls peer$")
+    finally:
+        peer.kill()
+
+
+def test_a_stalled_handshake_is_closed_at_the_deadline(start_host) -> None:
+    host, hrec, port = start_host(handshake_timeout=0.5)
+    peer = RawPeer(port)
+    peer.send(b"\x16\x03\x01\x00")  # the start of a ClientHello, and then nothing
+    assert peer.wait_closed(timeout=5) == b""
+
+
+def test_connections_per_address_are_capped(start_host, join) -> None:
+    host, hrec, port = start_host(max_per_address=3, allow_plain=True)
+    peers = [RawPeer(port) for _ in range(3)]
+    for peer in peers:
+        peer.line("here")
+        peer.read_until(r"^\* You are")
+    extra = RawPeer(port)
+    assert extra.wait_closed().decode() == (
+        "PARLEY/1 ! Too many connections from your address; close some first.\n"
+    )
+    peers[0].close()
+    hrec.wait_for(ev.MemberLeft)
+    again = RawPeer(port)
+    again.line("my turn")
+    again.read_until(r"^\* You are")
+
+
+def test_the_room_has_a_member_cap(start_host, join) -> None:
+    host, hrec, port = start_host(max_members=2)
+    join(port, "Ann")
+    join(port, "Bob")
+    carl, crec = join(port, "Carl")
+    assert crec.wait_for(ev.Failed).text == "The room is full (2 members)."
+
+
+def test_a_flooder_is_warned_then_dropped_and_the_room_flows(start_host, join) -> None:
+    host, hrec, port = start_host(rate=5, burst=5, flood_strikes=10)
+    ann, arec = join(port, "Ann")
+    bob, brec = join(port, "Bob")
+    for i in range(40):
+        bob.send(f"flood {i}")
+    assert "too fast" in brec.wait_for(ev.ErrorShown).text
+    left = arec.wait_for(ev.MemberLeft, lambda e: e.name == "Bob")
+    assert left.reason == "sending too fast"
+    flood = [t for t in arec.texts() if t.startswith("flood ")]
+    assert flood[:5] == [f"flood {i}" for i in range(5)]
+    assert len(flood) < 40
+    ann.send("calm again")
+    hrec.wait_for(ev.MessageReceived, lambda e: e.text == "calm again")
+
+
+def test_joining_with_an_invite_from_the_terminal(start_host) -> None:
+    host, hrec, port = start_host(password="s3cret")
+    invite = hrec.wait_for(ev.Hosting).invite
+    assert "pw=s3cret" in invite
+    proc = Proc("join", invite, "--name", "Ann")
+    try:
+        proc.expect(r"^You are Ann\. In the room: Hal, Ann\.$")
+        proc.expect(r"^Encrypted\. Safety code: \d{4} \d{4} \d{4} \d{4}$")
+        proc.say("via invite")
+        hrec.wait_for(ev.MessageReceived, lambda e: e.text == "via invite")
+    finally:
+        proc.kill()
+    assert proc.p.returncode is not None
+
+
+def test_the_terminal_host_prints_its_invite_and_safety_code() -> None:
+    proc = Proc(
+        "host", "--port", "0", "--bind", "127.0.0.1", "--name", "Hal", stdin=subprocess.DEVNULL
+    )
+    try:
+        port = int(proc.expect(r"on port (\d+)").group(1))
+        invite = proc.expect(r"^Invite \(address, identity\): (parley://\S+)$").group(1)
+        assert parse_invite(invite).port == port
+        proc.expect(r"^Encrypted\. Safety code: \d{4} \d{4} \d{4} \d{4}$")
+        proc.expect(r"^Plain connections: refused")
+    finally:
+        proc.kill()

@@ -1,0 +1,59 @@
+"""Opening the app's window from the command line's arguments."""
+
+from __future__ import annotations
+
+import argparse
+import queue
+import signal
+import sys
+import threading
+import tkinter as tk
+from types import FrameType
+from typing import Any
+
+from app import events as ev
+from app.gui.window import ChatWindow
+from app.settings import SettingsStore
+from app.worker import NetWorker
+
+
+def run_window(args: argparse.Namespace) -> int:
+    """Open the window (hosting or joining at once if asked), run until it closes."""
+    try:
+        root = tk.Tk(className="Parley")
+    except tk.TclError as exc:
+        print(
+            f"Parley could not open its window ({exc}).\n"
+            "In a terminal, use: python -m app host   or   python -m app join HOST",
+            file=sys.stderr,
+        )
+        return 1
+    events: queue.Queue[ev.Event] = queue.Queue()
+    worker = NetWorker(events.put)
+    window = ChatWindow(
+        root, worker, events, store=SettingsStore(), bind=getattr(args, "bind", None)
+    )
+    previous: dict[signal.Signals, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        # Ctrl-C and SIGTERM close the window the polite way (bye first). Raising from the
+        # handler would not do: inside a Tk callback, tkinter would swallow the exception.
+        def close_soon(signum: int, frame: FrameType | None) -> None:
+            window.close_soon()
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, close_soon)
+    try:
+        window.apply_arguments(
+            host=bool(getattr(args, "host", False)),
+            join=getattr(args, "join", None),
+            port=getattr(args, "port", None),
+            name=getattr(args, "name", None),
+        )
+        root.mainloop()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        window.close()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return 0

@@ -1,0 +1,353 @@
+"""The window's decisions, without a window: field checks, what each event shows, colours, unread.
+
+Everything here is plain Python so it is tested without Tk (tests/test_gui_logic.py). The
+widgets in `app/gui/window.py` only draw what `SessionView` and friends decide.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from app import events as ev
+from app.address import parse_address, parse_port
+from app.protocol import check_name, name_key
+
+Mode = Literal["host", "join"]
+State = Literal["idle", "starting", "in_room"]
+LineKind = Literal["chat", "mine", "pending", "confirm", "notice", "error", "ended"]
+
+# Readable on white (contrast ≥ 4.5:1), and far enough apart to tell people apart. Red is left
+# out: it means "error" in the transcript.
+PALETTE = (
+    "#1d4ed8",  # blue
+    "#047857",  # emerald
+    "#9333ea",  # purple
+    "#c2410c",  # orange
+    "#0e7490",  # cyan
+    "#be185d",  # pink
+    "#4d7c0f",  # olive
+    "#6d28d9",  # violet
+    "#a16207",  # amber
+    "#0369a1",  # sky
+    "#7c2d12",  # brown
+    "#15803d",  # green
+)
+
+IDLE_STATUS = "Not in a chat. Choose Host or Join, then press Start."
+_NO_PORT = -1  # "no port was typed with the address"
+
+
+# --- fields ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Request:
+    """A checked request to host or join, ready to become HostOptions / JoinOptions."""
+
+    mode: Mode
+    host: str  # "" when hosting
+    port: int
+    name: str
+
+
+@dataclass(frozen=True)
+class Checked:
+    """The outcome of checking the connection bar: a request, or a hint per bad field."""
+
+    request: Request | None
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def check_port(text: str, *, hosting: bool) -> int:
+    """A port from the port field; 0 ("let the system choose") only makes sense when hosting."""
+    port = parse_port(text)
+    if port == 0 and not hosting:
+        raise ValueError("Port must be a number from 1 to 65535 when joining.")
+    return port
+
+
+def check_fields(mode: Mode, address: str, port_text: str, name: str) -> Checked:
+    """Check every field at once, so the user sees all the hints together."""
+    errors: dict[str, str] = {}
+    port = 0
+    try:
+        port = check_port(port_text, hosting=mode == "host")
+    except ValueError as exc:
+        errors["port"] = str(exc)
+    host = ""
+    if mode == "join":
+        try:
+            host, typed = parse_address(address, _NO_PORT)
+        except ValueError as exc:
+            errors["address"] = str(exc)
+        else:
+            if typed != _NO_PORT:  # a port typed with the address ("host:6000") wins
+                errors.pop("port", None)
+                port = typed
+                if typed == 0:
+                    errors["address"] = "Port must be a number from 1 to 65535 when joining."
+    try:
+        name = check_name(name)
+    except ValueError as exc:
+        errors["name"] = str(exc)
+    if errors:
+        return Checked(None, errors)
+    return Checked(Request(mode, host, port, name))
+
+
+def split_join_target(text: str) -> tuple[str, int | None]:
+    """`--join HOST[:PORT]` split for the address and port fields (None: no port was given)."""
+    try:
+        host, port = parse_address(text, _NO_PORT)
+    except ValueError:
+        return text, None
+    return host, None if port == _NO_PORT else port
+
+
+# --- appearance --------------------------------------------------------------------------------
+
+
+def colour_for(name: str) -> str:
+    """The same name gets the same colour in every window, on every run."""
+    return PALETTE[zlib.crc32(name_key(name).encode("utf-8")) % len(PALETTE)]
+
+
+def clock_text(when: float | None, now: Callable[[], float] = time.time) -> str:
+    """HH:MM in local time; messages without a time are stamped with the time they are shown."""
+    return time.strftime("%H:%M", time.localtime(now() if when is None else when))
+
+
+def title_for(unread: int, base: str = "Parley") -> str:
+    return f"({unread}) {base}" if unread else base
+
+
+def end_status(reason: str) -> str:
+    if reason.lower().startswith("connection lost"):
+        return "Connection lost. Chat ended."
+    if reason:
+        return f"Chat ended: {reason[0].lower()}{reason[1:]}"
+    return "Chat ended."
+
+
+# --- what events show --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Line:
+    """One transcript entry. `confirm` restyles the pending entry with the same `id`."""
+
+    kind: LineKind
+    text: str = ""
+    sender: str | None = None
+    time: float | None = None
+    earlier: bool = False
+    id: str | None = None
+
+    @property
+    def unread(self) -> bool:
+        """Counts towards the unread badge: someone else's new chat line."""
+        return self.kind == "chat" and not self.earlier
+
+
+class SessionView:
+    """Follows the session through its events: state, who I am, members, status line.
+
+    `apply(event)` updates that state and returns the transcript lines the event shows.
+    """
+
+    def __init__(self) -> None:
+        self.state: State = "idle"
+        self.mode: Mode = "host"
+        self.me = ""
+        self.members: tuple[str, ...] = ()
+        self.status = IDLE_STATUS
+        self.where = ""  # "host:port" when joining
+        self.addresses: tuple[str, ...] = ()
+        self.port = 0
+        self.foreign = False
+        self._pending: set[str] = set()
+
+    def starting(self, request: Request) -> None:
+        """The user pressed Start: nothing has been heard from the worker yet."""
+        self.state = "starting"
+        self.mode = request.mode
+        self.me = request.name
+        self.members = ()
+        self.addresses = ()
+        self.foreign = False
+        self._pending.clear()
+        if request.mode == "host":
+            self.status = f"Starting to host on port {request.port}…"
+        else:
+            self.where = _where(request.host, request.port)
+            self.status = f"Connecting to {self.where}…"
+
+    def apply(self, event: object) -> list[Line]:
+        """Update the state for `event`; events this view does not know show nothing."""
+        if isinstance(event, ev.Hosting):
+            self.state, self.mode = "in_room", "host"
+            self.me, self.port, self.addresses = event.name, event.port, event.addresses
+            self.members = (event.name,)
+            tell = ", ".join(event.addresses)
+            self.status = f"Hosting on port {event.port} as {event.name}. Others join with {tell}"
+            return [
+                Line("notice", f"You are hosting on port {event.port} as {event.name}."),
+                Line("notice", f"Tell others to join: {tell}"),
+            ]
+        if isinstance(event, ev.Connecting):
+            self.mode = "join"
+            self.where = _where(event.host, event.port)
+            self.status = f"Connecting to {self.where}…"
+            return [Line("notice", f"Connecting to {self.where}…")]
+        if isinstance(event, ev.Connected):
+            self.state, self.mode = "in_room", "join"
+            self.me, self.members, self.foreign = event.name, event.members, event.foreign
+            self.where = _where(event.host, event.port)
+            if event.foreign:
+                self.status = f"Connected to {self.where} (not a Parley server)"
+                lines = [Line("notice", f"Connected to {self.where}.")]
+            else:
+                self.status = f"Connected as {event.name} to {self.where}"
+                others = [m for m in event.members if m != event.name]
+                present = ", ".join(others) if others else "nobody else yet"
+                lines = [Line("notice", f"Connected as {event.name}. In the room: {present}.")]
+            if event.note:
+                lines.append(Line("notice", event.note))
+            return lines
+        if isinstance(event, ev.MessagePending):
+            self._pending.add(event.id)
+            return [Line("pending", event.text, self.me, None, id=event.id)]
+        if isinstance(event, ev.MessageReceived):
+            return [self._message(event)]
+        if isinstance(event, ev.MemberJoined):
+            self.members = event.members
+            where = f" from {event.address}" if event.address else ""
+            return [Line("notice", f"{event.name} joined{where}.")]
+        if isinstance(event, ev.MemberLeft):
+            self.members = event.members
+            why = "" if event.reason == "left" else f" ({event.reason})"
+            return [Line("notice", f"{event.name} left{why}.")]
+        if isinstance(event, ev.MemberRenamed):
+            self.members = event.members
+            if event.you:
+                self.me = event.new
+                if self.mode == "join" and self.state == "in_room":
+                    self.status = f"Connected as {event.new} to {self.where}"
+                return [Line("notice", f"You are now {event.new}.")]
+            return [Line("notice", f"{event.old} is now {event.new}.")]
+        if isinstance(event, ev.NoticeShown):
+            return [Line("notice", event.text)]
+        if isinstance(event, ev.ErrorShown):
+            return [Line("error", event.text)]
+        if isinstance(event, ev.ChatEnded):
+            self._end(end_status(event.reason))
+            lines = [Line("notice", event.reason)] if event.reason else []
+            return [*lines, Line("ended", "Chat ended.")]
+        if isinstance(event, ev.Failed):
+            self._end(event.text)
+            return [Line("error", event.text)]
+        return []
+
+    def _message(self, event: ev.MessageReceived) -> Line:
+        if event.mine and event.id is not None and event.id in self._pending:
+            self._pending.discard(event.id)
+            return Line("confirm", event.text, event.sender, event.time, id=event.id)
+        kind: LineKind = "mine" if event.mine else "chat"
+        return Line(kind, event.text, event.sender, event.time, event.earlier, event.id)
+
+    def _end(self, status: str) -> None:
+        self.state = "idle"
+        self.members = ()
+        self.addresses = ()
+        self._pending.clear()
+        self.status = status
+
+
+def _where(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+# --- unread and input history ------------------------------------------------------------------
+
+
+class Unread:
+    """Counts new lines while the window is not focused; says when to ring the bell.
+
+    The bell rings for the first message after a quiet spell, so a burst rings once.
+    """
+
+    def __init__(self, quiet: float = 2.0) -> None:
+        self.quiet = quiet
+        self.count = 0
+        self.focused = True
+        self._last: float | None = None
+
+    def set_focused(self, focused: bool) -> None:
+        self.focused = focused
+        if focused:
+            self.count = 0
+
+    def arrived(self, now: float) -> bool:
+        """A new message from someone else; returns True if it should ring the bell."""
+        if self.focused:
+            return False
+        self.count += 1
+        ring = self._last is None or now - self._last >= self.quiet
+        self._last = now
+        return ring
+
+
+class InputHistory:
+    """Up and Down through what you sent, like a shell; a half-typed draft is kept aside."""
+
+    def __init__(self, limit: int = 100) -> None:
+        self.limit = limit
+        self._items: list[str] = []
+        self._pos: int | None = None  # index into _items while browsing
+        self._draft = ""
+
+    def add(self, text: str) -> None:
+        if not self._items or self._items[-1] != text:
+            self._items.append(text)
+            del self._items[: -self.limit]
+        self._pos = None
+
+    def older(self, current: str) -> str | None:
+        """The message before the one shown (None: nothing older)."""
+        if not self._items:
+            return None
+        if self._pos is None:
+            self._draft = current
+            self._pos = len(self._items) - 1
+        elif self._pos == 0:
+            return None
+        else:
+            self._pos -= 1
+        return self._items[self._pos]
+
+    def newer(self) -> str | None:
+        """The message after the one shown, or the draft again (None: not browsing)."""
+        if self._pos is None:
+            return None
+        if self._pos < len(self._items) - 1:
+            self._pos += 1
+            return self._items[self._pos]
+        self._pos = None
+        return self._draft
+
+    @property
+    def browsing(self) -> bool:
+        return self._pos is not None
+
+    def reset(self) -> None:
+        self._pos = None
+
+
+def message_to_send(raw: str) -> str | None:
+    """What the entry box sends: without leading/trailing blank lines; None if only blanks."""
+    text = raw.strip("\r\n")
+    return text if text.strip() else None

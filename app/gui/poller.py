@@ -1,0 +1,103 @@
+"""Draining the worker's queue into the window, a bounded batch per timer tick.
+
+Why poll instead of having the network thread call `event_generate`: Tk may only be touched
+from the thread that created it, and a queue read on a timer keeps that rule without any
+cross-thread Tk call (the same choice as Thonny's `_poll_backend_messages`). Why a bounded batch:
+a flood of 10,000 messages handled in one callback would freeze the window; handling at most
+`batch` events (and at most `budget` seconds' worth) per tick, then coming back after `busy_ms`
+while a backlog remains, lets Tk redraw and answer keys and clicks between batches. When the queue
+is empty the timer relaxes to `idle_ms`. `stop()` cancels the timer, so a closed window leaves
+no callback behind.
+
+The poller only needs `after` and `after_cancel`, so tests drive it with a fake scheduler.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import time
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+After = Callable[[int, Callable[[], None]], str]
+
+
+class QueuePoller(Generic[T]):
+    def __init__(
+        self,
+        after: After,
+        after_cancel: Callable[[str], None],
+        source: queue.Queue[T],
+        handle: Callable[[T], None],
+        flush: Callable[[], None] = lambda: None,
+        *,
+        batch: int = 250,
+        budget: float = 0.025,
+        busy_ms: int = 1,
+        idle_ms: int = 25,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        if batch < 1:
+            raise ValueError("batch must be at least 1")
+        self._after = after
+        self._after_cancel = after_cancel
+        self.source = source
+        self._handle = handle
+        self._flush = flush
+        self.batch = batch
+        self.budget = budget
+        self.busy_ms = busy_ms
+        self.idle_ms = idle_ms
+        self._clock = clock
+        self._timer: str | None = None
+        self._running = False
+        self.on_tick: Callable[[int, int], None] | None = None
+        """Called after each tick with (events handled, delay until the next tick in ms)."""
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    def start(self) -> None:
+        if not self._running:
+            self._running = True
+            self._timer = self._after(0, self.tick)
+
+    def stop(self) -> None:
+        self._running = False
+        if self._timer is not None:
+            timer, self._timer = self._timer, None
+            self._after_cancel(timer)
+
+    def tick(self) -> None:
+        """Handle one bounded batch, then re-arm: at once while a backlog remains."""
+        self._timer = None
+        handled = 0
+        try:
+            deadline = self._clock() + self.budget
+            while handled < self.batch:
+                try:
+                    item = self.source.get_nowait()
+                except queue.Empty:
+                    break
+                handled += 1
+                try:
+                    self._handle(item)
+                except Exception:  # one bad event must not stop the window listening
+                    log.exception("handling %r failed", item)
+                if self._clock() >= deadline:
+                    break
+            try:
+                self._flush()
+            except Exception:
+                log.exception("drawing a batch failed")
+        finally:
+            delay = self.busy_ms if not self.source.empty() else self.idle_ms
+            if self._running:
+                self._timer = self._after(delay, self.tick)
+            if self.on_tick is not None:
+                self.on_tick(handled, delay)

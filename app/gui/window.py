@@ -1,0 +1,583 @@
+"""The chat window: connection bar, transcript, member list, entry box and status line.
+
+How this works
+--------------
+`ChatWindow` builds its widgets inside a toplevel it is given (the app's `Tk` root, or a
+`Toplevel` in tests, where two windows share one process) and drives the `NetWorker` it is
+given. The worker posts events to `events` from its own thread; a `QueuePoller` drains that queue
+on Tk's timer, a bounded batch per tick, so Tk is only ever touched from the main thread.
+
+Each event goes through `SessionView.apply`, which updates the session state (idle, starting,
+in a room), the member list and the status text, and returns the transcript lines to show. Lines
+are collected and drawn once per tick, and the controls are refreshed once per tick, so a flood
+costs one redraw per batch rather than one per message.
+
+Closing the window stops the poller, hides the window at once, and stops the worker with a
+bound (`close_timeout`): the worker says bye (a host ends the room) and gives up waiting if the
+network is stuck, so no thread or socket outlives the window.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import logging
+import queue
+import time
+import tkinter as tk
+from collections.abc import Callable
+from tkinter import ttk
+from types import TracebackType
+
+from app import __version__
+from app import events as ev
+from app.address import parse_port
+from app.assets import asset_path
+from app.gui import theme
+from app.gui.connection_bar import ConnectionBar
+from app.gui.logic import (
+    InputHistory,
+    Line,
+    Mode,
+    Request,
+    SessionView,
+    Unread,
+    check_fields,
+    colour_for,
+    message_to_send,
+    split_join_target,
+    title_for,
+)
+from app.gui.poller import QueuePoller
+from app.gui.transcript import Transcript
+from app.net import DEFAULT_PORT, HostOptions, JoinOptions, local_addresses
+from app.settings import Settings, SettingsStore
+from app.worker import NetWorker
+
+log = logging.getLogger(__name__)
+
+TITLE = "Parley"
+ENTRY_HINT = "Host or join a chat to send messages."
+ICONS = ("icon-256.png", "icon-128.png", "icon-64.png", "icon-48.png", "icon-32.png", "icon-16.png")
+ABOUT_ICON = "icon-64.png"
+
+
+def default_name() -> str:
+    try:
+        return getpass.getuser() or ""
+    except Exception:  # no user name in this environment (e.g. some containers)
+        return ""
+
+
+def load_icons(master: tk.Misc, names: tuple[str, ...]) -> dict[str, tk.PhotoImage]:
+    """The icons among `names` that exist in assets/ and load; others are skipped quietly."""
+    icons: dict[str, tk.PhotoImage] = {}
+    for name in names:
+        path = asset_path(name)
+        if path.is_file():
+            with contextlib.suppress(tk.TclError):
+                icons[name] = tk.PhotoImage(master=master, file=str(path))
+    return icons
+
+
+class ChatWindow:
+    def __init__(
+        self,
+        top: tk.Tk | tk.Toplevel,
+        worker: NetWorker,
+        events: queue.Queue[ev.Event],
+        *,
+        store: SettingsStore | None = None,
+        bind: str | None = None,
+        host_options: Callable[[Request], HostOptions] | None = None,
+        join_options: Callable[[Request], JoinOptions] | None = None,
+        scrollback: int = 10_000,
+        batch: int = 250,
+        close_timeout: float = 0.45,
+        on_closed: Callable[[], None] | None = None,
+        bell: Callable[[], None] | None = None,
+    ) -> None:
+        self.top = top
+        self.worker = worker
+        self.events = events
+        self.store = store
+        self.bind = bind
+        self._host_options = host_options or (
+            lambda r: HostOptions(port=r.port, bind=self.bind, name=r.name)
+        )
+        self._join_options = join_options or (lambda r: JoinOptions(r.host, r.port, name=r.name))
+        self.close_timeout = close_timeout
+        self._scrollback = scrollback
+        self._on_closed = on_closed
+        self._bell = bell or top.bell
+        self.closed = False
+        self.view = SessionView()
+        self.unread = Unread()
+        self.history = InputHistory()
+        self.about_dialog: tk.Toplevel | None = None
+        self._lines: list[Line] = []
+        self._ring = False
+        self._drawn: tuple[object, ...] = ()
+        self._draft = ""
+        self._leaving = False
+        self._focus_check: str | None = None
+        self._icons: list[tk.PhotoImage] = []
+        self._about_icon: tk.PhotoImage | None = None
+
+        self.fonts = theme.apply_theme(top)
+        top.title(TITLE)
+        top.minsize(680, 440)
+        top.geometry("960x640")
+        top.configure(background=theme.BACKGROUND)
+        self._set_icon()
+        if isinstance(top, tk.Tk):
+            top.report_callback_exception = self._callback_failed
+        self._build()
+        self._load_settings()
+
+        top.protocol("WM_DELETE_WINDOW", self.close)
+        top.bind("<FocusIn>", self._focus_changed, add="+")
+        top.bind("<FocusOut>", self._focus_changed, add="+")
+        top.bind("<Control-q>", lambda e: self.close())
+        self.poller: QueuePoller[ev.Event] = QueuePoller(
+            top.after, top.after_cancel, events, self._handle, self._flush, batch=batch
+        )
+        self._refresh()
+        self.poller.start()
+
+    # --- building -------------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        top = self.top
+        top.rowconfigure(2, weight=1)
+        top.columnconfigure(0, weight=1)
+
+        menubar = tk.Menu(top)
+        chat = tk.Menu(menubar, tearoff=False)
+        chat.add_command(label="Leave the chat", command=self.leave)
+        chat.add_separator()
+        chat.add_command(label="Quit", accelerator="Ctrl+Q", command=self.close)
+        helpmenu = tk.Menu(menubar, tearoff=False)
+        helpmenu.add_command(label="About Parley", command=self.show_about)
+        menubar.add_cascade(label="Chat", menu=chat)
+        menubar.add_cascade(label="Help", menu=helpmenu)
+        for menu in (menubar, chat, helpmenu):
+            theme.style_menu(menu)
+        top.configure(menu=menubar)
+        self.menu, self.chat_menu = menubar, chat
+
+        self.bar = ConnectionBar(
+            top, on_start=self.start, on_mode=self._mode_changed, on_copy=self.copy
+        )
+        self.bar.grid(row=0, column=0, sticky="ew")
+        ttk.Separator(top, orient="horizontal").grid(row=1, column=0, sticky="ew")
+        self.bar.port.trace_add("write", lambda *_: self._show_own_addresses())
+
+        panes = ttk.PanedWindow(top, orient="horizontal")
+        panes.grid(row=2, column=0, sticky="nsew", padx=12, pady=(10, 6))
+        self.transcript = Transcript(
+            panes, self.fonts, scrollback=self._scrollback, on_type=self._typed_elsewhere
+        )
+        side = ttk.Frame(panes, padding=(10, 0, 0, 0))
+        self.members_label = ttk.Label(side, text="In the room", style="Heading.TLabel")
+        self.members_label.pack(anchor="w", pady=(0, 4))
+        self.members = tk.Listbox(
+            side,
+            width=18,
+            activestyle="none",
+            font=self.fonts.body,
+            background=theme.SURFACE,
+            foreground=theme.TEXT,
+            relief="flat",
+            borderwidth=0,
+            highlightthickness=1,
+            highlightbackground=theme.BORDER,
+            highlightcolor=theme.BORDER,
+            selectbackground=theme.SELECT,
+            selectforeground=theme.TEXT,
+            takefocus=0,
+        )
+        self.members.pack(fill="both", expand=True)
+        panes.add(self.transcript, weight=1)
+        panes.add(side, weight=0)
+
+        composer = ttk.Frame(top, padding=(12, 0, 12, 4))
+        composer.grid(row=3, column=0, sticky="ew")
+        composer.columnconfigure(0, weight=1)
+        self.entry = tk.Text(
+            composer,
+            height=2,
+            wrap="word",
+            font=self.fonts.body,
+            background=theme.SURFACE,
+            foreground=theme.TEXT,
+            insertbackground=theme.TEXT,
+            relief="flat",
+            borderwidth=0,
+            highlightthickness=1,
+            highlightbackground=theme.BORDER,
+            highlightcolor=theme.ACCENT,
+            padx=8,
+            pady=6,
+            undo=True,
+        )
+        self.entry.tag_configure("hint", foreground=theme.MUTED, font=self.fonts.italic)
+        self.entry.grid(row=0, column=0, sticky="ew")
+        self.send_button = ttk.Button(
+            composer, text="Send", style="Accent.TButton", command=self.send
+        )
+        self.send_button.grid(row=0, column=1, sticky="ns", padx=(8, 0))
+        self.entry.bind("<Return>", self._enter)
+        self.entry.bind("<KP_Enter>", self._enter)
+        self.entry.bind("<Shift-Return>", self._newline)
+        self.entry.bind("<Shift-KP_Enter>", self._newline)
+        self.entry.bind("<Up>", self._up)
+        self.entry.bind("<Down>", self._down)
+        help_text = (
+            "Enter sends · Shift+Enter: new line · Up: last message · /nick NEW · bye leaves"
+        )
+        ttk.Label(composer, text=help_text, style="Muted.TLabel").grid(
+            row=1, column=0, columnspan=2, sticky="w", pady=(3, 0)
+        )
+
+        statusbar = ttk.Frame(top, style="Statusbar.TFrame")
+        statusbar.grid(row=4, column=0, sticky="ew")
+        ttk.Separator(statusbar, orient="horizontal").pack(fill="x")
+        self.status = ttk.Label(statusbar, style="Status.TLabel", anchor="w")
+        self.status.pack(side="left", fill="x", expand=True)
+        self.count_label = ttk.Label(statusbar, style="Status.TLabel")
+        self.count_label.pack(side="right")
+
+    def _set_icon(self) -> None:
+        """Use the app's icons when they are there; a missing or broken file is no error."""
+        icons = load_icons(self.top, ICONS)
+        self._icons = list(icons.values())
+        self._about_icon = icons.get(ABOUT_ICON)
+        if self._icons:
+            with contextlib.suppress(tk.TclError):
+                self.top.iconphoto(True, *self._icons)
+
+    # --- settings and arguments -----------------------------------------------------------------
+
+    def _load_settings(self) -> None:
+        settings = self.store.load() if self.store is not None else Settings()
+        self.bar.mode.set(settings.mode)
+        self.bar.address.set(settings.host)
+        self.bar.port.set(str(settings.port))
+        self.bar.name.set(settings.name or default_name())
+        self.bar.set_mode(settings.mode)
+
+    def current_settings(self) -> Settings:
+        bar = self.bar
+        try:
+            port = parse_port(bar.port.get())
+        except ValueError:
+            port = DEFAULT_PORT
+        return Settings(bar.current_mode, bar.address.get().strip(), port, bar.name.get().strip())
+
+    def save_settings(self) -> None:
+        if self.store is not None:
+            self.store.save(self.current_settings())
+
+    def apply_arguments(
+        self,
+        *,
+        host: bool = False,
+        join: str | None = None,
+        port: int | None = None,
+        name: str | None = None,
+    ) -> None:
+        """Pre-fill from the command line; `--host` or `--join` starts at once."""
+        if name:
+            self.bar.name.set(name)
+        if join is not None:
+            self.bar.set_mode("join")
+            address, typed_port = split_join_target(join)
+            self.bar.address.set(address)
+            if typed_port is not None:
+                self.bar.port.set(str(typed_port))
+        elif host:
+            self.bar.set_mode("host")
+        if port is not None:
+            self.bar.port.set(str(port))
+        if host or join is not None:
+            self.start()
+
+    # --- actions --------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """The Start / Connect / Leave button."""
+        if self.view.state == "in_room":
+            self.leave()
+            return
+        if self.view.state == "starting":
+            return
+        bar = self.bar
+        checked = check_fields(bar.current_mode, bar.address.get(), bar.port.get(), bar.name.get())
+        if checked.request is None:
+            bar.set_errors(checked.errors)
+            return
+        request = checked.request
+        bar.set_errors({})
+        if request.mode == "join":  # "host:6000" typed as the address: split it into the fields
+            bar.address.set(request.host)
+            bar.port.set(str(request.port))
+        bar.name.set(request.name)
+        self.save_settings()
+        self.view.starting(request)
+        self._leaving = False
+        self._refresh()
+        if request.mode == "host":
+            self.worker.host(self._host_options(request))
+        else:
+            self.worker.join(self._join_options(request))
+
+    def leave(self) -> None:
+        if self.view.state == "idle" or self._leaving:
+            return
+        self._leaving = True
+        self.bar.start_button.configure(text="Leaving…")
+        self.bar.start_button.state(["disabled"])
+        self.worker.leave()
+
+    def send(self) -> None:
+        """Enter and Send: send what is typed (a bye ends the chat, as in the terminal)."""
+        if self.view.state != "in_room":
+            return
+        text = message_to_send(self.entry.get("1.0", "end-1c"))
+        if text is None:
+            self.entry.focus_set()
+            return
+        self.worker.send(text)
+        self.history.add(text)
+        self.entry.delete("1.0", "end")
+        self.entry.edit_reset()
+        self.entry.focus_set()
+
+    def copy(self, text: str) -> None:
+        self.top.clipboard_clear()
+        self.top.clipboard_append(text)
+
+    def show_about(self) -> tk.Toplevel:
+        if self.about_dialog is not None and self.about_dialog.winfo_exists():
+            self.about_dialog.lift()
+            return self.about_dialog
+        dialog = tk.Toplevel(self.top)
+        dialog.title("About Parley")
+        dialog.transient(self.top)
+        dialog.resizable(False, False)
+        frame = ttk.Frame(dialog, padding=24)
+        frame.pack(fill="both", expand=True)
+        if self._about_icon is not None:
+            ttk.Label(frame, image=self._about_icon).pack(pady=(0, 8))
+        ttk.Label(frame, text="Parley", style="Heading.TLabel").pack()
+        self.about_version = ttk.Label(frame, text=f"Version {__version__}")
+        self.about_version.pack(pady=(2, 8))
+        ttk.Label(
+            frame,
+            text="Chat with people on your network.\nHost a room, or join one by its address.",
+            justify="center",
+            style="Muted.TLabel",
+        ).pack()
+        ttk.Button(frame, text="Close", command=dialog.destroy).pack(pady=(16, 0))
+        dialog.bind("<Escape>", lambda e: dialog.destroy())
+        self.about_dialog = dialog
+        return dialog
+
+    def close_soon(self) -> None:
+        """Close from the event loop (safe to call from a signal handler on the main thread)."""
+        if not self.closed:
+            with contextlib.suppress(tk.TclError):
+                self.top.after(0, self.close)
+
+    def close(self) -> None:
+        """Say bye and leave within about a second, whatever the network does; then go away."""
+        if self.closed:
+            return
+        self.closed = True
+        self.poller.stop()
+        self.save_settings()
+        with contextlib.suppress(tk.TclError):
+            self.top.withdraw()
+            self.top.update_idletasks()
+        try:
+            self.worker.stop(self.close_timeout)
+        finally:
+            with contextlib.suppress(tk.TclError):
+                self.top.destroy()
+            if self._on_closed is not None:
+                self._on_closed()
+
+    # --- events from the worker (main thread, via the poller) -----------------------------------
+
+    def _handle(self, event: ev.Event) -> None:
+        lines = self.view.apply(event)
+        self._lines += lines
+        if isinstance(event, ev.Hosting):
+            self.bar.set_addresses(event.addresses)
+        now = time.monotonic()
+        for line in lines:
+            if line.unread and self.unread.arrived(now):
+                self._ring = True
+
+    def _flush(self) -> None:
+        lines, self._lines = self._lines, []
+        if lines:
+            self.transcript.add(lines)
+        if self._ring:
+            self._ring = False
+            self._bell()
+        self._refresh()
+
+    def _refresh(self) -> None:
+        """Bring the controls in line with the session; cheap when nothing changed."""
+        view = self.view
+        drawn = (view.state, view.members, view.me, view.status, self.unread.count)
+        if drawn == self._drawn:
+            return
+        before = self._drawn
+        self._drawn = drawn
+        self.top.title(title_for(self.unread.count, TITLE))
+        self.status.configure(text=view.status)
+        if not before or before[0] != view.state:
+            self._state_changed()
+        if not before or before[1:3] != (view.members, view.me):
+            self._show_members()
+
+    def _state_changed(self) -> None:
+        state = self.view.state
+        self.bar.set_state(state)
+        self._leaving = False
+        in_room = state == "in_room"
+        self.chat_menu.entryconfigure(0, state="normal" if in_room else "disabled")
+        self.send_button.state(["!disabled" if in_room else "disabled"])
+        if in_room:
+            self._enable_entry()
+        else:
+            self._disable_entry()
+        if state == "idle":
+            self._show_own_addresses()
+
+    def _show_members(self) -> None:
+        members = self.view.members
+        box = self.members
+        box.delete(0, "end")
+        for i, name in enumerate(members):
+            box.insert("end", f"{name} (you)" if name == self.view.me else name)
+            box.itemconfigure(i, foreground=colour_for(name))
+        n = len(members)
+        self.members_label.configure(text=f"In the room ({n})" if n else "In the room")
+        self.count_label.configure(text=f"{n} in the room" if n else "")
+
+    # --- the entry box --------------------------------------------------------------------------
+
+    def _enable_entry(self) -> None:
+        entry = self.entry
+        if entry.cget("state") == "disabled":
+            entry.configure(state="normal")
+            entry.delete("1.0", "end")
+            entry.insert("1.0", self._draft)
+            self._draft = ""
+        self.entry.focus_set()
+
+    def _disable_entry(self) -> None:
+        entry = self.entry
+        if entry.cget("state") == "normal":
+            self._draft = entry.get("1.0", "end-1c")
+            entry.delete("1.0", "end")
+            entry.insert("1.0", ENTRY_HINT, "hint")
+            entry.configure(state="disabled")
+        self.history.reset()
+
+    def _enter(self, _event: object) -> str:
+        self.send()
+        return "break"
+
+    def _newline(self, _event: object) -> str:
+        if self.entry.cget("state") == "normal":
+            self.entry.insert("insert", "\n")
+            self.entry.see("insert")
+        return "break"
+
+    def _up(self, _event: object) -> str | None:
+        entry = self.entry
+        if entry.cget("state") != "normal" or entry.compare("insert linestart", "!=", "1.0"):
+            return None  # not on the first line: move the caret as usual
+        recalled = self.history.older(entry.get("1.0", "end-1c"))
+        if recalled is not None:
+            self._replace_entry(recalled)
+        return "break"
+
+    def _down(self, _event: object) -> str | None:
+        entry = self.entry
+        if not self.history.browsing or entry.compare("insert lineend", "!=", "end-1c"):
+            return None
+        recalled = self.history.newer()
+        if recalled is not None:
+            self._replace_entry(recalled)
+        return "break"
+
+    def _replace_entry(self, text: str) -> None:
+        self.entry.delete("1.0", "end")
+        self.entry.insert("1.0", text)
+        self.entry.mark_set("insert", "end-1c")
+
+    def _typed_elsewhere(self, char: str) -> None:
+        if self.entry.cget("state") == "normal":
+            self.entry.focus_set()
+            self.entry.insert("insert", char)
+
+    # --- focus, unread, the title ---------------------------------------------------------------
+
+    def _focus_changed(self, _event: object) -> None:
+        # FocusOut also fires when focus moves between our own widgets: look once things settle.
+        if self._focus_check is None and not self.closed:
+            self._focus_check = self.top.after_idle(self._check_focus)
+
+    def _check_focus(self) -> None:
+        self._focus_check = None
+        if self.closed:
+            return
+        self.unread.set_focused(self.has_focus())
+        self._refresh()
+
+    def has_focus(self) -> bool:
+        """Whether the keyboard focus is in this window (not merely in this application)."""
+        path = str(self.top.tk.call("focus", "-displayof", self.top))
+        if not path:
+            return False
+        return str(self.top.tk.call("winfo", "toplevel", path)) == str(self.top)
+
+    # --- misc -----------------------------------------------------------------------------------
+
+    def _mode_changed(self, mode: Mode) -> None:
+        if mode == "host":
+            self._show_own_addresses()
+        if self.view.state == "idle":
+            self.bar.set_state("idle")
+
+    def _show_own_addresses(self) -> None:
+        """Before hosting, show the addresses this machine would be reached at."""
+        if self.view.state != "idle" or self.bar.current_mode != "host":
+            return
+        try:
+            port = parse_port(self.bar.port.get())
+        except ValueError:
+            port = DEFAULT_PORT
+        try:
+            addresses = local_addresses(self.bind, port)
+        except Exception:  # listing interfaces is a convenience; never let it break the window
+            log.exception("could not list this machine's addresses")
+            addresses = []
+        self.bar.set_addresses(addresses)
+
+    def _callback_failed(
+        self, kind: type[BaseException], value: BaseException, tb: TracebackType | None
+    ) -> None:
+        """A bug in a Tk callback: log it, and say so in plain words instead of a traceback."""
+        if issubclass(kind, KeyboardInterrupt):
+            self.close_soon()
+            return
+        log.error("error in a window callback", exc_info=(kind, value, tb))
+        with contextlib.suppress(tk.TclError):
+            self.transcript.add([Line("error", f"Something went wrong: {value}")])

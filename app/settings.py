@@ -1,0 +1,105 @@
+"""What the window remembers between launches: mode, host, port and name, in a small JSON file.
+
+The file lives in the user's config folder (`platformdirs`), or in `$PARLEY_CONFIG_DIR` when that
+is set (tests point it at a temporary folder). Reading never fails: a missing, unreadable or
+corrupt file, or a field of the wrong type, simply means the default for that field. Writing goes
+through a temporary file and a rename, so a crash mid-write cannot leave a half-written file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+
+from app.net import DEFAULT_PORT
+
+log = logging.getLogger(__name__)
+
+ENV_DIR = "PARLEY_CONFIG_DIR"
+FILE_NAME = "settings.json"
+Mode = Literal["host", "join"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    mode: Mode = "host"
+    host: str = ""  # where to connect when joining (without the port)
+    port: int = DEFAULT_PORT
+    name: str = ""
+
+    @classmethod
+    def from_json(cls, data: Any) -> Settings:
+        """Take what is usable from `data`; anything else falls back to its default."""
+        if not isinstance(data, dict):
+            return cls()
+        default = cls()
+        mode = data.get("mode")
+        host = data.get("host")
+        port = data.get("port")
+        name = data.get("name")
+        return cls(
+            mode=mode if mode in ("host", "join") else default.mode,
+            host=host if isinstance(host, str) and len(host) <= 255 else default.host,
+            port=port
+            if isinstance(port, int) and not isinstance(port, bool) and 0 <= port <= 65535
+            else default.port,
+            name=name if isinstance(name, str) and len(name) <= 255 else default.name,
+        )
+
+
+def config_dir(override: str | os.PathLike[str] | None = None) -> Path:
+    """The settings folder: `override`, else `$PARLEY_CONFIG_DIR`, else the platform's own."""
+    if override is not None:
+        return Path(override)
+    env = os.environ.get(ENV_DIR)
+    if env:
+        return Path(env)
+    return Path(platformdirs.user_config_dir("Parley", appauthor=False))
+
+
+class SettingsStore:
+    """Loads and saves `Settings` in one folder; never raises for file problems."""
+
+    def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
+        self.path = config_dir(directory) / FILE_NAME
+
+    def load(self) -> Settings:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return Settings()
+        except (OSError, UnicodeDecodeError) as exc:
+            log.warning("could not read %s: %s", self.path, exc)
+            return Settings()
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            log.warning("ignoring corrupt settings file %s: %s", self.path, exc)
+            return Settings()
+        return Settings.from_json(data)
+
+    def save(self, settings: Settings) -> bool:
+        """Write `settings`; returns False (and logs) if the folder is not writable."""
+        tmp: str | None = None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".settings-", dir=self.path.parent)
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                json.dump(asdict(settings), out, indent=2)
+                out.write("\n")
+            os.replace(tmp, self.path)
+            return True
+        except OSError as exc:
+            log.warning("could not save settings to %s: %s", self.path, exc)
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+            return False

@@ -1,0 +1,129 @@
+"""Floods: every message shown, drained in bounded batches, scrollback capped, and the view
+following the end only while you are there. Speed is measured in benchmarks/gui_burst.py."""
+
+from __future__ import annotations
+
+import tkinter as tk
+
+from app import events as ev
+from tests.gui.conftest import MakeWindow
+from tests.gui.tk_helpers import pump_until, shows, start_host
+from tests.helpers import RawPeer
+
+BURST = 10_000
+
+
+def text_peer(port: int) -> RawPeer:
+    """A plain TCP peer (as nc would be), admitted at once by sending a first line."""
+    peer = RawPeer(port)
+    peer.read_until(r"^PARLEY/")
+    peer.line("hello")
+    peer.read_until(r"You are ")
+    return peer
+
+
+def test_a_burst_of_10000_messages_is_all_shown_in_bounded_batches(
+    make_window: MakeWindow, root: tk.Tk
+) -> None:
+    hal = make_window()
+    port = start_host(hal, "Hal")
+    peer = text_peer(port)
+    try:
+        pump_until(root, shows(hal, "  hello\n"), "the peer's first line")
+        ticks: list[tuple[int, int]] = []
+        hal.poller.on_tick = lambda handled, delay: ticks.append((handled, delay))
+        before = hal.transcript.shown
+        peer.send("".join(f"msg {i}\n" for i in range(BURST)))
+        pump_until(
+            root, lambda: hal.transcript.shown >= before + BURST, "all 10,000 lines", timeout=50
+        )
+    finally:
+        peer.close()
+
+    # All of them, in order; with the default cap of 10,000 entries exactly these remain.
+    lines = hal.transcript.lines()
+    assert hal.transcript.entries == len(lines) == 10_000
+    assert lines[0].endswith("  msg 0")
+    assert lines[-1].endswith(f"  msg {BURST - 1}")
+    assert [line.rsplit(" ", 1)[1] for line in lines] == [str(i) for i in range(BURST)]
+    # Drained in bounded batches: never more than `batch` events in one tick.
+    busy = [handled for handled, _ in ticks if handled]
+    assert sum(busy) >= BURST
+    assert max(busy) <= hal.poller.batch
+    assert len(busy) >= BURST // hal.poller.batch
+
+
+def test_a_backlog_is_drained_a_batch_per_tick_coming_back_at_once(
+    make_window: MakeWindow, root: tk.Tk
+) -> None:
+    """Deterministic: nothing else feeds this queue, so the backlog after each tick is known."""
+    hal = make_window(batch=100)
+    ticks: list[tuple[int, int]] = []
+    hal.poller.on_tick = lambda handled, delay: ticks.append((handled, delay))
+    for i in range(1_000):
+        hal.events.put(ev.MessageReceived("Ann", f"queued {i}", 0.0, i + 1))
+    pump_until(root, lambda: hal.events.empty() and bool(ticks) and ticks[-1][0] == 0, "the drain")
+
+    remaining = 1_000
+    for handled, delay in ticks:
+        assert handled <= 100
+        remaining -= handled
+        # While a backlog remains the timer comes back at once; then it relaxes.
+        assert delay == (hal.poller.busy_ms if remaining else hal.poller.idle_ms)
+    assert remaining == 0
+    assert hal.transcript.lines()[-1].endswith("Ann  queued 999")
+
+
+def test_scrollback_is_capped_and_the_oldest_lines_go(make_window: MakeWindow, root: tk.Tk) -> None:
+    hal = make_window(scrollback=500)
+    for i in range(2_000):
+        text = f"line {i}" if i % 10 else f"line {i}\nwith a second line"
+        hal.events.put(ev.MessageReceived("Ann", text, 0.0, i + 1))
+    pump_until(root, lambda: hal.transcript.shown == 2_000, "2,000 entries")
+    assert hal.transcript.entries == 500
+    lines = hal.transcript.lines()
+    assert lines[0].endswith("Ann  line 1500")
+    assert lines[-1].endswith("Ann  line 1999")
+    assert len(lines) == 500 + 50  # every tenth entry has a second line
+
+
+def test_the_view_follows_new_lines_only_while_at_the_end(
+    make_window: MakeWindow, root: tk.Tk
+) -> None:
+    hal = make_window()
+    transcript = hal.transcript
+
+    def feed(n: int, start: int) -> None:
+        for i in range(start, start + n):
+            hal.events.put(ev.MessageReceived("Ann", f"line {i}", 0.0, i + 1))
+        pump_until(root, lambda: transcript.shown == start + n, f"{n} more lines")
+        root.update_idletasks()
+
+    def drag_scrollbar(fraction: str) -> None:
+        """What the scrollbar does when the user drags its thumb."""
+        root.tk.call(transcript.scrollbar.cget("command"), "moveto", fraction)
+
+    feed(200, 0)
+    assert transcript.follow
+    assert transcript.text.yview()[1] == 1.0
+
+    drag_scrollbar("0.0")  # back to the top, to read earlier lines
+    pump_until(root, lambda: not transcript.follow, "reading earlier lines to stop following")
+    feed(10, 200)
+    assert transcript.text.yview()[0] == 0.0  # not yanked down
+    assert transcript.jump.winfo_ismapped()
+    assert transcript.jump.cget("text") == "New messages (10) ↓"
+
+    transcript.jump.invoke()
+    root.update_idletasks()
+    assert transcript.follow
+    assert not transcript.jump.winfo_ismapped()
+    assert transcript.text.yview()[1] == 1.0
+    feed(10, 210)
+    assert transcript.text.yview()[1] == 1.0
+
+    # Scrolling back down to the end by hand also resumes following.
+    drag_scrollbar("0.0")
+    pump_until(root, lambda: not transcript.follow, "not following")
+    drag_scrollbar("1.0")
+    pump_until(root, lambda: transcript.follow, "following again at the end")

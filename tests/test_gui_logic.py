@@ -1,0 +1,370 @@
+"""The window's decisions, without a window: fields, event lines, colours, unread, the poller."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+import pytest
+
+from app import events as ev
+from app.gui.logic import (
+    IDLE_STATUS,
+    PALETTE,
+    InputHistory,
+    Line,
+    Request,
+    SessionView,
+    Unread,
+    check_fields,
+    clock_text,
+    colour_for,
+    end_status,
+    message_to_send,
+    split_join_target,
+    title_for,
+)
+from app.gui.poller import QueuePoller
+from tests.helpers import ROOT
+
+# --- fields ------------------------------------------------------------------------------------
+
+
+def test_hosting_needs_a_port_and_a_name_only() -> None:
+    checked = check_fields("host", "ignored", "0", "  Hal ")
+    assert checked.errors == {}
+    assert checked.request == Request("host", "", 0, "Hal")
+
+
+def test_joining_splits_a_typed_port_from_the_address() -> None:
+    assert check_fields("join", "10.0.0.2:6000", "5151", "Ann").request == Request(
+        "join", "10.0.0.2", 6000, "Ann"
+    )
+    assert check_fields("join", "[::1]:7000", "x", "Ann").request == Request(
+        "join", "::1", 7000, "Ann"
+    )
+    assert check_fields("join", "::1", "5151", "Ann").request == Request("join", "::1", 5151, "Ann")
+    assert check_fields("join", " host.lan ", "6001", "Ann").request == Request(
+        "join", "host.lan", 6001, "Ann"
+    )
+
+
+@pytest.mark.parametrize(
+    ("mode", "address", "port", "name", "errors"),
+    [
+        ("host", "", "65536", "Hal", {"port": "Port must be a number from 0 to 65535, not 65536."}),
+        ("host", "", "-1", "Hal", {"port": "Port must be a number from 0 to 65535, not '-1'."}),
+        ("join", "h", "0", "Ann", {"port": "Port must be a number from 1 to 65535 when joining."}),
+        (
+            "join",
+            "h:0",
+            "5151",
+            "Ann",
+            {"address": "Port must be a number from 1 to 65535 when joining."},
+        ),
+        (
+            "join",
+            "",
+            "5151",
+            "Ann",
+            {"address": "Enter the host's address, e.g. 192.168.1.5 or 192.168.1.5:5151."},
+        ),
+        (
+            "join",
+            "a b",
+            "5151",
+            "Ann",
+            {"address": "'a b' is not an address: it has a space in it."},
+        ),
+        ("join", "h", "5151", "", {"name": "A name cannot be empty."}),
+        ("host", "", "5151", "/me", {"name": "A name cannot start with '/'."}),
+        ("host", "", "5151", "x" * 40, {"name": "A name can be at most 32 characters long."}),
+    ],
+)
+def test_bad_fields_get_plain_hints(
+    mode: str, address: str, port: str, name: str, errors: dict[str, str]
+) -> None:
+    checked = check_fields(mode, address, port, name)  # type: ignore[arg-type]
+    assert checked.request is None
+    assert checked.errors == errors
+
+
+def test_every_bad_field_is_reported_at_once() -> None:
+    assert set(check_fields("join", "", "abc", "").errors) == {"address", "port", "name"}
+
+
+def test_join_arguments_split_into_fields() -> None:
+    assert split_join_target("10.0.0.2:6000") == ("10.0.0.2", 6000)
+    assert split_join_target("10.0.0.2") == ("10.0.0.2", None)
+    assert split_join_target("[fe80::1]:7000") == ("fe80::1", 7000)
+    assert split_join_target("h:bad") == ("h:bad", None)  # left for the field check to refuse
+
+
+def test_message_to_send_drops_blank_lines_around_but_keeps_the_inside() -> None:
+    assert message_to_send("hello") == "hello"
+    assert message_to_send("\n\n  indented\n\nmore\n\n") == "  indented\n\nmore"
+    assert message_to_send("") is None
+    assert message_to_send("  \n \t\n") is None
+
+
+# --- appearance --------------------------------------------------------------------------------
+
+
+def test_a_name_keeps_its_colour_across_spellings_and_runs() -> None:
+    assert colour_for("Ann") in PALETTE
+    assert colour_for("Ann") == colour_for("ann") == colour_for("ＡＮＮ")
+    # Not Python's salted hash(): another process with another seed agrees.
+    code = "from app.gui.logic import colour_for; print(colour_for('Ann'), colour_for('Bob'))"
+    env = dict(os.environ, PYTHONHASHSEED="12345")
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == [colour_for("Ann"), colour_for("Bob")]
+
+
+def test_names_spread_over_the_palette() -> None:
+    names = [f"person{i}" for i in range(60)]
+    assert len({colour_for(n) for n in names}) >= len(PALETTE) - 2
+
+
+def test_clock_text_is_local_hours_and_minutes() -> None:
+    when = 1_700_000_000.0
+    assert clock_text(when) == time.strftime("%H:%M", time.localtime(when))
+    assert re.fullmatch(r"\d\d:\d\d", clock_text(None, now=lambda: when))
+    assert clock_text(None, now=lambda: when) == clock_text(when)
+
+
+def test_title_and_end_status() -> None:
+    assert title_for(0) == "Parley"
+    assert title_for(3) == "(3) Parley"
+    assert end_status("The host ended the chat.") == "Chat ended: the host ended the chat."
+    assert end_status("Connection lost.") == "Connection lost. Chat ended."
+    assert end_status("") == "Chat ended."
+
+
+# --- what events show --------------------------------------------------------------------------
+
+
+def test_hosting_then_people_coming_and_going() -> None:
+    view = SessionView()
+    assert (view.state, view.status) == ("idle", IDLE_STATUS)
+    view.starting(Request("host", "", 0, "Hal"))
+    assert view.state == "starting"
+    lines = view.apply(ev.Hosting("Hal", 40000, ("192.168.1.5:40000", "[fd00::5]:40000")))
+    assert view.state == "in_room"
+    assert view.members == ("Hal",)
+    assert view.me == "Hal"
+    assert view.status == (
+        "Hosting on port 40000 as Hal. Others join with 192.168.1.5:40000, [fd00::5]:40000"
+    )
+    assert lines[-1] == Line("notice", "Tell others to join: 192.168.1.5:40000, [fd00::5]:40000")
+
+    assert view.apply(ev.MemberJoined("Ann", ("Hal", "Ann"), "192.168.1.9:5000")) == [
+        Line("notice", "Ann joined from 192.168.1.9:5000.")
+    ]
+    assert view.apply(ev.MemberRenamed("Ann", "Zed", ("Hal", "Zed"))) == [
+        Line("notice", "Ann is now Zed.")
+    ]
+    assert view.apply(ev.MemberLeft("Zed", "not reading", ("Hal",))) == [
+        Line("notice", "Zed left (not reading).")
+    ]
+    assert view.apply(ev.MemberLeft("Bob", "left", ("Hal",))) == [Line("notice", "Bob left.")]
+    assert view.members == ("Hal",)
+
+    lines = view.apply(ev.ChatEnded("You ended the chat."))
+    assert lines == [Line("notice", "You ended the chat."), Line("ended", "Chat ended.")]
+    assert view.state == "idle"
+    assert view.members == ()
+    assert view.status == "Chat ended: you ended the chat."
+
+
+def test_joining_pending_and_confirmed_messages() -> None:
+    view = SessionView()
+    view.starting(Request("join", "10.0.0.2", 5151, "Ann"))
+    assert view.status == "Connecting to 10.0.0.2:5151…"
+    view.apply(ev.Connecting("10.0.0.2", 5151))
+    lines = view.apply(
+        ev.Connected("Ann (2)", "10.0.0.2", 5151, ("Hal", "Ann", "Ann (2)"), "Name taken.")
+    )
+    assert lines == [
+        Line("notice", "Connected as Ann (2). In the room: Hal, Ann."),
+        Line("notice", "Name taken."),
+    ]
+    assert view.status == "Connected as Ann (2) to 10.0.0.2:5151"
+
+    earlier = view.apply(ev.MessageReceived("Hal", "old", 1.0, 1, earlier=True))
+    assert earlier == [Line("chat", "old", "Hal", 1.0, earlier=True)]
+    assert not earlier[0].unread
+
+    assert view.apply(ev.MessagePending("m1", "hi all")) == [
+        Line("pending", "hi all", "Ann (2)", None, id="m1")
+    ]
+    assert view.apply(ev.MessageReceived("Ann (2)", "hi all", 2.0, 2, mine=True, id="m1")) == [
+        Line("confirm", "hi all", "Ann (2)", 2.0, id="m1")
+    ]
+    # A second echo with the same id (or an own message with no pending) is simply shown.
+    assert view.apply(ev.MessageReceived("Ann (2)", "x", 3.0, 3, mine=True, id="m1"))[0].kind == (
+        "mine"
+    )
+    new = view.apply(ev.MessageReceived("Hal", "welcome", 4.0, 4))[0]
+    assert new.kind == "chat"
+    assert new.unread
+
+    assert view.apply(ev.MemberRenamed("Ann (2)", "Zed", ("Hal", "Ann", "Zed"), you=True)) == [
+        Line("notice", "You are now Zed.")
+    ]
+    assert view.me == "Zed"
+    assert view.status == "Connected as Zed to 10.0.0.2:5151"
+
+    assert view.apply(ev.ErrorShown("The connection to the host was lost.")) == [
+        Line("error", "The connection to the host was lost.")
+    ]
+    view.apply(ev.ChatEnded("Connection lost."))
+    assert view.status == "Connection lost. Chat ended."
+
+
+def test_a_failure_ends_the_attempt_with_its_words() -> None:
+    view = SessionView()
+    view.starting(Request("join", "::1", 9, "Ann"))
+    assert view.status == "Connecting to [::1]:9…"
+    text = "Could not connect to [::1]:9: connection refused — is the host running?"
+    assert view.apply(ev.Failed(text)) == [Line("error", text)]
+    assert (view.state, view.status) == ("idle", text)
+
+
+def test_a_foreign_server_and_unknown_events() -> None:
+    view = SessionView()
+    lines = view.apply(ev.Connected("Ann", "h", 1, (), "Not Parley.", foreign=True))
+    assert view.status == "Connected to h:1 (not a Parley server)"
+    assert lines == [Line("notice", "Connected to h:1."), Line("notice", "Not Parley.")]
+    assert view.apply(ev.MessageReceived(None, "raw line"))[0] == Line("chat", "raw line")
+    assert view.apply(object()) == []
+
+
+# --- unread and history ------------------------------------------------------------------------
+
+
+def test_unread_counts_only_while_unfocused_and_rings_once_per_burst() -> None:
+    unread = Unread(quiet=2.0)
+    assert not unread.arrived(0.0)
+    assert unread.count == 0
+    unread.set_focused(False)
+    rings = [unread.arrived(t) for t in (10.0, 10.1, 10.2, 11.9, 13.0)]
+    assert rings == [True, False, False, False, False]  # a burst: one bell
+    assert unread.arrived(15.5)  # after a quiet spell, the bell again
+    assert unread.count == 6
+    unread.set_focused(True)
+    assert unread.count == 0
+
+
+def test_input_history_goes_back_and_forth_and_keeps_the_draft() -> None:
+    history = InputHistory(limit=3)
+    assert history.older("draft") is None
+    for text in ("one", "two", "two", "three", "four"):
+        history.add(text)
+    assert history.older("my draft") == "four"
+    assert history.older("four") == "three"
+    assert history.older("three") == "two"
+    assert history.older("two") is None  # only 3 kept, and "two" once
+    assert history.newer() == "three"
+    assert history.newer() == "four"
+    assert history.newer() == "my draft"
+    assert history.newer() is None
+    assert not history.browsing
+
+
+# --- the poller, with a fake scheduler ---------------------------------------------------------
+
+
+class FakeTk:
+    """Records `after` calls instead of running a clock; `run_next()` fires the pending one."""
+
+    def __init__(self) -> None:
+        self.pending: dict[str, tuple[int, Callable[[], None]]] = {}
+        self._n = 0
+
+    def after(self, ms: int, fn: Callable[[], None]) -> str:
+        self._n += 1
+        key = f"after#{self._n}"
+        self.pending[key] = (ms, fn)
+        return key
+
+    def after_cancel(self, key: str) -> None:
+        del self.pending[key]
+
+    def run_next(self) -> int:
+        assert len(self.pending) == 1, self.pending
+        key, (ms, fn) = self.pending.popitem()
+        fn()
+        return ms
+
+
+def make_poller(
+    items: int, batch: int, **kwargs: object
+) -> tuple[QueuePoller[int], FakeTk, list[int], list[tuple[int, int]]]:
+    fake = FakeTk()
+    source: queue.Queue[int] = queue.Queue()
+    for i in range(items):
+        source.put(i)
+    seen: list[int] = []
+    poller: QueuePoller[int] = QueuePoller(
+        fake.after,
+        fake.after_cancel,
+        source,
+        seen.append,
+        batch=batch,
+        **kwargs,  # type: ignore[arg-type]
+    )
+    ticks: list[tuple[int, int]] = []
+    poller.on_tick = lambda handled, delay: ticks.append((handled, delay))
+    return poller, fake, seen, ticks
+
+
+def test_a_backlog_drains_one_bounded_batch_per_tick_and_comes_back_at_once() -> None:
+    poller, fake, seen, ticks = make_poller(1_000, batch=300, budget=60.0)
+    poller.start()
+    assert fake.run_next() == 0  # the first tick is immediate
+    for _ in range(4):
+        fake.run_next()
+    assert ticks == [(300, 1), (300, 1), (300, 1), (100, 25), (0, 25)]
+    assert seen == list(range(1_000))
+
+
+def test_the_time_budget_cuts_a_batch_short_and_the_timer_comes_back_at_once() -> None:
+    clock = iter(float(i) for i in range(10_000))  # each reading is one "second" later
+    poller, fake, seen, ticks = make_poller(50, batch=100, budget=10.0, clock=lambda: next(clock))
+    poller.start()
+    fake.run_next()
+    assert ticks[0][0] < 50
+    assert ticks[0][1] == poller.busy_ms
+    while len(seen) < 50:
+        fake.run_next()
+    assert seen == list(range(50))
+
+
+def test_stop_cancels_the_timer_and_a_failing_event_does_not_stop_polling() -> None:
+    fake = FakeTk()
+    source: queue.Queue[int] = queue.Queue()
+    seen: list[int] = []
+
+    def handle(item: int) -> None:
+        if item == 1:
+            raise ValueError("a bug")
+        seen.append(item)
+
+    poller: QueuePoller[int] = QueuePoller(fake.after, fake.after_cancel, source, handle)
+    for i in range(3):
+        source.put(i)
+    poller.start()
+    poller.start()  # idempotent: still one timer
+    fake.run_next()
+    assert seen == [0, 2]
+    assert len(fake.pending) == 1
+    poller.stop()
+    assert fake.pending == {}
+    assert not poller.running

@@ -34,6 +34,7 @@ class NetWorker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._session: Host | Joiner | None = None
+        self._ending: set[Host | Joiner] = set()  # saying goodbye; aborted if the loop stops
 
     # --- the facade (any thread) ---------------------------------------------------------------
 
@@ -91,8 +92,10 @@ class NetWorker:
         try:
             loop.run_forever()
         finally:
-            if self._session is not None:  # stop() gave up waiting for a polite goodbye
-                self._session.abort()
+            # stop() gave up waiting for a polite goodbye: close what is still open.
+            for session in [self._session, *self._ending]:
+                if session is not None:
+                    session.abort()
             tasks = asyncio.all_tasks(loop)
             for task in tasks:
                 task.cancel()
@@ -120,10 +123,14 @@ class NetWorker:
         session, self._session = self._session, None
         if session is None or session.closed.is_set():
             return
-        if isinstance(session, Host):
-            await session.end()
-        else:
-            await session.leave()
+        self._ending.add(session)
+        try:
+            if isinstance(session, Host):
+                await session.end()
+            else:
+                await session.leave()
+        finally:
+            self._ending.discard(session)
 
     def _submit(self, coro: Coroutine[Any, Any, None]) -> concurrent.futures.Future[None]:
         return asyncio.run_coroutine_threadsafe(coro, self._require_loop())

@@ -1,0 +1,1 @@
+"""Helpers for building and driving the executable (tests and benchmarks import these)."""

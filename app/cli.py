@@ -38,6 +38,10 @@ def describe(event: ev.Event) -> list[str]:
         ]
     if isinstance(event, ev.Connecting):
         return [f"Connecting to {event.host}:{event.port}..."]
+    if isinstance(event, ev.Reconnecting):
+        return [f"{event.reason} Reconnecting in {event.delay:g} s..."]
+    if isinstance(event, ev.Connected) and event.resumed:
+        return ["Reconnected to the server."] + ([f"* {event.note}"] if event.note else [])
     if isinstance(event, ev.Connected):
         lines = ["Connected to the server."]
         if event.foreign:

@@ -41,6 +41,17 @@ class Connected:
     note: str | None = None
     foreign: bool = False
     safety_code: str | None = None  # None: not encrypted
+    resumed: bool = False  # back after a dropped connection, as the same member
+
+
+@dataclass(frozen=True)
+class Reconnecting:
+    """The connection dropped; the next try is in `delay` seconds. The transcript stays; what
+    the user sends meanwhile waits (pending) and goes out once back."""
+
+    delay: float
+    reason: str
+    attempt: int = 1
 
 
 @dataclass(frozen=True)
@@ -129,6 +140,7 @@ Event = (
     Hosting
     | Connecting
     | Connected
+    | Reconnecting
     | MessageReceived
     | MessagePending
     | MemberJoined

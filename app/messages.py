@@ -20,6 +20,8 @@ class Hello:
     name: str
     version: int
     pake: str | None = None
+    token: str | None = None  # from an earlier welcome: "I am back", within the grace period
+    last_seq: int = 0  # the last message seen, so the host sends only what was missed
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,8 @@ class Welcome:
     members: tuple[str, ...]
     history: tuple[Chat, ...] = ()
     note: str | None = None
+    token: str | None = None  # present this in a later hello to come back as the same member
+    resumed: bool = False  # the host recognised the token: `history` is what was missed
 
 
 @dataclass(frozen=True)

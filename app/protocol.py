@@ -317,9 +317,11 @@ def _parse_hello(line: str) -> Hello | None:
         if obj["type"] != "hello":
             return None
         pake = _field(obj, "pake", str, optional=True)
-        if pake is not None and len(pake) > MAX_ID:
+        token = _field(obj, "token", str, optional=True)
+        if any(v is not None and len(v) > MAX_ID for v in (pake, token)):
             return None
-        return Hello(_field(obj, "name", str), _field(obj, "version", int), pake)
+        last_seq = _field(obj, "last_seq", int, optional=True) or 0
+        return Hello(_field(obj, "name", str), _field(obj, "version", int), pake, token, last_seq)
     except _Bad:
         return None
 
@@ -395,6 +397,8 @@ _SERVER_DECODERS: dict[str, Callable[[dict[str, Any]], ServerMessage]] = {
         members=_names(o, "members"),
         history=_history(o),
         note=_field(o, "note", str, optional=True),
+        token=_field(o, "token", str, optional=True),
+        resumed=o.get("resumed") is True,
     ),
     "joined": lambda o: Joined(_field(o, "name", str)),
     "left": lambda o: Left(_field(o, "name", str), _field(o, "reason", str)),
@@ -433,6 +437,9 @@ def encode_client(msg: ClientMessage) -> bytes:
         hello: dict[str, Any] = {"type": "hello", "version": msg.version, "name": msg.name}
         if msg.pake is not None:
             hello["pake"] = msg.pake
+        if msg.token is not None:
+            hello["token"] = msg.token
+            hello["last_seq"] = msg.last_seq
         return _dump(hello)
     if isinstance(msg, AuthProof):
         return _dump({"type": "auth", "confirm": msg.confirm})
@@ -470,6 +477,10 @@ def encode_json(msg: ServerMessage) -> bytes:
         }
         if msg.note is not None:
             obj["note"] = msg.note
+        if msg.token is not None:
+            obj["token"] = msg.token
+        if msg.resumed:
+            obj["resumed"] = True
         return _dump(obj)
     if isinstance(msg, Joined):
         return _dump({"type": "joined", "name": msg.name})

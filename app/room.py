@@ -10,10 +10,11 @@ knows it, and the time. A member never chooses its own "from".
 
 from __future__ import annotations
 
+import secrets
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from app.messages import (
     Chat,
@@ -33,19 +34,42 @@ HISTORY = 20
 HELP = "Commands: /who lists members, /nick NEW renames you. Start a line with // to send a '/'."
 
 
+ACCEPTED = 1024  # message ids remembered per member, to recognise a message sent again
+
+
 @dataclass
 class Member:
     id: int
     name: str
     kind: str  # "local", "app" or "text"
+    token: str | None = None  # lets an app member come back after its connection drops
+    accepted: OrderedDict[str, Chat] = field(default_factory=OrderedDict)
+    away_until: float = 0.0
 
 
 class Room:
-    def __init__(self, *, history: int = HISTORY, clock: Callable[[], float] = time.time) -> None:
+    """`history` messages go to newcomers; `resume_log` (more) to members coming back, who
+    may have missed more. A member whose connection dropped is held for `grace` seconds:
+    its name stays reserved and its token brings it back as the same member."""
+
+    def __init__(
+        self,
+        *,
+        history: int = HISTORY,
+        resume_log: int = 1000,
+        grace: float = 60.0,
+        clock: Callable[[], float] = time.time,
+        new_token: Callable[[], str] = lambda: secrets.token_urlsafe(18),
+    ) -> None:
         self._members: dict[int, Member] = {}
         self._by_key: dict[str, int] = {}
-        self._history: deque[Chat] = deque(maxlen=history)
+        self._away: dict[str, Member] = {}  # token -> member whose connection dropped
+        self._reserved: dict[str, str] = {}  # name key -> token of the member away
+        self._history = history
+        self._log: deque[Chat] = deque(maxlen=max(history, resume_log))
+        self._grace = grace
         self._clock = clock
+        self._new_token = new_token
         self._seq = 0
         self._guests = 0
         self.ended = False
@@ -73,10 +97,21 @@ class Room:
 
     # --- changes -------------------------------------------------------------------------------
 
-    def join(self, member_id: int, requested: str | None, kind: str) -> list[Send]:
-        """Admit a member under `requested` (or a guest name), made valid and unique."""
+    def join(
+        self,
+        member_id: int,
+        requested: str | None,
+        kind: str,
+        token: str | None = None,
+        last_seq: int = 0,
+    ) -> list[Send]:
+        """Admit a member under `requested` (or a guest name), made valid and unique; or, with
+        the token of a member held after a dropped connection, bring that member back."""
         if self.ended:
             return [Send((member_id,), Ended())]
+        self.expire()
+        if token is not None and token in self._away:
+            return self._resume(member_id, self._away.pop(token), last_seq)
         note: str | None = None
         if requested is None:
             name = self._guest_name()
@@ -92,10 +127,40 @@ class Room:
                     note = f"The name {name} is taken; you are {unique}."
                 name = unique
         others = self._ids()
-        self._members[member_id] = Member(member_id, name, kind)
+        member = Member(member_id, name, kind, self._new_token() if kind == "app" else None)
+        self._members[member_id] = member
         self._by_key[name_key(name)] = member_id
-        welcome = Welcome(name, self.names(), tuple(self._history), note)
+        welcome = Welcome(name, self.names(), self._recent(), note, member.token)
         return [Send((member_id,), welcome), Send(others, Joined(name))]
+
+    def _resume(self, member_id: int, member: Member, last_seq: int) -> list[Send]:
+        del self._reserved[name_key(member.name)]
+        others = self._ids()
+        member.id = member_id
+        self._members[member_id] = member
+        self._by_key[name_key(member.name)] = member_id
+        # The member's own messages go back with their ids: they acknowledge what it sent
+        # before the drop, so it does not show them twice or send them again.
+        own = {echo.seq: echo for echo in member.accepted.values()}
+        missed = tuple(own.get(chat.seq, chat) for chat in self._log if chat.seq > last_seq)
+        note = None
+        if self._log and last_seq < self._log[0].seq - 1:
+            note = "Some messages sent while you were away are too old to send again."
+        welcome = Welcome(member.name, self.names(), missed, note, member.token, resumed=True)
+        return [Send((member_id,), welcome), Send(others, Joined(member.name))]
+
+    def expire(self) -> None:
+        """Free the names of members away for longer than the grace period."""
+        now = self._clock()
+        for token, member in list(self._away.items()):
+            if member.away_until <= now:
+                del self._away[token]
+                del self._reserved[name_key(member.name)]
+
+    def _recent(self) -> tuple[Chat, ...]:
+        if self._history <= 0:
+            return ()
+        return tuple(self._log)[-self._history :]
 
     def upgrade(self, member_id: int, requested: str) -> list[Send]:
         """A guest admitted for its silence sent a hello after all: give it its name and a
@@ -103,6 +168,7 @@ class Room:
         member = self._members.get(member_id)
         if member is None:
             return []
+        self.expire()  # a name held for a member who never came back is free again
         member.kind = "app"
         note: str | None = None
         sends: list[Send] = []
@@ -119,15 +185,21 @@ class Room:
             if unique != member.name:
                 sends = self._rename(member, unique)
                 sends = [Send(tuple(i for i in s.to if i != member_id), s.message) for s in sends]
-        welcome = Welcome(member.name, self.names(), tuple(self._history), note)
+        member.token = member.token or self._new_token()
+        welcome = Welcome(member.name, self.names(), self._recent(), note, member.token)
         return [*sends, Send((member_id,), welcome)]
 
-    def leave(self, member_id: int, reason: str = "left") -> list[Send]:
-        """Remove a member (no-op if already gone) and tell the others why."""
+    def leave(self, member_id: int, reason: str = "left", hold: bool = False) -> list[Send]:
+        """Remove a member (no-op if already gone) and tell the others why. With `hold`
+        (its connection dropped), keep its name and token for the grace period."""
         member = self._members.pop(member_id, None)
         if member is None:
             return []
         del self._by_key[name_key(member.name)]
+        if hold and member.token is not None and self._grace > 0:
+            member.away_until = self._clock() + self._grace
+            self._away[member.token] = member
+            self._reserved[name_key(member.name)] = member.token
         return [Send(self._ids(), Left(member.name, reason))]
 
     def say(self, member_id: int, text: str, msg_id: str | None = None) -> list[Send]:
@@ -142,12 +214,19 @@ class Room:
             text = text[1:]
         elif text.startswith("/"):
             return self._command(member, text)
+        if msg_id is not None and msg_id in member.accepted:
+            # Sent again after a reconnect: acknowledge it again, deliver it only once.
+            return [Send((member_id,), member.accepted[msg_id])]
         self._seq += 1
         chat = Chat(self._seq, member.name, text, self._clock())
-        self._history.append(chat)
+        self._log.append(chat)
         sends = [Send(self._ids(exclude=member_id), chat)]
         if msg_id is not None:  # an id asks for an echo: the sender's acknowledgement
-            sends.append(Send((member_id,), Chat(chat.seq, chat.sender, text, chat.time, msg_id)))
+            echo = Chat(chat.seq, chat.sender, text, chat.time, msg_id)
+            member.accepted[msg_id] = echo
+            if len(member.accepted) > ACCEPTED:
+                member.accepted.popitem(last=False)
+            sends.append(Send((member_id,), echo))
         if is_bye(text):
             if member.kind == "local":
                 return sends + self.end()
@@ -163,6 +242,8 @@ class Room:
         everyone = self._ids()
         self._members.clear()
         self._by_key.clear()
+        self._away.clear()
+        self._reserved.clear()
         return [Send(everyone, Ended(reason))]
 
     # --- helpers -------------------------------------------------------------------------------
@@ -184,8 +265,10 @@ class Room:
             name = check_name(requested)
         except ValueError as exc:
             return [Send(me, Error("bad_name", f"{exc} Usage: /nick NEW"))]
+        self.expire()
         holder = self._by_key.get(name_key(name))
-        if holder is not None and holder != member.id:
+        reserved = self._reserved.get(name_key(name))
+        if (holder is not None and holder != member.id) or reserved is not None:
             return [Send(me, Error("name_taken", f"The name {name} is taken."))]
         if name == member.name:
             return []
@@ -197,17 +280,17 @@ class Room:
 
     def _unique(self, name: str) -> str:
         candidate, n = name, 1
-        while name_key(candidate) in self._by_key:
+        while name_key(candidate) in self._by_key or name_key(candidate) in self._reserved:
             n += 1
             suffix = f" ({n})"
-            candidate = name[: MAX_NAME - len(suffix)] + suffix
+            candidate = name[: MAX_NAME - len(suffix)].rstrip() + suffix  # no "Ann  (2)"
         return candidate
 
     def _guest_name(self) -> str:
         while True:
             self._guests += 1
             name = f"guest{self._guests}"
-            if name_key(name) not in self._by_key:
+            if name_key(name) not in self._by_key and name_key(name) not in self._reserved:
                 return name
 
     def _ids(self, exclude: int | None = None) -> tuple[int, ...]:

@@ -284,7 +284,7 @@ def test_many_connects_and_disconnects_leak_nothing(start_host, join) -> None:
     host, hrec, port = start_host()
     ann, arec = join(port, "Ann")
     fds, tasks = _open_fds(), _task_count(host)
-    for i in range(200):
+    for i in range(1000):
         peer = RawPeer(port)
         if i % 2:  # admitted, then gone
             peer.line("x")

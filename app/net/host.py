@@ -106,6 +106,8 @@ class HostOptions:
     rate: float = 20.0  # messages per second per member, on average ...
     burst: float = 40.0  # ... with bursts this large
     flood_strikes: int = 20  # messages refused for rate before the member is dropped
+    keepalive: float = 45.0  # an app member silent this long (no answer to pings) is gone
+    grace: float = 60.0  # how long a dropped member's name waits for it to come back
     history: int = HISTORY
     close_wait: float = 1.0  # how long ending the room waits for goodbyes to flush
 
@@ -132,11 +134,12 @@ class _Peer(asyncio.Protocol):
         self.closing = False
         self.errors = 0
         self.auth: HostAuth | None = None
-        self.wanted_name = ""
+        self.hello: Hello | None = None  # kept while the password exchange runs
         self.safety: str | None = None
         self.bucket = TokenBucket(host.options.rate, host.options.burst)
         self.strikes = 0
         self.last_strike = 0.0
+        self.last_heard = time.monotonic()
         self.lost = asyncio.get_running_loop().create_future()
         self.timers: list[asyncio.TimerHandle] = []
 
@@ -162,6 +165,7 @@ class _Peer(asyncio.Protocol):
             self.abort()
 
     def data_received(self, data: bytes) -> None:
+        self.last_heard = time.monotonic()
         for msg in self.parser.feed(data):
             if self.closing:
                 return
@@ -214,7 +218,7 @@ class Host:
     def __init__(self, options: HostOptions, post: Post) -> None:
         self.options = options
         self.post = post
-        self.room = Room(history=options.history)
+        self.room = Room(history=options.history, grace=options.grace)
         self.port = 0
         self.identity: Identity | None = None
         self._tls: ssl.SSLContext | None = None
@@ -254,6 +258,7 @@ class Host:
         self.port = self._listeners[0].getsockname()[1]
         for sock in self._listeners:
             self._spawn(self._accept(sock))
+        self._spawn(self._keep_alive())
         self._deliver(self.room.join(LOCAL, self.options.name, "local"))
         addresses = tuple(local_addresses(self.options.bind, self.port))
         best = addresses[0].rsplit(":", 1)[0].strip("[]")
@@ -381,7 +386,7 @@ class Host:
         else:
             self.admit(peer, None)
 
-    def admit(self, peer: _Peer, name: str | None) -> None:
+    def admit(self, peer: _Peer, name: str | None, hello: Hello | None = None) -> None:
         if peer.admitted:
             return
         if len(self.room) - 1 >= self.options.max_members:
@@ -389,7 +394,8 @@ class Host:
             return
         peer.admitted = True
         peer._stop_timers()
-        self._deliver(self.room.join(peer.id, name, peer.kind))
+        token, last_seq = (hello.token, hello.last_seq) if hello else (None, 0)
+        self._deliver(self.room.join(peer.id, name, peer.kind, token, last_seq))
 
     def received(self, peer: _Peer, msg: object) -> None:
         if not peer.admitted:
@@ -419,7 +425,7 @@ class Host:
             elif self.options.password:
                 self._challenge(peer, msg)
             else:
-                self.admit(peer, msg.name)
+                self.admit(peer, msg.name, msg)
         elif isinstance(msg, AuthProof) and peer.auth is not None:
             self._check_proof(peer, msg)
         elif isinstance(msg, Say | ProtocolError) and peer.kind == "text":
@@ -448,7 +454,7 @@ class Host:
             peer.refuse("unexpected", "One password attempt per connection.")
             return
         peer.auth = HostAuth(self.options.password, self.identity.fingerprint)
-        peer.wanted_name = hello.name
+        peer.hello = hello
         try:
             pake, confirm = peer.auth.respond(from_b64(hello.pake, PAKE_SIZE, "exchange message"))
         except AuthError as exc:
@@ -467,7 +473,8 @@ class Host:
             return
         self._backoff.succeeded(peer.ip)
         peer.safety = safety_code(self.identity.cert_der, peer.auth.session_key)
-        self.admit(peer, peer.wanted_name)
+        assert peer.hello is not None
+        self.admit(peer, peer.hello.name, peer.hello)
 
     def _wrong_password(self, peer: _Peer) -> None:
         self._backoff.failed(peer.ip)
@@ -486,7 +493,7 @@ class Host:
         peer.strikes += 1
         peer.last_strike = now
         if peer.strikes >= self.options.flood_strikes:
-            self.drop(peer, "sending too fast")
+            self.drop(peer, "sending too fast", hold=False)
         elif peer.strikes == 1:
             peer.send(
                 Error(
@@ -501,7 +508,7 @@ class Host:
         peer.errors += 1
         peer.send(Error(error.code, error.text))
         if error.fatal or peer.errors >= self.options.max_errors:
-            self.drop(peer, "too many bad lines")
+            self.drop(peer, "too many bad lines", hold=False)
 
     def lost(self, peer: _Peer, exc: Exception | None) -> None:
         self._peers.pop(peer.id, None)
@@ -512,7 +519,8 @@ class Host:
         if peer.id in self.room:
             idle = peer.parser.pending == 0
             clean = exc is None and idle and peer.kind == "text"
-            self._deliver(self.room.leave(peer.id, "left" if clean else "connection lost"))
+            reason = "left" if clean else "connection lost"
+            self._deliver(self.room.leave(peer.id, reason, hold=not clean))
 
     def drop_soon(self, peer: _Peer, reason: str) -> None:
         """Drop a member after the current delivery finishes (never re-enter `_deliver`)."""
@@ -520,10 +528,27 @@ class Host:
             peer.closing = True
             asyncio.get_running_loop().call_soon(self.drop, peer, reason)
 
-    def drop(self, peer: _Peer, reason: str) -> None:
+    def drop(self, peer: _Peer, reason: str, hold: bool = True) -> None:
+        """Cut a member off. With `hold`, it may come back as itself within the grace period
+        (it was slow or unreachable, not misbehaving)."""
         peer.abort()
         self._peers.pop(peer.id, None)
-        self._deliver(self.room.leave(peer.id, reason))
+        self._deliver(self.room.leave(peer.id, reason, hold))
+
+    async def _keep_alive(self) -> None:
+        """Ping app members that have been quiet; drop those that stay silent (no FIN came)."""
+        limit = self.options.keepalive
+        while True:
+            await asyncio.sleep(limit / 3)
+            now = time.monotonic()
+            for peer in list(self._peers.values()):
+                if not peer.admitted or peer.closing or peer.kind != "app":
+                    continue
+                quiet = now - peer.last_heard
+                if quiet > limit:
+                    self.drop(peer, "connection lost: no answer")
+                elif quiet > limit / 3:
+                    peer.send(Ping())
 
     # --- delivery ------------------------------------------------------------------------------
 

@@ -19,13 +19,16 @@ import errno
 import itertools
 import socket
 import ssl
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from app import events as ev
 from app.messages import (
     AuthChallenge,
     AuthProof,
+    Chat,
     Ended,
     Error,
     Greeting,
@@ -73,6 +76,10 @@ class JoinOptions:
     connect_timeout: float = 10.0
     handshake_timeout: float = 5.0
     bye_wait: float = 1.0  # how long a bye waits for the host before closing anyway
+    reconnect: bool = True  # after a drop (not a bye), come back by ourselves
+    reconnect_initial: float = 0.5  # first wait before trying again, doubling ...
+    reconnect_max: float = 30.0  # ... up to this
+    keepalive: float = 45.0  # a host silent this long (no answer to pings) is gone
 
 
 class _JoinerProtocol(asyncio.Protocol):
@@ -95,7 +102,7 @@ class _JoinerProtocol(asyncio.Protocol):
 
 
 class Joiner:
-    """One person's connection to a room (or to a plain line server)."""
+    """One person's connection to a room (or to a plain line server), kept alive across drops."""
 
     def __init__(self, options: JoinOptions, post: Post) -> None:
         self.options = options
@@ -103,11 +110,20 @@ class Joiner:
         self._view = LocalView(post)
         self._proto: _JoinerProtocol | None = None
         self._ids = itertools.count(1)
-        self._queued: list[str] = []
+        self._queued: list[str] = []  # typed before we knew what the server is
+        self._pending: dict[str, str] = {}  # sent (or waiting to be), not yet accepted
         self._greet_timer: asyncio.TimerHandle | None = None
+        self._retry: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
         self._auth: JoinerAuth | None = None
         self._cert: bytes | None = None
         self._safety: str | None = None
+        self._token: str | None = None
+        self._last_seq = 0
+        self._last_heard = 0.0
+        self._delay = options.reconnect_initial
+        self._attempt = 0
+        self.welcomed = False  # at least once: from then on a drop means reconnect
         self.in_room = False
         self.foreign = False
         self._finished = False
@@ -118,14 +134,23 @@ class Joiner:
     def where(self) -> str:
         return address_key(self.options.host, self.options.port)
 
+    # --- connecting ----------------------------------------------------------------------------
+
     async def start(self) -> bool:
+        self.post(ev.Connecting(self.options.host, self.options.port))
+        problem = await self._open()
+        if problem is not None:
+            self._finish(ev.Failed(problem))
+            return False
+        return True
+
+    async def _open(self) -> str | None:
+        """One connection attempt (TCP, then TLS unless plain); None or what went wrong."""
         host, port = self.options.host, self.options.port
-        self.post(ev.Connecting(host, port))
         try:
             sock = await _connect_tcp(host, port, self.options.connect_timeout)
         except (OSError, asyncio.TimeoutError) as exc:
-            self._finish(ev.Failed(_connect_error(host, port, exc)))
-            return False
+            return _connect_error(host, port, exc)
         loop = asyncio.get_running_loop()
         plain = self.options.plain
         try:
@@ -134,18 +159,17 @@ class Joiner:
                 sock=sock,
                 ssl=None if plain else client_context(),
                 server_hostname=None if plain else host,
-                ssl_handshake_timeout=None
-                if self.options.plain
-                else self.options.handshake_timeout,
+                ssl_handshake_timeout=None if plain else self.options.handshake_timeout,
             )
         except (OSError, ssl.SSLError, asyncio.TimeoutError) as exc:
             sock.close()
-            self._finish(ev.Failed(_tls_error(host, port, exc)))
-            return False
-        return True
+            return _tls_error(host, port, exc)
+        return None
 
     def connected(self, proto: _JoinerProtocol) -> None:
         self._proto = proto
+        self._auth = None
+        self._last_heard = asyncio.get_running_loop().time()
         assert proto.transport is not None
         set_nodelay(proto.transport.get_extra_info("socket"))
         ssl_object = proto.transport.get_extra_info("ssl_object")
@@ -210,19 +234,17 @@ class Joiner:
             self._enter_foreign()
 
     def _enter_foreign(self) -> None:
+        if self.welcomed:  # a Parley host was here before; this is something else
+            self._close(ev.Failed(f"{self.where} is no longer a Parley host."))
+            return
         self.foreign = True
         self.in_room = True
         self._view.name = self.options.name
         note = "This server is not Parley: plain lines both ways."
+        code = safety_code(self._cert) if self._cert else None
         self.post(
             ev.Connected(
-                self.options.name,
-                self.options.host,
-                self.options.port,
-                (),
-                note,
-                True,
-                safety_code(self._cert) if self._cert else None,
+                self.options.name, self.options.host, self.options.port, (), note, True, code
             )
         )
         self._flush_queue()
@@ -231,9 +253,12 @@ class Joiner:
         if self._proto is not None and self._proto.transport is not None:
             self._proto.transport.write(data)
 
+    # --- what the host says --------------------------------------------------------------------
+
     def received(self, msg: object) -> None:
         if self._finished:
             return
+        self._last_heard = asyncio.get_running_loop().time()
         if isinstance(msg, Greeting):
             if self._greet_timer is not None:
                 self._greet_timer.cancel()
@@ -252,6 +277,8 @@ class Joiner:
             self._answer(msg)
         elif isinstance(msg, Welcome):
             self._welcome(msg)
+        elif isinstance(msg, Chat):
+            self._chat(msg)
         elif isinstance(msg, Ended):
             self._close(ev.ChatEnded(msg.reason))
         elif isinstance(msg, Error) and not self.in_room:
@@ -282,7 +309,8 @@ class Joiner:
                 self._close(ev.Failed(str(exc)))
                 return
             pake = to_b64(self._auth.start())
-        self._write(encode_client(Hello(self.options.name, VERSION, pake)))
+        hello = Hello(self.options.name, VERSION, pake, self._token, self._last_seq)
+        self._write(encode_client(hello))
 
     def _answer(self, challenge: AuthChallenge) -> None:
         if self._auth is None:
@@ -299,30 +327,53 @@ class Joiner:
         self._write(encode_client(AuthProof(to_b64(proof))))
 
     def _welcome(self, msg: Welcome) -> None:
+        first = not self.welcomed
+        self.welcomed = True
         self.in_room = True
+        self._token = msg.token
+        self._delay = self.options.reconnect_initial
+        self._attempt = 0
         if self._cert is not None:
             key = self._auth.session_key if self._auth is not None else None
             self._safety = safety_code(self._cert, key)
-        if self.options.password and self._auth is None:
+        if first and self.options.password and self._auth is None:
             self.post(ev.NoticeShown("This room has no password."))
+        note = msg.note
+        if not first and not msg.resumed:
+            note = "The host did not know you any more (it restarted, or you were away long)."
         self.post(
             ev.Connected(
                 msg.name,
                 self.options.host,
                 self.options.port,
                 msg.members,
-                msg.note,
+                note,
                 safety_code=self._safety,
+                resumed=msg.resumed,
             )
         )
-        self._view.welcome(msg)
+        self._view.name, self._view.members = msg.name, msg.members
+        if not msg.resumed:
+            self._last_seq = 0  # a new membership: the room's numbering is its own
+        for chat in msg.history:
+            self._chat(chat, earlier=first or not msg.resumed)
+        for msg_id, text in self._pending.items():  # not accepted before the drop: again
+            self._write(encode_client(Say(text, msg_id)))
+        self._start_keepalive()
         self._flush_queue()
+
+    def _chat(self, msg: Chat, earlier: bool = False) -> None:
+        if msg.id is not None and msg.id in self._pending:
+            del self._pending[msg.id]  # accepted: the echo is the acknowledgement
+        elif msg.seq <= self._last_seq:
+            return  # seen already (sent again after a reconnect)
+        self._last_seq = max(self._last_seq, msg.seq)
+        self._view.chat(msg, earlier)
+
+    # --- what the user does --------------------------------------------------------------------
 
     def say(self, text: str) -> None:
         if self._finished or self._leaving:
-            return
-        if not self.in_room:
-            self._queued.append(text)
             return
         bye = is_bye(text)
         if self.foreign:
@@ -331,9 +382,17 @@ class Joiner:
             if bye:
                 self._close(ev.ChatEnded("You left the chat."))
             return
+        if not self.welcomed:
+            self._queued.append(text)
+            return
+        if bye and not self.in_room:  # away, and leaving: nobody to tell
+            self._close(ev.ChatEnded("You left the chat."))
+            return
         msg_id = f"m{next(self._ids)}"
+        self._pending[msg_id] = text
         self.post(ev.MessagePending(msg_id, text))
-        self._write(encode_client(Say(text, msg_id)))
+        if self.in_room:
+            self._write(encode_client(Say(text, msg_id)))
         if bye:
             self._leaving = True
             asyncio.get_running_loop().call_later(
@@ -356,18 +415,63 @@ class Joiner:
             await asyncio.wait_for(self.closed.wait(), self.options.bye_wait + 0.5)
         self._close(ev.ChatEnded("You left the chat."))
 
+    # --- drops, keepalive and reconnecting -----------------------------------------------------
+
     def lost(self, exc: Exception | None) -> None:
+        self.in_room = False
+        if self._greet_timer is not None:
+            self._greet_timer.cancel()
         if self._finished:
             return
         if self._leaving:
             self._finish(ev.ChatEnded("You left the chat."))
         elif self.foreign:
             self._finish(ev.ChatEnded("The server closed the connection."))
-        elif not self.in_room:
+        elif not self.welcomed:
             self._finish(ev.Failed(f"{self.where} closed the connection before letting us in."))
-        else:
+        elif not self.options.reconnect:
             self.post(ev.ErrorShown("The connection to the host was lost."))
             self._finish(ev.ChatEnded("Connection lost."))
+        else:
+            self._retry_later("The connection to the host was lost.")
+
+    def _retry_later(self, reason: str) -> None:
+        self._attempt += 1
+        delay = self._delay
+        self._delay = min(self._delay * 2, self.options.reconnect_max)
+        self.post(ev.Reconnecting(delay, reason, self._attempt))
+        loop = asyncio.get_running_loop()
+        self._retry = loop.call_later(delay, lambda: self._spawn(self._reconnect()))
+
+    async def _reconnect(self) -> None:
+        if self._finished:
+            return
+        problem = await self._open()
+        if problem is not None and not self._finished:
+            self._retry_later(problem)
+
+    def _start_keepalive(self) -> None:
+        if not self._tasks:
+            self._spawn(self._keep_alive())
+
+    async def _keep_alive(self) -> None:
+        """Find a host that vanished without closing (no FIN): ping when quiet, drop if mute."""
+        limit = self.options.keepalive
+        loop = asyncio.get_running_loop()
+        while not self._finished:
+            await asyncio.sleep(limit / 3)
+            if not self.in_room or self._proto is None or self._proto.transport is None:
+                continue
+            quiet = loop.time() - self._last_heard
+            if quiet > limit:
+                self._proto.transport.abort()  # lost() follows, and with it a reconnect
+            elif quiet > limit / 3:
+                self._write(encode_client(Ping()))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _close(self, event: ev.Event) -> None:
         if self._greet_timer is not None:
@@ -379,6 +483,11 @@ class Joiner:
     def _finish(self, event: ev.Event) -> None:
         if not self._finished:
             self._finished = True
+            if self._retry is not None:
+                self._retry.cancel()
+            for task in list(self._tasks):
+                if task is not asyncio.current_task():
+                    task.cancel()
             self.post(event)
             self.closed.set()
 

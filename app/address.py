@@ -6,12 +6,15 @@ from __future__ import annotations
 def parse_port(text: str) -> int:
     """A TCP port from text, or ValueError in plain words (0 means "let the system choose")."""
     text = text.strip()
-    if not text.isdigit():
+    # isdecimal, not isdigit: int() refuses digits such as "²"; and the length is checked before
+    # int() sees the text, so a pasted run of digits gets these words, not int()'s.
+    if not text.isdecimal():
         raise ValueError(f"Port must be a number from 0 to 65535, not {text!r}.")
-    port = int(text)
-    if port > 65535:
-        raise ValueError(f"Port must be a number from 0 to 65535, not {port}.")
-    return port
+    digits = text.lstrip("0") or "0"
+    if len(digits) > 5 or int(digits) > 65535:
+        shown = digits if len(digits) <= 12 else digits[:12] + "…"
+        raise ValueError(f"Port must be a number from 0 to 65535, not {shown}.")
+    return int(digits)
 
 
 def parse_address(text: str, default_port: int) -> tuple[str, int]:
@@ -19,10 +22,14 @@ def parse_address(text: str, default_port: int) -> tuple[str, int]:
     text = text.strip()
     if not text:
         raise ValueError("Enter the host's address, e.g. 192.168.1.5 or 192.168.1.5:5151.")
+    if any(ch.isspace() for ch in text):
+        raise ValueError(f"{text!r} is not an address: it has a space in it.")
     if text.startswith("["):
         host, sep, rest = text[1:].partition("]")
-        if not sep or not host:
+        if not sep:
             raise ValueError(f"{text!r} is missing its closing ']'.")
+        if not host:
+            raise ValueError(f"{text!r} has no address between '[' and ']'.")
         if not rest:
             return host, default_port
         if not rest.startswith(":"):
@@ -33,6 +40,4 @@ def parse_address(text: str, default_port: int) -> tuple[str, int]:
         if not host:
             raise ValueError("Enter the host's address before the ':'.")
         return host, parse_port(port)
-    if " " in text:
-        raise ValueError(f"{text!r} is not an address: it has a space in it.")
     return text, default_port  # a name, an IPv4 address, or a bare IPv6 address

@@ -111,6 +111,8 @@ class Terminal:
         text = "".join(clean_text(line) + "\n" for line in lines)
         if self.interactive and self.prompting:
             self.out.write("\r\x1b[K" + text + PROMPT + self._line_buffer())
+        elif self.interactive:
+            self.out.write("\r\x1b[K" + text)  # over the prompt left on screen
         else:
             self.out.write(text)
         self.out.flush()
@@ -155,6 +157,8 @@ def run(start: Callable[[NetWorker], None], *, leave_on_eof: bool) -> int:
             if isinstance(event, ev.Failed):
                 print(event.text, file=sys.stderr)
                 break
+            if isinstance(event, ev.ChatEnded):
+                terminal.prompting = False  # the last lines: no prompt after them
             terminal.show(describe(event))
             if isinstance(event, ev.ChatEnded):
                 code = 0

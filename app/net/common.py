@@ -20,6 +20,19 @@ def set_nodelay(sock: socket.socket | None) -> None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
+def set_tcp_keepalive(sock: socket.socket | None, seconds: float) -> None:
+    """Let the system find a peer that vanished without closing. App peers are pinged by the
+    protocol too; text peers (nc, telnet) cannot be, so this is their only check."""
+    if sock is None:
+        return
+    idle = max(1, int(seconds / 3))
+    with contextlib.suppress(OSError, AttributeError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, idle)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, idle)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)
+
+
 class LocalView:
     """Turns what the room (or the host) says to this person into events, tracking members."""
 

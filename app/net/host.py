@@ -54,7 +54,7 @@ from app.messages import (
     ServerMessage,
     Welcome,
 )
-from app.net.common import DEFAULT_PORT, LocalView, Post, set_nodelay
+from app.net.common import DEFAULT_PORT, LocalView, Post, set_nodelay, set_tcp_keepalive
 from app.paths import data_dir
 from app.protocol import (
     GREETING,
@@ -343,6 +343,7 @@ class Host:
         loop = asyncio.get_running_loop()
         sock.setblocking(False)
         set_nodelay(sock)
+        set_tcp_keepalive(sock, self.options.keepalive)
         address = _format_address(addr)
         ip = address.rsplit(":", 1)[0]
         if not self._per_address.acquire(ip):

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -30,7 +31,7 @@ from app import __version__
 from app.paths import ENV_DATA
 from app.security import CERT_FILE, safety_code
 from tests.helpers import ROOT, Proc
-from tools.xwin import XWatcher
+from tools.xwin import Window, XWatcher
 
 pytestmark = [pytest.mark.exe, pytest.mark.timeout(600)]  # building may take minutes in CI
 
@@ -155,12 +156,6 @@ def listening(pid: int) -> list[tuple[str, int]]:
     return found
 
 
-def stop(pid: int, started: str | None) -> None:
-    """SIGTERM, if that process is still the one we started."""
-    if started is not None and start_time(pid) == started:
-        os.kill(pid, signal.SIGTERM)
-
-
 @pytest.fixture
 def xdotool() -> str:
     path = shutil.which("xdotool")
@@ -174,7 +169,76 @@ def watcher() -> Iterator[XWatcher]:
     if not os.environ.get("DISPLAY"):
         pytest.fail("no DISPLAY: these tests need Xvfb (pytest-xvfb starts one when installed)")
     with XWatcher() as x:
+        x.unfocus()
         yield x
+
+
+class Launched:
+    """The executable, started as a desktop would start it, and its unpacked child."""
+
+    def __init__(self, exe: Path, args: list[str], data: Path, errors: Path) -> None:
+        self.errors = errors
+        with errors.open("w") as err:
+            self.proc = subprocess.Popen(
+                [exe, *args],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                env=dict(os.environ, **{ENV_DATA: str(data)}),
+            )
+        self.started = start_time(self.proc.pid)
+        self.child = -1
+        self.child_started: str | None = None
+
+    def find_child(self) -> int:
+        self.child = wait_until(lambda: next(iter(children(self.proc.pid)), None), "the app")
+        self.child_started = start_time(self.child)
+        return self.child
+
+    def wait_gone(self) -> None:
+        """Both processes exit on their own, the bootloader with status 0."""
+        assert self.proc.wait(DEADLINE) == 0, self.errors.read_text()
+        wait_until(
+            lambda: True if start_time(self.child) != self.child_started else None,
+            "the unpacked app to exit",
+        )
+
+    def stop(self) -> None:
+        """SIGTERM (never SIGKILL: that would orphan the child) to whichever is still running."""
+        for pid, started in [(self.proc.pid, self.started), (self.child, self.child_started)]:
+            if started is not None and start_time(pid) == started:
+                os.kill(pid, signal.SIGTERM)
+        try:
+            self.proc.wait(DEADLINE)
+        finally:
+            print(self.errors.read_text(), file=sys.stderr)
+
+
+@contextmanager
+def launched(exe: Path, args: list[str], tmp_path: Path) -> Iterator[Launched]:
+    app = Launched(exe, args, tmp_path / "exe-data", tmp_path / "exe-stderr.txt")
+    try:
+        yield app
+    finally:
+        app.stop()
+
+
+def focus_and_leave(xdotool: str, watcher: XWatcher, window: Window) -> None:
+    """Focus the window, then take the focus away, as a user clicking elsewhere does.
+
+    From then on the window counts unread messages in its title: "(1) Parley" is the test's
+    sign that the window is in the room and has shown a message (its widgets are not visible
+    to X). Done right after the window maps, long before any message can arrive.
+    """
+    subprocess.run([xdotool, "windowfocus", "--sync", str(window.id)], check=True, timeout=DEADLINE)
+    watcher.unfocus()
+
+
+def type_into(xdotool: str, window: Window, text: str) -> None:
+    """Focus the window as a click would, then type a line and press Return (real key events)."""
+    for args in (["windowfocus", "--sync", str(window.id)], ["type", "--delay", "5", text]):
+        subprocess.run([xdotool, *args], check=True, timeout=DEADLINE)
+    subprocess.run([xdotool, "key", "Return"], check=True, timeout=DEADLINE)
 
 
 def test_version_comes_from_app_init(exe: Path) -> None:
@@ -186,62 +250,59 @@ def test_version_comes_from_app_init(exe: Path) -> None:
 def test_window_hosts_a_room_a_terminal_joins_and_closing_ends_it(
     exe: Path, isolated_home: Path, watcher: XWatcher, xdotool: str, tmp_path: Path
 ) -> None:
-    errors = tmp_path / "exe-stderr.txt"
-    host_data = tmp_path / "host-data"
-    with errors.open("w") as err:
-        app = subprocess.Popen(
-            [exe, "--host", "--port", "0", "--bind", "127.0.0.1", "--name", "Hostess"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-            env=dict(os.environ, **{ENV_DATA: str(host_data)}),
-        )
-    app_started = start_time(app.pid)
-    child, child_started, joiner = -1, None, None
-    try:
+    args = ["--host", "--port", "0", "--bind", "127.0.0.1", "--name", "Hostess"]
+    with launched(exe, args, tmp_path) as app:
         window, _ = watcher.wait_mapped("Parley", WINDOW_DEADLINE)
-        child = wait_until(lambda: next(iter(children(app.pid)), None), "the unpacked app")
-        child_started = start_time(child)
-        sockets = wait_until(lambda: listening(child) or None, "the window to listen")
-        assert all(address == LOOPBACK_HEX for address, _ in sockets), (
-            f"--bind 127.0.0.1 was not honoured: listening on {sockets}"
-        )
-        port = sockets[0][1]
-
+        focus_and_leave(xdotool, watcher, window)
         sizes = watcher.icon_sizes(window)
         assert sizes, "the window has no icon: assets/icon-*.png not found in the bundle?"
         assert {w for w, h in sizes if w == h} <= ICON_SIZES, sizes
 
-        joiner = Proc("join", f"127.0.0.1:{port}", "--name", "T")
-        joiner.expect(r"^You are T\. In the room: Hostess, T\.$", timeout=DEADLINE)
-        # TLS inside the bundle: the joiner saw the certificate the executable made itself
-        code = joiner.expect(r"^Encrypted\. Safety code: (.+)$", timeout=DEADLINE)[1]
-        cert = ssl.PEM_cert_to_DER_cert((host_data / CERT_FILE).read_text())
-        assert code == safety_code(cert)
-
-        text = "hello from the window"
-        subprocess.run(
-            [xdotool, "windowfocus", "--sync", str(window.id)], check=True, timeout=DEADLINE
+        child = app.find_child()
+        sockets = wait_until(lambda: listening(child) or None, "the window to listen")
+        assert all(address == LOOPBACK_HEX for address, _ in sockets), (
+            f"--bind 127.0.0.1 was not honoured: listening on {sockets}"
         )
-        subprocess.run([xdotool, "type", "--delay", "5", text], check=True, timeout=DEADLINE)
-        subprocess.run([xdotool, "key", "Return"], check=True, timeout=DEADLINE)
-        joiner.expect(rf"^Hostess: {text}$", timeout=DEADLINE)
-
-        watcher.request_close(window)
-        joiner.expect(r"^Chat ended\.$", timeout=DEADLINE)
-        assert joiner.wait(DEADLINE) == 0
-        assert app.wait(DEADLINE) == 0, errors.read_text()
-        wait_until(
-            lambda: True if start_time(child) != child_started else None, "the app's child to exit"
-        )
-    except BaseException:
-        stop(app.pid, app_started)
-        stop(child, child_started)
-        raise
-    finally:
-        if joiner is not None:
-            joiner.kill()
+        joiner = Proc("join", f"127.0.0.1:{sockets[0][1]}", "--name", "T")
         try:
-            app.wait(DEADLINE)
+            joiner.expect(r"^You are T\. In the room: Hostess, T\.$")
+            # TLS inside the bundle: the joiner saw the certificate the executable made itself
+            code = joiner.expect(r"^Encrypted\. Safety code: (.+)$")[1]
+            cert = ssl.PEM_cert_to_DER_cert((tmp_path / "exe-data" / CERT_FILE).read_text())
+            assert code == safety_code(cert)
+
+            joiner.say("hi from the terminal")
+            watcher.wait_title(window, "(1) Parley", DEADLINE)  # shown, unread: in the room
+            type_into(xdotool, window, "hello from the window")
+            joiner.expect(r"^Hostess: hello from the window$")
+
+            watcher.request_close(window)
+            joiner.expect(r"^Chat ended\.$")
+            assert joiner.wait(DEADLINE) == 0
+            app.wait_gone()
         finally:
-            print(errors.read_text(), file=sys.stderr)
+            joiner.kill()
+
+
+def test_window_joins_a_terminal_host_and_closing_leaves(
+    exe: Path, isolated_home: Path, watcher: XWatcher, xdotool: str, tmp_path: Path
+) -> None:
+    host = Proc("host", "--port", "0", "--bind", "127.0.0.1", "--name", "Terminal")
+    try:
+        port = host.expect(r"on port (\d+)")[1]
+        args = ["--join", f"127.0.0.1:{port}", "--name", "Wendy"]
+        with launched(exe, args, tmp_path) as app:
+            window, _ = watcher.wait_mapped("Parley", WINDOW_DEADLINE)
+            focus_and_leave(xdotool, watcher, window)
+            app.find_child()
+            host.expect(r"\(Wendy\)$|^Wendy joined\.$")
+            host.say("hi from the terminal")
+            watcher.wait_title(window, "(1) Parley", DEADLINE)
+            type_into(xdotool, window, "hello from the window")
+            host.expect(r"^Wendy: hello from the window$")
+
+            watcher.request_close(window)
+            host.expect(r"^Wendy left\.$")
+            app.wait_gone()
+    finally:
+        host.kill()

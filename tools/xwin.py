@@ -83,6 +83,30 @@ class XWatcher:
             # wake for the next event, or to look again at titles set after their MapNotify
             select.select([self.display], [], [], min(left, 0.05 if self._mapped else left))
 
+    def wait_title(self, window: Window, title: str, timeout: float) -> None:
+        """Wait until the window's title is exactly `title` (a title can carry state: unread)."""
+        window.change_attributes(event_mask=X.PropertyChangeMask)
+        self.display.sync()
+        deadline = time.monotonic() + timeout
+        while (now := self.title(window)) != title:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"the window's title stayed {now!r}, not {title!r}")
+            select.select([self.display], [], [], left)
+            while self.display.pending_events():  # PropertyNotify and the like: just wake up
+                ev = self.display.next_event()
+                if ev.type == X.MapNotify and not ev.override:
+                    self._mapped.append(ev.window)
+
+    def unfocus(self) -> None:
+        """Take the keyboard focus from every window, so a new window starts without it.
+
+        With no window manager, X's default focus follows the pointer into whichever window
+        happens to appear under it (and Tk counts that as focus); a test wants to know.
+        """
+        self.display.set_input_focus(X.NONE, X.RevertToNone, X.CurrentTime)
+        self.display.sync()
+
     def icon_sizes(self, window: Window) -> list[tuple[int, int]]:
         """The sizes in the window's _NET_WM_ICON (what Tk's `iconphoto` sets)."""
         prop = window.get_full_property(

@@ -20,24 +20,21 @@ Mode = Literal["host", "join"]
 State = Literal["idle", "starting", "in_room"]
 LineKind = Literal["chat", "mine", "pending", "confirm", "notice", "error", "ended"]
 
-# Readable on white (contrast ≥ 4.5:1), and far enough apart to tell people apart. Red is left
-# out: it means "error" in the transcript.
+# Readable on white (contrast ≥ 4.5:1), and far enough apart to tell people apart: a few clearly
+# different colours beat many similar ones. Red is left out: it means "error" in the transcript.
 PALETTE = (
     "#1d4ed8",  # blue
-    "#047857",  # emerald
+    "#15803d",  # green
     "#9333ea",  # purple
     "#c2410c",  # orange
-    "#0e7490",  # cyan
+    "#0e7490",  # teal
     "#be185d",  # pink
     "#4d7c0f",  # olive
-    "#6d28d9",  # violet
     "#a16207",  # amber
-    "#0369a1",  # sky
     "#7c2d12",  # brown
-    "#15803d",  # green
 )
 
-IDLE_STATUS = "Not in a chat. Choose Host or Join, then press Start."
+IDLE_STATUS = "Not in a chat. Host a room, or join one by its address."
 _NO_PORT = -1  # "no port was typed with the address"
 
 

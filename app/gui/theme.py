@@ -138,7 +138,9 @@ def _tune_clam(style: ttk.Style) -> None:
         "Accent.TButton",
         background=[("disabled", "#9db7ef"), ("pressed", ACCENT_DARK), ("active", "#3b74f0")],
         foreground=[("disabled", "#eef3fd")],
-        lightcolor=[("pressed", ACCENT_DARK)],
+        lightcolor=[("disabled", "#9db7ef"), ("pressed", ACCENT_DARK)],
+        darkcolor=[("disabled", "#9db7ef")],
+        bordercolor=[("disabled", "#9db7ef")],
     )
     style.configure(
         "Toolbutton",
@@ -174,6 +176,12 @@ def _tune_clam(style: ttk.Style) -> None:
         gripcount=0,
         arrowsize=10,
     )
-    style.map("Vertical.TScrollbar", background=[("active", "#a9b1bd")])
+    style.map(
+        "Vertical.TScrollbar",
+        background=[("disabled", SURFACE), ("active", "#a9b1bd")],
+        lightcolor=[("disabled", SURFACE)],
+        darkcolor=[("disabled", SURFACE)],
+        bordercolor=[("disabled", SURFACE)],
+    )
     style.configure("TPanedwindow", background=BACKGROUND)
     style.configure("Sash", sashthickness=6)

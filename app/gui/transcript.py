@@ -48,6 +48,7 @@ class Transcript(ttk.Frame):
             self,
             wrap="word",
             state="disabled",
+            height=8,  # a small request: the window's size, not this, decides the height
             background=theme.SURFACE,
             foreground=theme.TEXT,
             font=fonts.body,
@@ -69,7 +70,7 @@ class Transcript(ttk.Frame):
             cursor="xterm",
         )
         self.scrollbar = ttk.Scrollbar(self, orient="vertical", command=self._scrollbar_moved)
-        self.text.configure(yscrollcommand=self.scrollbar.set)
+        self.text.configure(yscrollcommand=self._yscrolled)
         self.text.grid(row=0, column=0, sticky="nsew")
         self.scrollbar.grid(row=0, column=1, sticky="ns")
         self.rowconfigure(0, weight=1)
@@ -84,22 +85,29 @@ class Transcript(ttk.Frame):
     # --- adding ---------------------------------------------------------------------------------
 
     def add(self, lines: Iterable[Line]) -> None:
-        """Append entries (one Tk call each), confirm pending ones, trim, and follow if asked."""
+        """Append entries, confirm pending ones, trim, and follow if asked.
+
+        The whole batch goes to Tk in one `insert` call: every Tk call lets the network thread
+        take the GIL, so a few calls per batch keep a flood from stretching the tick.
+        """
         text = self.text
+        flat: list[object] = []
+        confirms: list[Line] = []
         added = 0
+        for line in lines:
+            if line.kind == "confirm":
+                confirms.append(line)
+                continue
+            for chars, tags in self._chunks(line):
+                flat += (chars, tags)
+            self._sizes.append(line.text.count("\n") + 1)
+            added += 1
         text.configure(state="normal")
         try:
-            for line in lines:
-                if line.kind == "confirm":
-                    self._confirm(line)
-                    continue
-                chunks = self._chunks(line)
-                flat: list[object] = []
-                for chars, tags in chunks:
-                    flat += (chars, tags)
+            if flat:
                 text.tk.call(str(text), "insert", "end", *flat)
-                self._sizes.append(line.text.count("\n") + 1)
-                added += 1
+            for line in confirms:
+                self._confirm(line)
             self._trim()
         finally:
             text.configure(state="disabled")
@@ -195,6 +203,12 @@ class Transcript(ttk.Frame):
         if follow:
             self.missed = 0
             self.jump.place_forget()
+
+    def _yscrolled(self, first: float, last: float) -> None:  # Tk passes them as strings
+        self.scrollbar.set(first, last)
+        # Nothing to scroll: the theme draws a disabled scrollbar's thumb as its trough.
+        everything = float(first) <= 0.0 and float(last) >= 1.0
+        self.scrollbar.state(["disabled" if everything else "!disabled"])
 
     def _scrollbar_moved(self, *args: str) -> None:
         self.text.yview(*args)

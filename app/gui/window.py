@@ -184,6 +184,7 @@ class ChatWindow:
         self.members = tk.Listbox(
             side,
             width=18,
+            height=6,
             activestyle="none",
             font=self.fonts.body,
             background=theme.SURFACE,

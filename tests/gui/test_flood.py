@@ -6,11 +6,27 @@ from __future__ import annotations
 import tkinter as tk
 
 from app import events as ev
+from app.gui.logic import Request
+from app.net import HostOptions
 from tests.gui.conftest import MakeWindow
 from tests.gui.tk_helpers import pump_until, shows, start_host
 from tests.helpers import RawPeer
 
 BURST = 10_000
+
+
+def flood_host(request: Request) -> HostOptions:
+    """A host that lets a plain peer in and does not rate-limit it: the flood must get through."""
+    return HostOptions(
+        port=request.port,
+        bind="127.0.0.1",
+        name=request.name,
+        allow_plain=True,
+        sniff_wait=0.05,
+        hello_wait=0.05,
+        rate=1e9,
+        burst=1e9,
+    )
 
 
 def text_peer(port: int) -> RawPeer:
@@ -25,7 +41,7 @@ def text_peer(port: int) -> RawPeer:
 def test_a_burst_of_10000_messages_is_all_shown_in_bounded_batches(
     make_window: MakeWindow, root: tk.Tk
 ) -> None:
-    hal = make_window()
+    hal = make_window(host_options=flood_host)
     port = start_host(hal, "Hal")
     peer = text_peer(port)
     try:

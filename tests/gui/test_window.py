@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import socket
 import subprocess
 import time
 import tkinter as tk
@@ -16,7 +17,7 @@ from app.gui.window import ENTRY_HINT, load_icons
 from app.settings import FILE_NAME
 from tests.gui.conftest import MakeWindow
 from tests.gui.tk_helpers import close_by_wm, pump_until, start_host
-from tests.helpers import Proc, RawPeer, free_port
+from tests.helpers import Proc, free_port
 
 
 def test_before_a_chat_the_entry_is_disabled_with_a_hint(make_window: MakeWindow) -> None:
@@ -104,37 +105,37 @@ def test_a_bad_join_argument_is_shown_at_the_field(make_window: MakeWindow) -> N
 
 
 def test_the_app_window_hosts_from_the_command_line(config_dir: Path) -> None:
-    """`python -m app --host ...` in its own process: a peer chats with it, SIGTERM ends it."""
+    """`python -m app --host ...` in its own process: a terminal joiner chats with it, and
+    SIGTERM closes the window the polite way (the room ends for the joiner)."""
     port = free_port()
     app = Proc("--host", "--bind", "127.0.0.1", "--port", str(port), "--name", "Hal")
-    peer: RawPeer | None = None
+    joiner: Proc | None = None
     try:
-        peer = _connect_when_listening(port, app)
-        peer.read_until(r"^PARLEY/")
-        peer.line("hi from a terminal")
-        peer.read_until(r"You are guest1")
-        app.p.send_signal(signal.SIGTERM)  # the window closes as if its close box was used
-        rest = peer.wait_closed().decode()
-        assert "The host ended the chat." in rest
+        _wait_listening(port, app)
+        joiner = Proc("join", f"127.0.0.1:{port}", "--name", "Ann")
+        joiner.expect(r"In the room: Hal, Ann\.")
+        app.p.send_signal(signal.SIGTERM)  # as when the session ends: close, saying bye
+        joiner.expect(r"The host ended the chat\.")
+        joiner.expect(r"^Chat ended\.$")
+        assert joiner.wait() == 0
         assert app.wait() == 0
         assert "Traceback" not in "\n".join(app.err)
     finally:
-        if peer is not None:
-            peer.close()
+        if joiner is not None:
+            joiner.kill()
         app.kill()
     saved = json.loads((config_dir / FILE_NAME).read_text())
-    assert saved["mode"] == "host"
-    assert saved["name"] == "Hal"
-    assert saved["port"] == port
+    assert saved == {"mode": "host", "host": "", "port": port, "name": "Hal"}
 
 
-def _connect_when_listening(port: int, app: Proc) -> RawPeer:
+def _wait_listening(port: int, app: Proc) -> None:
     """The window takes a moment to open and listen: retry until a deadline, and stop at once
     if the app exits instead."""
     deadline = time.monotonic() + 20
     while True:
         try:
-            return RawPeer(port)
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+            return
         except ConnectionRefusedError:
             if time.monotonic() > deadline:
                 raise AssertionError("the app never started listening") from None

@@ -82,7 +82,7 @@ def exe(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Identity, known hosts and settings go to a fresh home, never the real user's.
 
-    The window's own data folder is set apart when it is started (see `host_data`).
+    The executable gets a data folder of its own when it is started (see `Launched`).
     """
     home = tmp_path / "home"
     home.mkdir()

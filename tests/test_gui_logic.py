@@ -228,6 +228,33 @@ def test_joining_pending_and_confirmed_messages() -> None:
     assert view.status == "Connection lost. Chat ended."
 
 
+def test_a_dropped_connection_reconnects_without_leaving_the_room() -> None:
+    view = SessionView()
+    view.apply(ev.Connected("Ann", "h", 1, ("Hal", "Ann")))
+    lines = view.apply(ev.Reconnecting(0.5, "The connection to the host was lost."))
+    assert lines == [
+        Line("error", "The connection to the host was lost."),
+        Line("notice", "Reconnecting… what you send now goes out once back."),
+    ]
+    assert view.state == "in_room"
+    assert view.status == "Connection lost. Reconnecting in 0.5 s (attempt 1)…"
+    # Later attempts only update the status line: no transcript line per attempt.
+    assert view.apply(ev.Reconnecting(2.0, "Could not connect.", 3)) == []
+    assert view.status == "Connection lost. Reconnecting in 2 s (attempt 3)…"
+    assert view.apply(ev.Connected("Ann", "h", 1, ("Hal", "Ann"), resumed=True)) == [
+        Line("notice", "Back in the room.")
+    ]
+    assert view.status == "Connected as Ann to h:1"
+    assert not view.reconnecting
+
+    view.apply(ev.Reconnecting(0.5, "Lost."))
+    lines = view.apply(ev.Connected("Ann", "h", 1, ("Hal", "Ann"), "The host forgot you."))
+    assert lines == [
+        Line("notice", "Connected again as Ann. In the room: Hal."),
+        Line("notice", "The host forgot you."),
+    ]
+
+
 def test_a_failure_ends_the_attempt_with_its_words() -> None:
     view = SessionView()
     view.starting(Request("join", "::1", 9, "Ann"))

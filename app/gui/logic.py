@@ -166,6 +166,7 @@ class SessionView:
         self.addresses: tuple[str, ...] = ()
         self.port = 0
         self.foreign = False
+        self.reconnecting = False
         self._pending: set[str] = set()
 
     def starting(self, request: Request) -> None:
@@ -176,6 +177,7 @@ class SessionView:
         self.members = ()
         self.addresses = ()
         self.foreign = False
+        self.reconnecting = False
         self._pending.clear()
         if request.mode == "host":
             self.status = f"Starting to host on port {request.port}…"
@@ -201,20 +203,21 @@ class SessionView:
             self.status = f"Connecting to {self.where}…"
             return [Line("notice", f"Connecting to {self.where}…")]
         if isinstance(event, ev.Connected):
-            self.state, self.mode = "in_room", "join"
-            self.me, self.members, self.foreign = event.name, event.members, event.foreign
-            self.where = _where(event.host, event.port)
-            if event.foreign:
-                self.status = f"Connected to {self.where} (not a Parley server)"
-                lines = [Line("notice", f"Connected to {self.where}.")]
-            else:
-                self.status = f"Connected as {event.name} to {self.where}"
-                others = [m for m in event.members if m != event.name]
-                present = ", ".join(others) if others else "nobody else yet"
-                lines = [Line("notice", f"Connected as {event.name}. In the room: {present}.")]
-            if event.note:
-                lines.append(Line("notice", event.note))
-            return lines
+            return self._connected(event)
+        if isinstance(event, ev.Reconnecting):
+            # Still in the room as far as the user is concerned: the transcript stays, and
+            # what is typed meanwhile waits (pending) until the connection is back.
+            first = not self.reconnecting
+            self.reconnecting = True
+            self.status = (
+                f"Connection lost. Reconnecting in {event.delay:g} s (attempt {event.attempt})…"
+            )
+            if not first:
+                return []
+            return [
+                Line("error", event.reason),
+                Line("notice", "Reconnecting… what you send now goes out once back."),
+            ]
         if isinstance(event, ev.MessagePending):
             self._pending.add(event.id)
             return [Line("pending", event.text, self.me, None, id=event.id)]
@@ -249,6 +252,27 @@ class SessionView:
             return [Line("error", event.text)]
         return []
 
+    def _connected(self, event: ev.Connected) -> list[Line]:
+        again, self.reconnecting = self.reconnecting, False
+        self.state, self.mode = "in_room", "join"
+        self.me, self.members, self.foreign = event.name, event.members, event.foreign
+        self.where = _where(event.host, event.port)
+        if event.foreign:
+            self.status = f"Connected to {self.where} (not a Parley server)"
+            lines = [Line("notice", f"Connected to {self.where}.")]
+        elif again and event.resumed:
+            self.status = f"Connected as {event.name} to {self.where}"
+            lines = [Line("notice", "Back in the room.")]
+        else:
+            self.status = f"Connected as {event.name} to {self.where}"
+            others = [m for m in event.members if m != event.name]
+            present = ", ".join(others) if others else "nobody else yet"
+            how = "Connected again" if again else "Connected"
+            lines = [Line("notice", f"{how} as {event.name}. In the room: {present}.")]
+        if event.note:
+            lines.append(Line("notice", event.note))
+        return lines
+
     def _message(self, event: ev.MessageReceived) -> Line:
         if event.mine and event.id is not None and event.id in self._pending:
             self._pending.discard(event.id)
@@ -258,6 +282,7 @@ class SessionView:
 
     def _end(self, status: str) -> None:
         self.state = "idle"
+        self.reconnecting = False
         self.members = ()
         self.addresses = ()
         self._pending.clear()

@@ -70,7 +70,15 @@ def host_options(request: Request) -> HostOptions:
 
 
 def join_options(request: Request) -> JoinOptions:
-    return JoinOptions(request.host, request.port, name=request.name, greet_wait=1.0)
+    # Reconnect attempts close together, so a test that restarts a host need not wait long.
+    return JoinOptions(
+        request.host,
+        request.port,
+        name=request.name,
+        greet_wait=1.0,
+        reconnect_initial=0.2,
+        reconnect_max=1.0,
+    )
 
 
 MakeWindow = Callable[..., ChatWindow]

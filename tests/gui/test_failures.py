@@ -11,7 +11,15 @@ import pytest
 
 from app.gui.window import ENTRY_HINT
 from tests.gui.conftest import MakeWindow
-from tests.gui.tk_helpers import close_by_wm, listed, pump_until, shows, start_host, start_join
+from tests.gui.tk_helpers import (
+    close_by_wm,
+    listed,
+    pump_until,
+    say,
+    shows,
+    start_host,
+    start_join,
+)
 from tests.helpers import Proc, free_port
 
 
@@ -117,29 +125,62 @@ def test_a_port_typed_with_the_address_is_used_and_split_out(
     assert (ann.bar.address.get(), ann.bar.port.get()) == ("127.0.0.1", str(port))
 
 
-def test_connection_lost_when_the_host_dies(make_window: MakeWindow, root: tk.Tk) -> None:
-    host = Proc("host", "--port", "0", "--bind", "127.0.0.1", "--name", "Hal")
+def terminal_host(port: int = 0) -> tuple[Proc, int]:
+    host = Proc("host", "--port", str(port), "--bind", "127.0.0.1", "--name", "Hal")
+    return host, int(host.expect(r"on port (\d+)").group(1))
+
+
+def test_connection_lost_then_back_when_the_host_returns(
+    make_window: MakeWindow, root: tk.Tk
+) -> None:
+    host, port = terminal_host()
     try:
-        port = int(host.expect(r"on port (\d+)").group(1))
         ann = make_window()
         start_join(ann, port, "Ann")
         host.p.kill()  # no goodbye: the process is simply gone
         host.p.wait(10)
-        pump_until(root, shows(ann, "Chat ended."), "Ann to notice the host is gone")
+        pump_until(root, shows(ann, "The connection to the host was lost."), "the loss")
     finally:
         host.kill()
-    assert "The connection to the host was lost." in ann.transcript.contents()
-    assert ann.status.cget("text") == "Connection lost. Chat ended."
+    assert ann.status.cget("text").startswith("Connection lost. Reconnecting in ")
+    assert no_traceback(ann.transcript.contents())
+    # Still in the room for the user: the entry works, and what is typed waits.
+    assert ann.view.state == "in_room"
+    say(ann, "typed while away")
+    pump_until(root, shows(ann, "typed while away"), "the pending line")
+
+    host, _ = terminal_host(port)  # the host is back, on the same port
+    try:
+        pump_until(root, shows(ann, "Connected again as Ann."), "Ann to be back")
+        host.expect(r"^Ann: typed while away$")
+        assert ann.status.cget("text") == f"Connected as Ann to 127.0.0.1:{port}"
+        pump_until(root, lambda: listed(ann) == ["Hal", "Ann (you)"], "the member list")
+    finally:
+        host.kill()
+
+
+def test_leaving_while_reconnecting_ends_the_chat(make_window: MakeWindow, root: tk.Tk) -> None:
+    host, port = terminal_host()
+    try:
+        ann = make_window()
+        start_join(ann, port, "Ann")
+        host.p.kill()
+        host.p.wait(10)
+    finally:
+        host.kill()
+    pump_until(root, lambda: ann.view.reconnecting, "Ann to be reconnecting")
+    ann.bar.start_button.invoke()  # Leave
+    pump_until(root, shows(ann, "Chat ended."), "the chat to end")
     assert ann.view.state == "idle"
+    assert ann.status.cget("text") == "Chat ended: you left the chat."
     assert listed(ann) == []
 
 
 def test_closing_returns_and_cleans_up_even_if_the_host_is_stuck(
     make_window: MakeWindow, root: tk.Tk
 ) -> None:
-    host = Proc("host", "--port", "0", "--bind", "127.0.0.1", "--name", "Hal")
+    host, port = terminal_host()
     try:
-        port = int(host.expect(r"on port (\d+)").group(1))
         ann = make_window()
         start_join(ann, port, "Ann")
         os.kill(host.p.pid, signal.SIGSTOP)  # the host hears nothing and answers nothing

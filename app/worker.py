@@ -92,16 +92,20 @@ class NetWorker:
         try:
             loop.run_forever()
         finally:
-            # stop() gave up waiting for a polite goodbye: close what is still open.
-            for session in [self._session, *self._ending]:
-                if session is not None:
-                    session.abort()
+            # stop() gave up waiting for a polite goodbye: close what is still open (inside the
+            # loop, as sessions expect to be called).
+            loop.run_until_complete(self._abort_all())
             tasks = asyncio.all_tasks(loop)
             for task in tasks:
                 task.cancel()
             loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
+
+    async def _abort_all(self) -> None:
+        for session in [self._session, *self._ending]:
+            if session is not None:
+                session.abort()
 
     async def _open(self, session: Host | Joiner) -> None:
         await self._leave()

@@ -69,6 +69,7 @@ def refusal_line(text: str) -> bytes:
     return f"{REFUSAL}{text}\n".encode()
 
 
+_REFUSED = re.compile(r"PARLEY/\d{1,6} ! ")  # a refusal from a host of any version
 _BYE = re.compile(r"\s*bye[\s.!?…]*", re.IGNORECASE)
 _GREETING = re.compile(r"PARLEY/(\d{1,6})(?:\s.*)?")
 # Characters a name may not hold: controls (Cc), format characters such as bidi overrides and
@@ -85,6 +86,16 @@ def is_bye(text: str) -> bool:
     return _BYE.fullmatch(text) is not None
 
 
+# Whole terminal escape sequences (CSI, OSC and the like, 7- and 8-bit), so that not even their
+# printable remains ("[31m") reach the screen.
+_ESCAPES = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*(?:[@-~]|$)"  # CSI ... final byte (or the end)
+    r"|(?:\x1b\]|\x9d)[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"  # OSC ... terminator
+    r"|\x1b[P^_X][^\x1b\x9c]*(?:\x1b\\|\x9c)?"  # DCS, PM, APC, SOS ... terminator
+    r"|\x1b[ -/]*[0-~]"  # two-character escapes
+)
+
+
 def clean_text(text: str) -> str:
     """Remove control characters (escape sequences among them) except newline and tab.
 
@@ -93,6 +104,7 @@ def clean_text(text: str) -> str:
     emoji as two halves) are joined and lone halves dropped: they cannot be encoded as UTF-8.
     """
     text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "ignore")
+    text = _ESCAPES.sub("", text)
     return "".join(
         ch for ch in text if ch in _TEXT_KEEP or unicodedata.category(ch) not in ("Cc", "Cf")
     ).strip("\n")
@@ -248,7 +260,8 @@ class JoinerSideParser:
                 match = _GREETING.fullmatch(line)
                 if match:
                     self.mode = "parley"
-                    refusal = line[len(REFUSAL) :] if line.startswith(REFUSAL) else None
+                    refused = _REFUSED.match(line)
+                    refusal = line[refused.end() :] if refused else None
                     out.append(Greeting(line, int(match.group(1)), refusal))
                 else:
                     self.mode = "raw"
@@ -309,21 +322,26 @@ def _load(line: str) -> dict[str, Any]:
     return obj
 
 
-def _parse_hello(line: str) -> Hello | None:
+def _parse_hello(line: str) -> Hello | ProtocolError | None:
+    """A hello; None for a line that is not one; a fatal error for a hello that is broken
+    (never relayed as chat: it may hold a token or a password exchange)."""
     if not line.startswith("{"):
         return None
     try:
         obj = _load(line)
-        if obj["type"] != "hello":
-            return None
+    except _Bad:
+        return None
+    if obj["type"] != "hello":
+        return None
+    try:
         pake = _field(obj, "pake", str, optional=True)
         token = _field(obj, "token", str, optional=True)
         if any(v is not None and len(v) > MAX_ID for v in (pake, token)):
-            return None
+            raise _Bad(f"'pake' and 'token' can be at most {MAX_ID} characters")
         last_seq = _field(obj, "last_seq", int, optional=True) or 0
         return Hello(_field(obj, "name", str), _field(obj, "version", int), pake, token, last_seq)
-    except _Bad:
-        return None
+    except _Bad as exc:
+        return ProtocolError("malformed", f"Malformed hello: {exc}.", fatal=True)
 
 
 def _parse_client_frame(line: str) -> ClientMessage | ProtocolError:

@@ -250,6 +250,10 @@ class Room:
 
     def _command(self, member: Member, text: str) -> list[Send]:
         word, _, arg = text.partition(" ")
+        if "\t" in word:  # "/nick<TAB>Bob"
+            word, _, rest = word.partition("\t")
+            arg = f"{rest} {arg}" if arg else rest
+        word = word.lower()
         me = (member.id,)
         if word == "/who":
             return [Send(me, Members(self.names()))]

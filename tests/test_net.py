@@ -185,9 +185,9 @@ def test_escape_sequences_in_text_never_reach_others(start_host, join) -> None:
     host, hrec, port = start_host()
     ann, arec = join(port, "Ann")
     peer, name = text_peer(port)
-    peer.line("red \x1b[31malert\x1b[0m \x9bX")
+    peer.line("red \x1b[31malert\x1b[0m, \x1b]0;pwned\x07\x9b2Jdone")
     got = arec.wait_for(ev.MessageReceived, lambda e: e.sender == name and "alert" in e.text)
-    assert got.text == "red [31malert[0m X"
+    assert got.text == "red alert, done"
 
 
 def test_bad_lines_cost_the_sender_an_error_and_nobody_else_anything(start_host, join) -> None:

@@ -429,6 +429,8 @@ class Host:
                 self.admit(peer, msg.name, msg)
         elif isinstance(msg, AuthProof) and peer.auth is not None:
             self._check_proof(peer, msg)
+        elif isinstance(msg, ProtocolError) and msg.fatal:
+            peer.refuse(msg.code, msg.text)
         elif isinstance(msg, Say | ProtocolError) and peer.kind == "text":
             self.text_peer(peer)
             if peer.admitted and isinstance(msg, ProtocolError):

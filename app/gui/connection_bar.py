@@ -70,18 +70,20 @@ class ConnectionBar(ttk.Frame):
         self.add_field("address", "Host address", self.address_entry, ("join",))
 
         mine = ttk.Frame(self, style="Bar.TFrame")
-        self.addresses = ttk.Combobox(mine, state="readonly", width=22)
-        self.copy_button = ttk.Button(mine, text="Copy", width=7, command=self._copy)
+        self.addresses = ttk.Combobox(mine, state="readonly", width=20)
+        self.copy_button = ttk.Button(mine, text="Copy", width=6, command=self._copy)
         self.addresses.pack(side="left")
         self.copy_button.pack(side="left", padx=(4, 0))
         self.add_field("your_address", "Your address", mine, ("host",), inputs=())
 
         self.port_entry = ttk.Entry(self, textvariable=self.port, width=7)
         self.add_field("port", "Port", self.port_entry)
-        self.name_entry = ttk.Entry(self, textvariable=self.name, width=16)
+        self.name_entry = ttk.Entry(self, textvariable=self.name, width=14)
         self.add_field("name", "Your name", self.name_entry)
 
-        self.start_button = ttk.Button(self, text="Start", style="Accent.TButton", command=on_start)
+        self.start_button = ttk.Button(
+            self, text="Start", style="Accent.TButton", command=on_start, width=12
+        )
         self.hint = ttk.Label(self, style="Bar.Hint.TLabel", wraplength=700, justify="left")
 
         for key, var in (("address", self.address), ("port", self.port), ("name", self.name)):
@@ -113,6 +115,19 @@ class ConnectionBar(ttk.Frame):
 
     def field(self, key: str) -> Field:
         return next(f for f in self._fields if f.key == key)
+
+    def min_width(self) -> int:
+        """The width the bar needs in its widest mode (so the window never hides the button)."""
+        mode = self.current_mode
+        widths = []
+        for each in ("host", "join"):
+            self.mode.set(each)
+            self._layout()
+            self.update_idletasks()
+            widths.append(self.winfo_reqwidth())
+        self.mode.set(mode)
+        self._layout()
+        return max(widths)
 
     def _layout(self) -> None:
         mode = self.current_mode

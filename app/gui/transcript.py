@@ -121,12 +121,6 @@ class Transcript(ttk.Frame):
             self.jump.configure(text=f"New messages ({self.missed}) ↓")
             self.jump.place(relx=1.0, rely=1.0, x=-28, y=-14, anchor="se")
 
-    def clear(self) -> None:
-        self.text.configure(state="normal")
-        self.text.delete("1.0", "end")
-        self.text.configure(state="disabled")
-        self._sizes.clear()
-
     def _chunks(self, line: Line) -> list[Chunk]:
         base: tuple[str, ...] = ("entry",)
         if line.kind in ("mine", "pending"):

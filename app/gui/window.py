@@ -81,6 +81,13 @@ def load_icons(master: tk.Misc, names: tuple[str, ...]) -> dict[str, tk.PhotoIma
 
 
 class ChatWindow:
+    """One chat window, built inside `top` and driving `worker`, which posts to `events`.
+
+    The window owns the worker's life from here on: closing the window stops it. `bind`,
+    `host_options` and `join_options` decide what Start asks the worker for (tests bind to
+    127.0.0.1 and shrink time limits); `bell` rings for new messages while unfocused.
+    """
+
     def __init__(
         self,
         top: tk.Tk | tk.Toplevel,
@@ -126,7 +133,6 @@ class ChatWindow:
 
         self.fonts = theme.apply_theme(top)
         top.title(TITLE)
-        top.minsize(680, 440)
         top.geometry("960x640")
         top.configure(background=theme.BACKGROUND)
         self._set_icon()
@@ -134,6 +140,7 @@ class ChatWindow:
             top.report_callback_exception = self._callback_failed
         self._build()
         self._load_settings()
+        top.minsize(max(680, self.bar.min_width()), 440)
 
         top.protocol("WM_DELETE_WINDOW", self.close)
         top.bind("<FocusIn>", self._focus_changed, add="+")
@@ -554,8 +561,6 @@ class ChatWindow:
     def _mode_changed(self, mode: Mode) -> None:
         if mode == "host":
             self._show_own_addresses()
-        if self.view.state == "idle":
-            self.bar.set_state("idle")
 
     def _show_own_addresses(self) -> None:
         """Before hosting, show the addresses this machine would be reached at."""

@@ -16,7 +16,7 @@ from app import events as ev
 from app.gui.window import ENTRY_HINT, load_icons
 from app.settings import FILE_NAME
 from tests.gui.conftest import MakeWindow
-from tests.gui.tk_helpers import close_by_wm, pump_until, start_host
+from tests.gui.tk_helpers import close_by_wm, pump_until, start_host, type_keys
 from tests.helpers import Proc, free_port
 
 
@@ -28,6 +28,39 @@ def test_before_a_chat_the_entry_is_disabled_with_a_hint(make_window: MakeWindow
     assert window.send_button.instate(["disabled"])
     assert window.status.cget("text").startswith("Not in a chat.")
     assert window.top.title() == "Parley"
+
+
+def test_resizing_gives_the_space_to_the_transcript(make_window: MakeWindow, root: tk.Tk) -> None:
+    window = make_window()
+    top = window.top
+    min_width, min_height = top.minsize()
+    assert min_width >= window.bar.min_width()  # the Start button never falls off the bar
+    top.geometry(f"{min_width}x{min_height}")
+    pump_until(root, lambda: top.winfo_width() == min_width, "the small size")
+    small = (window.transcript.winfo_width(), window.transcript.winfo_height())
+    side = window.members.winfo_width()
+    assert window.bar.start_button.winfo_ismapped()
+    bar = window.bar
+    button_right = bar.start_button.winfo_x() + bar.start_button.winfo_width()
+    assert button_right <= bar.winfo_width()
+    top.geometry(f"{min_width + 300}x{min_height + 200}")
+    pump_until(root, lambda: top.winfo_width() == min_width + 300, "the larger size")
+    assert window.transcript.winfo_width() == small[0] + 300
+    assert window.transcript.winfo_height() == small[1] + 200
+    assert window.members.winfo_width() == side
+
+
+def test_typing_while_the_transcript_has_focus_goes_to_the_entry(
+    make_window: MakeWindow, root: tk.Tk
+) -> None:
+    hal = make_window()
+    start_host(hal, "Hal")
+    text = hal.transcript.text
+    text.focus_force()  # as after clicking it to select and copy
+    pump_until(root, lambda: hal.top.focus_get() is text, "the transcript to have focus")
+    type_keys(text, "hi")
+    assert hal.entry.get("1.0", "end-1c") == "hi"
+    assert hal.top.focus_get() is hal.entry
 
 
 def test_host_mode_shows_this_machines_address_and_copies_it(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -12,7 +13,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from app import events as ev
-from app.net import HostOptions, JoinOptions
+from app.net import HostOptions, Joiner, JoinOptions
 from app.worker import NetWorker
 from tests.helpers import RawPeer, Recorder, wait_until
 
@@ -299,3 +300,32 @@ def test_many_connects_and_disconnects_leak_nothing(start_host, join) -> None:
     assert _task_count(host) == tasks
     ann.send("still serving")
     hrec.wait_for(ev.MessageReceived, lambda e: e.text == "still serving")
+
+
+def test_leaving_while_still_connecting_ends_the_session_once() -> None:
+    """Leave pressed while TCP is still connecting: the connection that completes later must
+    not bring the session back (no Connected after ChatEnded)."""
+
+    async def scenario() -> list[ev.Event]:
+        accepted: list[asyncio.StreamWriter] = []
+        server = await asyncio.start_server(lambda r, w: accepted.append(w), "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        events: list[ev.Event] = []
+        options = JoinOptions("127.0.0.1", port, name="Ann", plain=True, greet_wait=0.05)
+        joiner = Joiner(options, events.append)
+        starting = asyncio.ensure_future(joiner.start())
+        await asyncio.sleep(0)  # start() is now connecting
+        await joiner.leave()
+        await starting
+        # A session that came back would say so once greet_wait has passed; give it 4 times that.
+        await asyncio.sleep(0.2)
+        for writer in accepted:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+        server.close()
+        await server.wait_closed()
+        return events
+
+    events = asyncio.run(scenario())
+    assert [type(e) for e in events] == [ev.Connecting, ev.ChatEnded]

@@ -337,6 +337,10 @@ def test_a_flooder_is_warned_then_dropped_and_the_room_flows(start_host, join) -
     assert "too fast" in brec.wait_for(ev.ErrorShown).text
     left = arec.wait_for(ev.MemberLeft, lambda e: e.name == "Bob")
     assert left.reason == "sending too fast"
+    # Told why, so Bob's app does not come back and send it all again.
+    ended = brec.wait_for(ev.ChatEnded)
+    assert ended.reason == "The host disconnected you: sending too fast."
+    assert not brec.of(ev.Reconnecting)
     flood = [t for t in arec.texts() if t.startswith("flood ")]
     assert flood[:5] == [f"flood {i}" for i in range(5)]
     assert len(flood) < 40

@@ -532,9 +532,14 @@ class Host:
             asyncio.get_running_loop().call_soon(self.drop, peer, reason)
 
     def drop(self, peer: _Peer, reason: str, hold: bool = True) -> None:
-        """Cut a member off. With `hold`, it may come back as itself within the grace period
-        (it was slow or unreachable, not misbehaving)."""
-        peer.abort()
+        """Cut a member off. With `hold` (it was slow or unreachable, not misbehaving) it may
+        come back as itself within the grace period; without, it is told why, which also
+        keeps its app from reconnecting."""
+        if hold:
+            peer.abort()
+        else:
+            peer.send(Ended(f"The host disconnected you: {reason}."))
+            peer.close()
         self._peers.pop(peer.id, None)
         self._deliver(self.room.leave(peer.id, reason, hold))
 

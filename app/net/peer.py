@@ -167,6 +167,10 @@ class Joiner:
         return None
 
     def connected(self, proto: _JoinerProtocol) -> None:
+        if self._finished:  # left while the connection was being made
+            assert proto.transport is not None
+            proto.transport.abort()
+            return
         self._proto = proto
         self._auth = None
         self._last_heard = asyncio.get_running_loop().time()

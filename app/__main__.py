@@ -7,12 +7,16 @@ import getpass
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app import __version__
-from app.address import parse_address, parse_port
-from app.invite import is_invite, parse_invite
-from app.net import DEFAULT_PORT, HostOptions, JoinOptions
+from app.address import DEFAULT_PORT, parse_address, parse_port
+
+if TYPE_CHECKING:
+    from app.net import JoinOptions
+
+# The network stack, the crypto and the window are imported only once it is clear which of them
+# this run needs: `--version` and `--help` answer at once, and the window appears sooner.
 
 
 def _default_name(fallback: str) -> str:
@@ -96,6 +100,9 @@ def join_options(
     parser: argparse.ArgumentParser, address: str, port: int | None, **rest: Any
 ) -> JoinOptions:
     """Options for joining `address`, which may be an invite (it brings its own pin)."""
+    from app.invite import is_invite, parse_invite
+    from app.net import JoinOptions
+
     if is_invite(address):
         try:
             invite = parse_invite(address)
@@ -117,6 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "host":
         from app import cli
+        from app.net import HostOptions
 
         options = HostOptions(
             port=args.port,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+DEFAULT_PORT = 5151
+
 
 def parse_port(text: str) -> int:
     """A TCP port from text, or ValueError in plain words (0 means "let the system choose")."""

@@ -44,11 +44,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-from spake2 import SPAKE2_A, SPAKE2_B
+# cryptography and spake2 are imported where they are used: they cost a window's start-up
+# ~40 ms, and fingerprints, safety codes and known hosts need neither.
 
 log = logging.getLogger(__name__)
 
@@ -219,6 +216,9 @@ def _load(cert_path: Path, key_path: Path) -> Identity | None:
         return None
     if cert_pem is None or key_pem is None:
         raise _Unusable(f"the {'certificate' if cert_pem is None else 'key'} file is missing")
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
     try:
         cert = x509.load_pem_x509_certificate(cert_pem)
     except ValueError as exc:
@@ -235,6 +235,11 @@ def _load(cert_path: Path, key_path: Path) -> Identity | None:
 
 
 def _create(cert_path: Path, key_path: Path, note: str | None) -> Identity:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, COMMON_NAME)])
     now = dt.datetime.now(dt.timezone.utc)
@@ -508,6 +513,8 @@ class JoinerAuth:
     """
 
     def __init__(self, password: str, cert_fingerprint: str) -> None:
+        from spake2 import SPAKE2_A
+
         self._spake = SPAKE2_A(_password_bytes(password), idA=ID_JOINER, idB=ID_HOST)
         self._fp = fingerprint_digest(cert_fingerprint)
         self._message: bytes | None = None
@@ -544,6 +551,8 @@ class HostAuth:
     """
 
     def __init__(self, password: str, own_fingerprint: str) -> None:
+        from spake2 import SPAKE2_B
+
         self._spake = SPAKE2_B(_password_bytes(password), idA=ID_JOINER, idB=ID_HOST)
         self._fp = fingerprint_digest(own_fingerprint)
         self._responded = False

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import platformdirs
 
-from app.net import DEFAULT_PORT
+from app.address import DEFAULT_PORT
 
 log = logging.getLogger(__name__)
 

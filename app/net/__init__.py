@@ -1,6 +1,7 @@
 """Floor 2: asyncio networking. `Host` serves a room; `Joiner` connects to one."""
 
-from app.net.common import DEFAULT_PORT, Post
+from app.address import DEFAULT_PORT
+from app.net.common import Post
 from app.net.host import Host, HostOptions, local_addresses
 from app.net.peer import Joiner, JoinOptions
 

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from app import events as ev
 from app.messages import Chat, Error, Joined, Left, Members, Notice, Renamed, ServerMessage, Welcome
 
-DEFAULT_PORT = 5151
 Post = Callable[[ev.Event], None]
 
 

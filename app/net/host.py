@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from app import events as ev
+from app.address import DEFAULT_PORT
 from app.invite import make_invite
 from app.limits import ConnectionCounter, FailureBackoff, TokenBucket
 from app.messages import (
@@ -54,7 +55,7 @@ from app.messages import (
     ServerMessage,
     Welcome,
 )
-from app.net.common import DEFAULT_PORT, LocalView, Post, set_nodelay, set_tcp_keepalive
+from app.net.common import LocalView, Post, set_nodelay, set_tcp_keepalive
 from app.paths import data_dir
 from app.protocol import (
     GREETING,

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from app import events as ev
+from app.address import DEFAULT_PORT
 from app.messages import (
     AuthChallenge,
     AuthProof,
@@ -40,7 +41,7 @@ from app.messages import (
     Say,
     Welcome,
 )
-from app.net.common import DEFAULT_PORT, LocalView, Post, set_nodelay
+from app.net.common import LocalView, Post, set_nodelay
 from app.paths import data_dir
 from app.protocol import MAX_LINE, VERSION, JoinerSideParser, clean_text, encode_client, is_bye
 from app.security import (

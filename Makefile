@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint exe bench clean
+.PHONY: run test lint exe bench bench-gui clean
 
 $(VENV)/.run-ok: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,9 @@ lint: $(VENV)/.test-ok
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy app
 
-test: lint
-	$(PY) -m pytest $(PYTEST_ARGS)
+# Every check: lint and types, then every test, the built executable's smoke tests included.
+test: lint exe
+	PARLEY_EXE=dist/Parley $(PY) -m pytest $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
@@ -41,3 +42,12 @@ exe: $(VENV)/.build-ok
 .PHONY: bench-startup
 bench-startup: exe $(VENV)/.test-ok
 	$(PY) -m benchmarks.startup
+
+# The host under load beside `ncat --chat` on 127.0.0.1 (about 5 minutes; needs ncat).
+# BENCH_ARGS="--scenario flood --runs 5" runs a part; see benchmarks/README.md.
+bench: $(VENV)/.run-ok
+	$(PY) -m benchmarks.load $(BENCH_ARGS)
+
+# The window under a 10,000-message burst: delivery-to-drawn latency and the longest UI stall.
+bench-gui: $(VENV)/.test-ok
+	$(PY) benchmarks/gui_burst.py

@@ -41,7 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"Parley {__version__}")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--host", action="store_true", help="window: start hosting at once")
-    mode.add_argument("--join", metavar="HOST[:PORT]", help="window: join this host at once")
+    mode.add_argument(
+        "--join", metavar="HOST[:PORT]|INVITE", help="window: join this host (or invite) at once"
+    )
     parser.add_argument("--port", type=_port, help=f"port (default {DEFAULT_PORT})")
     parser.add_argument("--name", help="your display name")
     parser.add_argument("--bind", metavar="ADDR", help="window: when hosting, listen on ADDR only")
@@ -64,6 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     host.add_argument("--max-members", type=_count, default=256, help="default 256")
     host.add_argument("--max-per-address", type=_count, default=16, help="default 16")
+    host.add_argument(
+        "--rate",
+        type=_rate,
+        default=20.0,
+        help="messages per second a member may send on average (default 20; 0: no limit)",
+    )
+    host.add_argument("--burst", type=_rate, default=40.0, help="... in bursts of (default 40)")
 
     join = commands.add_parser("join", help="join a room from this terminal")
     join.add_argument("address", metavar="HOST[:PORT]|INVITE", help="where the host is")
@@ -88,6 +97,16 @@ def _password_option(parser: argparse.ArgumentParser, what: str) -> None:
         default=os.environ.get("PARLEY_PASSWORD") or None,
         help=f"{what} (or set PARLEY_PASSWORD, which other users cannot see in ps)",
     )
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of at least 0, not {text!r}")
+    return value
 
 
 def _count(text: str) -> int:
@@ -134,6 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             allow_plain=args.allow_plain,
             max_members=args.max_members,
             max_per_address=args.max_per_address,
+            rate=args.rate,
+            burst=max(args.burst, 1.0),
         )
         return cli.host(options)
     if args.command == "join":

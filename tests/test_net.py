@@ -241,7 +241,7 @@ def test_a_member_killed_mid_line_loses_only_its_half_line(start_host, join) -> 
 
 
 def test_a_member_that_never_reads_is_dropped_and_the_rest_keep_flowing(start_host, join) -> None:
-    host, hrec, port = start_host(write_cap=256 * 1024)
+    host, hrec, port = start_host(write_cap=256 * 1024, stuck_wait=0.3)
     ann, arec = join(port, "Ann")
     stuck = RawPeer(port, rcvbuf=4096)
     stuck.read_until("^PARLEY/1 ")

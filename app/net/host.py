@@ -100,11 +100,12 @@ class HostOptions:
     sniff_wait: float = 0.5  # silence that marks a plain peer (TLS clients speak first)
     hello_wait: float = 1.0  # silence after the greeting that makes a peer a text peer
     handshake_timeout: float = 10.0  # from accept to admission (TLS, greeting, password)
-    write_cap: int = 1 << 20  # bytes queued for one member before it is dropped
+    write_cap: int = 1 << 20  # bytes queued for one member before the room waits for it ...
+    stuck_wait: float = 2.0  # ... this long at most; then that member is dropped
     max_errors: int = 5  # bad lines a member may send before it is dropped
     max_members: int = 256  # joiners in the room at once (the host not counted)
     max_per_address: int = 16  # open connections from one address
-    rate: float = 20.0  # messages per second per member, on average ...
+    rate: float = 20.0  # messages per second per member, on average (0: no limit) ...
     burst: float = 40.0  # ... with bursts this large
     flood_strikes: int = 20  # messages refused for rate before the member is dropped
     keepalive: float = 45.0  # an app member silent this long (no answer to pings) is gone
@@ -137,12 +138,14 @@ class _Peer(asyncio.Protocol):
         self.auth: HostAuth | None = None
         self.hello: Hello | None = None  # kept while the password exchange runs
         self.safety: str | None = None
-        self.bucket = TokenBucket(host.options.rate, host.options.burst)
+        rate, burst = host.options.rate, host.options.burst
+        self.bucket = TokenBucket(rate, burst) if rate > 0 else None
         self.strikes = 0
         self.last_strike = 0.0
         self.last_heard = time.monotonic()
         self.lost = asyncio.get_running_loop().create_future()
         self.timers: list[asyncio.TimerHandle] = []
+        self._out: list[bytes] = []  # written this loop iteration, sent together by _flush
 
     @property
     def kind(self) -> str:
@@ -151,6 +154,7 @@ class _Peer(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        transport.set_write_buffer_limits(high=self.host.options.write_cap)
         transport.write((GREETING + "\n").encode())
         loop = asyncio.get_running_loop()
         self.timers.append(loop.call_later(self.host.options.hello_wait, self._silent))
@@ -167,24 +171,39 @@ class _Peer(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_heard = time.monotonic()
-        for msg in self.parser.feed(data):
+        # After a goodbye, what the peer still sends is not even parsed.
+        messages = [] if self.closing else self.parser.feed(data)
+        for msg in messages:
             if self.closing:
                 return
             self.host.received(self, msg)
 
+    def pause_writing(self) -> None:
+        self.host.congested(self, True)
+
+    def resume_writing(self) -> None:
+        self.host.congested(self, False)
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_timers()
+        self.host.congested(self, False)
         self.closing = True
         self.host.lost(self, exc)
         if not self.lost.done():
             self.lost.set_result(None)
 
     def write(self, data: bytes) -> None:
+        """Queue `data`; everything written in this loop iteration goes out in one send."""
         if self.closing or self.transport is None or not data:
             return
-        self.transport.write(data)
-        if self.transport.get_write_buffer_size() > self.host.options.write_cap:
-            self.host.drop_soon(self, "not reading")
+        if not self._out:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._out.append(data)
+
+    def _flush(self) -> None:
+        out, self._out = self._out, []
+        if out and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(b"".join(out))
 
     def send(self, msg: ServerMessage) -> None:
         self.write(encode_json(msg) if self.kind == "app" else encode_text(msg))
@@ -194,11 +213,18 @@ class _Peer(asyncio.Protocol):
         self.write(encode_json(Error(code, text)) if self.kind == "app" else f"{text}\n".encode())
         self.close()
 
-    def close(self) -> None:
-        """Close after what is buffered has been sent."""
+    def close(self, linger: float = 0.0) -> None:
+        """Close after what is buffered has been sent. With `linger`, leave the connection open
+        that long first (reading and ignoring): closing with unread input makes the system
+        send a reset, which can destroy the last thing we said before it is read."""
+        self._flush()
         self._stop_timers()
         self.closing = True
-        if self.transport is not None:
+        if self.transport is None:
+            return
+        if linger > 0:
+            self.timers.append(asyncio.get_running_loop().call_later(linger, self.close))
+        else:
             self.transport.close()
 
     def abort(self) -> None:
@@ -225,6 +251,7 @@ class Host:
         self._tls: ssl.SSLContext | None = None
         self._view = LocalView(post, self._joined_details)
         self._peers: dict[int, _Peer] = {}
+        self._congested: dict[int, asyncio.TimerHandle] = {}  # over write_cap: drop timers
         self._ids = itertools.count(1)
         self._local_ids = itertools.count(1)
         self._listeners: list[socket.socket] = []
@@ -378,6 +405,8 @@ class Host:
             self._per_address.release(ip)
             raise
         self._peers[member_id] = peer
+        if self._congested and peer.transport is not None:
+            peer.transport.pause_reading()  # the room is waiting for a slow member
         if not peer.closing:
             peer.timers.append(loop.call_at(deadline, peer.deadline))
 
@@ -489,7 +518,7 @@ class Host:
     # --- members' conduct ----------------------------------------------------------------------
 
     def _within_rate(self, peer: _Peer) -> bool:
-        if peer.bucket.take():
+        if peer.bucket is None or peer.bucket.take():
             return True
         now = time.monotonic()
         if now - peer.last_strike > 10:
@@ -532,15 +561,39 @@ class Host:
             peer.closing = True
             asyncio.get_running_loop().call_soon(self.drop, peer, reason)
 
+    def congested(self, peer: _Peer, on: bool) -> None:
+        """Backpressure instead of an instant drop: while any member is over `write_cap`, read
+        from no one; a member still over it after `stuck_wait` is not reading: drop it."""
+        if on:
+            if peer.id in self._congested or peer.closing:
+                return
+            loop = asyncio.get_running_loop()
+            wait = self.options.stuck_wait
+            self._congested[peer.id] = loop.call_later(wait, self.drop_soon, peer, "not reading")
+            if len(self._congested) == 1:
+                for other in self._peers.values():
+                    if other.transport is not None and not other.closing:
+                        other.transport.pause_reading()
+        else:
+            handle = self._congested.pop(peer.id, None)
+            if handle is None:
+                return
+            handle.cancel()
+            if not self._congested:
+                for other in self._peers.values():
+                    if other.transport is not None and not other.closing:
+                        other.transport.resume_reading()
+
     def drop(self, peer: _Peer, reason: str, hold: bool = True) -> None:
         """Cut a member off. With `hold` (it was slow or unreachable, not misbehaving) it may
         come back as itself within the grace period; without, it is told why, which also
         keeps its app from reconnecting."""
+        self.congested(peer, False)
         if hold:
             peer.abort()
         else:
             peer.send(Ended(f"The host disconnected you: {reason}."))
-            peer.close()
+            peer.close(linger=self.options.close_wait)
         self._peers.pop(peer.id, None)
         self._deliver(self.room.leave(peer.id, reason, hold))
 

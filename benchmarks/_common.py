@@ -286,7 +286,7 @@ class ParleyServer(Server):
 
     def argv(self) -> list[str]:
         plain = not self.tls
-        if self.lift_limits:
+        if self.lift_limits and "--rate" not in self.help_text:  # an older checkout
             options: dict[str, object] = {
                 "port": 0,
                 "bind": LOOPBACK,
@@ -304,11 +304,13 @@ class ParleyServer(Server):
         for flag in ("--max-members", "--max-per-address"):
             if flag in self.help_text:
                 argv += [flag, str(self.max_members)]
+        if self.lift_limits:
+            argv += ["--rate", "0"]
         return argv
 
     def describe(self) -> str:
         argv = self.argv()
-        if self.lift_limits:
+        if argv[1] == "-c":
             options = ", ".join(f"{k}={v!r}" for k, v in json.loads(argv[-1]).items())
             return f"app.cli.host(HostOptions({options}))"
         return " ".join(["python", *argv[1:]])

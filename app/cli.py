@@ -7,6 +7,7 @@ line to the worker. In an interactive terminal a "You: " prompt is kept below in
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import signal
 import sys
@@ -22,6 +23,7 @@ from app.protocol import clean_text
 from app.worker import NetWorker
 
 PROMPT = "You: "
+BATCH = 500  # events shown per write when many arrive at once
 
 
 def describe(event: ev.Event) -> list[str]:
@@ -151,24 +153,34 @@ def run(start: Callable[[NetWorker], None], *, leave_on_eof: bool) -> int:
     try:
         while True:
             try:
-                event = events.get(timeout=0.5)
+                batch = [events.get(timeout=0.5)]
             except queue.Empty:
                 continue
-            if isinstance(event, ev.Failed):
-                print(event.text, file=sys.stderr)
+            with contextlib.suppress(queue.Empty):  # what else is waiting: one write for all
+                while len(batch) < BATCH:
+                    batch.append(events.get_nowait())
+            lines: list[str] = []
+            end: ev.Event | None = None
+            for event in batch:
+                if isinstance(event, ev.Failed | ev.ChatEnded):
+                    end = event  # the session's last event
+                    break
+                lines += describe(event)
+                if isinstance(event, ev.Hosting | ev.Connected) and not reader_started:
+                    reader_started = True
+                    on_eof = worker.leave if leave_on_eof else (lambda: None)
+                    threading.Thread(
+                        target=_read_lines, args=(terminal, worker.send, on_eof), daemon=True
+                    ).start()
+            terminal.show(lines)
+            if isinstance(end, ev.Failed):
+                print(end.text, file=sys.stderr)
                 break
-            if isinstance(event, ev.ChatEnded):
+            if isinstance(end, ev.ChatEnded):
                 terminal.prompting = False  # the last lines: no prompt after them
-            terminal.show(describe(event))
-            if isinstance(event, ev.ChatEnded):
+                terminal.show(describe(end))
                 code = 0
                 break
-            if isinstance(event, ev.Hosting | ev.Connected) and not reader_started:
-                reader_started = True
-                on_eof = worker.leave if leave_on_eof else (lambda: None)
-                threading.Thread(
-                    target=_read_lines, args=(terminal, worker.send, on_eof), daemon=True
-                ).start()
     except KeyboardInterrupt:
         code = _finish_after_interrupt(worker, events, terminal)
     finally:

@@ -15,22 +15,38 @@ import pytest
 from app import events as ev
 from app.gui.logic import (
     IDLE_STATUS,
+    NO_SECURITY,
+    NOT_ENCRYPTED,
     PALETTE,
+    PLAIN_WITH_INVITE,
+    PLAIN_WITH_PASSWORD,
     InputHistory,
     Line,
     Request,
+    Security,
     SessionView,
     Unread,
+    address_to_remember,
     check_fields,
     clock_text,
     colour_for,
     end_status,
+    invite_in,
+    invite_note,
+    invite_shown,
     message_to_send,
     split_join_target,
     title_for,
 )
 from app.gui.poller import QueuePoller
+from app.invite import make_invite
+from app.security import format_fingerprint
 from tests.helpers import ROOT
+
+FP = format_fingerprint(bytes(range(32)))
+COMPACT = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"
+INVITE = make_invite("192.168.1.5", 6000, FP)
+INVITE_PW = make_invite("192.168.1.5", 6000, FP, "s3cret pw")
 
 # --- fields ------------------------------------------------------------------------------------
 
@@ -98,6 +114,101 @@ def test_every_bad_field_is_reported_at_once() -> None:
     assert set(check_fields("join", "", "abc", "").errors) == {"address", "port", "name"}
 
 
+def test_security_choices_ride_on_the_request() -> None:
+    hosting = check_fields("host", "", "0", "Hal", password="pw", plain=True, allow_plain=True)
+    assert hosting.request == Request("host", "", 0, "Hal", password="pw", allow_plain=True)
+    joining = check_fields("join", "h", "1", "Ann", password="pw", allow_plain=True)
+    assert joining.request == Request("join", "h", 1, "Ann", password="pw")
+    plain = check_fields("join", "h", "1", "Ann", plain=True)
+    assert plain.request == Request("join", "h", 1, "Ann", plain=True)
+    # An empty field means no password (None), never an empty one.
+    assert check_fields("host", "", "0", "Hal", password="").request == Request(
+        "host", "", 0, "Hal"
+    )
+
+
+def test_an_invite_gives_host_port_identity_and_password() -> None:
+    checked = check_fields("join", f"  {INVITE_PW}  ", "junk", "Ann", password="typed earlier")
+    assert checked.errors == {}
+    assert checked.request == Request(
+        "join", "192.168.1.5", 6000, "Ann", password="s3cret pw", fingerprint=FP
+    )
+    # Without a password in the invite, the typed one is used.
+    checked = check_fields("join", INVITE, "", "Ann", password="typed")
+    assert checked.request == Request(
+        "join", "192.168.1.5", 6000, "Ann", password="typed", fingerprint=FP
+    )
+    # In host mode the address field is not used at all.
+    assert check_fields("host", INVITE, "0", "Hal").request == Request("host", "", 0, "Hal")
+
+
+@pytest.mark.parametrize(
+    ("address", "error"),
+    [
+        (
+            INVITE[:-5],
+            "The invite's fingerprint is damaged (it may have been cut off when it was copied).",
+        ),
+        (f"parley://192.168.1.5/#fp={COMPACT}", "The invite has no port after the address."),
+        (
+            "parley://192.168.1.5:6000/",
+            "The invite has no fingerprint (fp=...); ask the host for a new one.",
+        ),
+        ("PARLEY://", "The invite has no host address."),
+    ],
+)
+def test_a_damaged_invite_is_refused_in_its_own_words(address: str, error: str) -> None:
+    checked = check_fields("join", address, "5151", "Ann")
+    assert checked.request is None
+    assert checked.errors == {"address": error}
+
+
+def test_plain_does_not_mix_with_an_invite_or_a_password() -> None:
+    assert check_fields("join", INVITE, "", "Ann", plain=True).errors == {
+        "plain": PLAIN_WITH_INVITE
+    }
+    assert check_fields("join", "h", "1", "Ann", plain=True, password="pw").errors == {
+        "password": PLAIN_WITH_PASSWORD
+    }
+    assert check_fields("join", INVITE_PW, "", "Ann", plain=True).errors == {
+        "plain": PLAIN_WITH_INVITE
+    }
+    # A host may allow plain peers and have a password (plain peers then cannot get in).
+    assert check_fields("host", "", "0", "Hal", allow_plain=True, password="pw").errors == {}
+
+
+def test_what_the_bar_says_about_an_invite() -> None:
+    assert invite_note(INVITE) == "Invite: 192.168.1.5:6000 — identity verified on connect."
+    assert invite_note(INVITE_PW) == (
+        "Invite: 192.168.1.5:6000, with its password — identity verified on connect."
+    )
+    assert invite_note(make_invite("::1", 7, FP)) == (
+        "Invite: [::1]:7 — identity verified on connect."
+    )
+    assert invite_note("192.168.1.5:6000") == ""
+    assert invite_note(INVITE[:-5]) == ""  # damaged: refused at Connect, with the reason
+    assert invite_in(INVITE_PW) is not None
+    assert invite_in("parley://x") is None
+
+
+def test_only_the_address_of_an_invite_is_remembered() -> None:
+    assert address_to_remember(INVITE_PW) == ("192.168.1.5", 6000)
+    assert address_to_remember(INVITE[:-5]) == ("", None)
+    assert address_to_remember("  host.lan ") == ("host.lan", None)
+
+
+def test_the_shown_invite_hides_the_password_and_shortens_the_fingerprint() -> None:
+    shown = invite_shown(INVITE_PW)
+    assert shown == f"parley://192.168.1.5:6000/#fp={COMPACT[:8]}…&pw=••••••"
+    assert "s3cret" not in shown
+    assert invite_shown(INVITE) == f"parley://192.168.1.5:6000/#fp={COMPACT[:8]}…"
+    assert invite_shown("") == ""
+
+
+def test_an_invite_argument_stays_whole() -> None:
+    assert split_join_target(f" {INVITE_PW} ") == (INVITE_PW, None)
+
+
 def test_join_arguments_split_into_fields() -> None:
     assert split_join_target("10.0.0.2:6000") == ("10.0.0.2", 6000)
     assert split_join_target("10.0.0.2") == ("10.0.0.2", None)
@@ -159,9 +270,7 @@ def test_hosting_then_people_coming_and_going() -> None:
     assert view.state == "in_room"
     assert view.members == ("Hal",)
     assert view.me == "Hal"
-    assert view.status == (
-        "Hosting on port 40000 as Hal. Others join with 192.168.1.5:40000, [fd00::5]:40000"
-    )
+    assert view.status == "Hosting on port 40000 as Hal"
     assert lines[-1] == Line("notice", "Tell others to join: 192.168.1.5:40000, [fd00::5]:40000")
 
     assert view.apply(ev.MemberJoined("Ann", ("Hal", "Ann"), "192.168.1.9:5000")) == [
@@ -189,12 +298,21 @@ def test_joining_pending_and_confirmed_messages() -> None:
     assert view.status == "Connecting to 10.0.0.2:5151…"
     view.apply(ev.Connecting("10.0.0.2", 5151))
     lines = view.apply(
-        ev.Connected("Ann (2)", "10.0.0.2", 5151, ("Hal", "Ann", "Ann (2)"), "Name taken.")
+        ev.Connected(
+            "Ann (2)",
+            "10.0.0.2",
+            5151,
+            ("Hal", "Ann", "Ann (2)"),
+            "Name taken.",
+            safety_code="1111 2222 3333 4444",
+        )
     )
     assert lines == [
         Line("notice", "Connected as Ann (2). In the room: Hal, Ann."),
         Line("notice", "Name taken."),
+        Line("notice", "Encrypted. Safety code 1111 2222 3333 4444 — compare it with the host's."),
     ]
+    assert view.security == Security("Encrypted · safety code 1111 2222 3333 4444")
     assert view.status == "Connected as Ann (2) to 10.0.0.2:5151"
 
     earlier = view.apply(ev.MessageReceived("Hal", "old", 1.0, 1, earlier=True))
@@ -252,6 +370,7 @@ def test_a_dropped_connection_reconnects_without_leaving_the_room() -> None:
     assert lines == [
         Line("notice", "Connected again as Ann. In the room: Hal."),
         Line("notice", "The host forgot you."),
+        Line("error", NOT_ENCRYPTED),
     ]
 
 
@@ -268,9 +387,104 @@ def test_a_foreign_server_and_unknown_events() -> None:
     view = SessionView()
     lines = view.apply(ev.Connected("Ann", "h", 1, (), "Not Parley.", foreign=True))
     assert view.status == "Connected to h:1 (not a Parley server)"
-    assert lines == [Line("notice", "Connected to h:1."), Line("notice", "Not Parley.")]
+    assert lines == [
+        Line("notice", "Connected to h:1."),
+        Line("notice", "Not Parley."),
+        Line("error", "Not encrypted: anyone on the network can read this chat."),
+    ]
+    assert view.security == Security("Not encrypted", warn=True)
     assert view.apply(ev.MessageReceived(None, "raw line"))[0] == Line("chat", "raw line")
     assert view.apply(object()) == []
+
+
+def test_hosting_a_password_room_says_so_with_the_safety_code() -> None:
+    view = SessionView()
+    view.starting(Request("host", "", 0, "Hal", password="pw"))
+    code = "1111 2222 3333 4444"
+    lines = view.apply(
+        ev.Hosting("Hal", 5151, ("10.0.0.5:5151",), code, "fp", "parley://x", password=True)
+    )
+    assert view.status == "Hosting a password room on port 5151 as Hal"
+    assert (view.invite, view.password_room) == ("parley://x", True)
+    assert view.security == Security(f"Encrypted · safety code {code}")
+    assert [line.text for line in lines] == [
+        "You are hosting a password room on port 5151 as Hal.",
+        "Tell others to join: 10.0.0.5:5151",
+        "Password room: joiners need the password or the invite (share it privately).",
+        f"Safety code {code} — read it to joiners to compare.",
+    ]
+    # A member's own code (mixed from the password exchange) is on their arrival line.
+    assert view.apply(ev.MemberJoined("Ann", ("Hal", "Ann"), "10.0.0.9:4000", "9999 8888")) == [
+        Line("notice", "Ann joined from 10.0.0.9:4000 (safety code 9999 8888).")
+    ]
+    view.apply(ev.ChatEnded("You ended the chat."))
+    assert (view.invite, view.password_room, view.security) == ("", False, NO_SECURITY)
+
+
+def test_hosting_with_plain_peers_warns() -> None:
+    view = SessionView()
+    lines = view.apply(ev.Hosting("Hal", 1, ("a:1",), "1111", "fp", "i", allow_plain=True))
+    assert view.security == Security("Unencrypted peers admitted · safety code 1111", warn=True)
+    assert lines[-1] == Line(
+        "error",
+        "Unencrypted peers (nc, telnet) are admitted too: what they send and receive can be read "
+        "by anyone on the network.",
+    )
+    view = SessionView()
+    lines = view.apply(
+        ev.Hosting("Hal", 1, ("a:1",), "1111", "fp", "i", password=True, allow_plain=True)
+    )
+    assert view.security == Security("Encrypted · safety code 1111")
+    assert lines[-1] == Line(
+        "notice", "Unencrypted peers cannot prove the password: they are refused."
+    )
+
+
+def test_a_resumed_connection_does_not_repeat_the_safety_line() -> None:
+    view = SessionView()
+    view.apply(ev.Connected("Ann", "h", 1, ("Hal", "Ann"), safety_code="1234"))
+    view.apply(ev.Reconnecting(0.5, "Lost."))
+    assert view.apply(
+        ev.Connected("Ann", "h", 1, ("Hal", "Ann"), safety_code="1234", resumed=True)
+    ) == [Line("notice", "Back in the room.")]
+    assert view.security == Security("Encrypted · safety code 1234")
+
+
+def test_a_changed_identity_is_a_loud_refusal_that_offers_trust() -> None:
+    view = SessionView()
+    request = Request("join", "10.0.0.2", 5151, "Ann")
+    view.starting(request)
+    assert not view.can_trust
+    assert view.apply(ev.IdentityChanged("10.0.0.2:5151", "1111 2222 3333 4444")) == []
+    text = "WARNING: the identity of 10.0.0.2:5151 has CHANGED since your last visit. …"
+    assert view.apply(ev.Failed(text)) == [Line("alarm", text)]
+    assert view.state == "idle"
+    assert view.warning == text
+    assert view.status == "Not connected: the identity of 10.0.0.2:5151 has changed."
+    assert view.can_trust
+    assert view.request == request
+    # Starting again (trusting, or anything else) clears the warning until it comes again.
+    view.starting(request)
+    assert (view.warning, view.changed, view.can_trust) == ("", None, False)
+    view.apply(ev.IdentityChanged("10.0.0.2:5151", "1111 2222 3333 4444"))
+    view.apply(ev.Failed(text))
+    view.forget_warning()
+    assert (view.warning, view.can_trust) == ("", False)
+
+
+def test_other_failures_offer_no_trust() -> None:
+    view = SessionView()
+    view.starting(Request("join", "h", 1, "Ann", password="x"))
+    assert view.apply(ev.Failed("Not connected: Wrong password.")) == [
+        Line("error", "Not connected: Wrong password.")
+    ]
+    assert (view.warning, view.can_trust) == ("", False)
+    # Hosting never offers it either.
+    view.starting(Request("host", "", 0, "Hal"))
+    view.apply(ev.IdentityChanged("a", "b"))  # (a host is never told this; if it were:)
+    view.apply(ev.Failed("x"))
+    assert view.state == "idle"
+    assert not view.can_trust
 
 
 # --- unread and history ------------------------------------------------------------------------

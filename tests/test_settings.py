@@ -71,3 +71,19 @@ def test_a_file_that_cannot_be_read_means_defaults(tmp_path: Path) -> None:
     (tmp_path / FILE_NAME).mkdir()  # a folder where the file should be
     assert SettingsStore(tmp_path).load() == Settings()
     assert os.path.isdir(tmp_path / FILE_NAME)
+
+
+def test_the_unencrypted_checkboxes_round_trip_and_bad_values_fall_back(tmp_path: Path) -> None:
+    store = SettingsStore(tmp_path)
+    store.save(Settings(plain=True, allow_plain=True))
+    assert store.load() == Settings(plain=True, allow_plain=True)
+    for bad in (1, "true", None, [True]):
+        (tmp_path / FILE_NAME).write_text(json.dumps({"plain": bad, "allow_plain": bad}))
+        assert store.load() == Settings()
+    # Older files without them mean unticked.
+    (tmp_path / FILE_NAME).write_text(json.dumps({"name": "Ann"}))
+    assert store.load() == Settings(name="Ann")
+
+
+def test_no_password_field_exists_to_be_saved() -> None:
+    assert not any("pass" in name for name in Settings.__dataclass_fields__)

@@ -14,11 +14,12 @@ from typing import Literal
 
 from app import events as ev
 from app.address import parse_address, parse_port
+from app.invite import Invite, is_invite, parse_invite
 from app.protocol import check_name, name_key
 
 Mode = Literal["host", "join"]
 State = Literal["idle", "starting", "in_room"]
-LineKind = Literal["chat", "mine", "pending", "confirm", "notice", "error", "ended"]
+LineKind = Literal["chat", "mine", "pending", "confirm", "notice", "error", "alarm", "ended"]
 
 # Readable on white (contrast ≥ 4.5:1), and far enough apart to tell people apart: a few clearly
 # different colours beat many similar ones. Red is left out: it means "error" in the transcript.
@@ -34,7 +35,15 @@ PALETTE = (
     "#7c2d12",  # brown
 )
 
-IDLE_STATUS = "Not in a chat. Host a room, or join one by its address."
+IDLE_STATUS = "Not in a chat. Host a room, or join one by its address or invite."
+NOT_ENCRYPTED = "Not encrypted: anyone on the network can read this chat."
+PLAIN_WITH_INVITE = (
+    "An invite is for an encrypted connection (it pins the host's identity): "
+    "untick “No encryption”."
+)
+PLAIN_WITH_PASSWORD = (
+    "A password needs an encrypted connection: untick “No encryption”, or leave the password empty."
+)
 _NO_PORT = -1  # "no port was typed with the address"
 
 
@@ -43,12 +52,21 @@ _NO_PORT = -1  # "no port was typed with the address"
 
 @dataclass(frozen=True)
 class Request:
-    """A checked request to host or join, ready to become HostOptions / JoinOptions."""
+    """A checked request to host or join, ready to become HostOptions / JoinOptions.
+
+    The security fields are what the person chose in the bar (or what their invite says);
+    the window copies them onto the options, so no options factory can drop them by mistake.
+    """
 
     mode: Mode
     host: str  # "" when hosting
     port: int
     name: str
+    password: str | None = None  # None: no password (an empty field)
+    fingerprint: str | None = None  # joining through an invite: the only identity to accept
+    plain: bool = False  # joining without TLS (nc -l, ncat --chat, an allow-plain host)
+    allow_plain: bool = False  # hosting: admit unencrypted peers too
+    trust_new: bool = False  # joining: accept a host identity that changed (an explicit act)
 
 
 @dataclass(frozen=True)
@@ -67,8 +85,22 @@ def check_port(text: str, *, hosting: bool) -> int:
     return port
 
 
-def check_fields(mode: Mode, address: str, port_text: str, name: str) -> Checked:
-    """Check every field at once, so the user sees all the hints together."""
+def check_fields(
+    mode: Mode,
+    address: str,
+    port_text: str,
+    name: str,
+    *,
+    password: str = "",
+    plain: bool = False,
+    allow_plain: bool = False,
+) -> Checked:
+    """Check every field at once, so the user sees all the hints together.
+
+    When joining, the address may be an invite: then host, port, identity and (if it carries
+    one) password come from the invite, and the port field is not consulted. A damaged invite
+    is refused at the address field in `parse_invite`'s words, never tried as a host name.
+    """
     errors: dict[str, str] = {}
     port = 0
     try:
@@ -76,7 +108,19 @@ def check_fields(mode: Mode, address: str, port_text: str, name: str) -> Checked
     except ValueError as exc:
         errors["port"] = str(exc)
     host = ""
-    if mode == "join":
+    fingerprint: str | None = None
+    if mode == "join" and is_invite(address):
+        errors.pop("port", None)  # the invite names the port
+        try:
+            invite = parse_invite(address)
+        except ValueError as exc:
+            errors["address"] = str(exc)
+        else:
+            host, port, fingerprint = invite.host, invite.port, invite.fingerprint
+            password = invite.password or password  # the field may hold an older one
+            if plain:
+                errors["plain"] = PLAIN_WITH_INVITE
+    elif mode == "join":
         try:
             host, typed = parse_address(address, _NO_PORT)
         except ValueError as exc:
@@ -87,17 +131,84 @@ def check_fields(mode: Mode, address: str, port_text: str, name: str) -> Checked
                 port = typed
                 if typed == 0:
                     errors["address"] = "Port must be a number from 1 to 65535 when joining."
+    if mode == "join" and plain and password and "plain" not in errors:
+        errors["password"] = PLAIN_WITH_PASSWORD
     try:
         name = check_name(name)
     except ValueError as exc:
         errors["name"] = str(exc)
     if errors:
         return Checked(None, errors)
-    return Checked(Request(mode, host, port, name))
+    joining = mode == "join"
+    return Checked(
+        Request(
+            mode,
+            host,
+            port,
+            name,
+            password=password or None,
+            fingerprint=fingerprint,
+            plain=plain and joining,
+            allow_plain=allow_plain and not joining,
+        )
+    )
+
+
+def invite_in(text: str) -> Invite | None:
+    """The invite typed or pasted into the address field, if it is one and it is whole."""
+    if not is_invite(text):
+        return None
+    try:
+        return parse_invite(text)
+    except ValueError:
+        return None
+
+
+def invite_note(text: str) -> str:
+    """What to say under the bar about the address field: something only for a good invite
+    (a damaged one is refused, with its reason, when the person presses Connect)."""
+    invite = invite_in(text)
+    if invite is None:
+        return ""
+    password = ", with its password" if invite.password else ""
+    return f"Invite: {invite.address}{password} — identity verified on connect."
+
+
+def address_to_remember(text: str) -> tuple[str, int | None]:
+    """The host (and port) worth remembering from the address field.
+
+    Never the invite itself: it may carry the room's password, and passwords are not saved.
+    Its fingerprint need not be kept either: joining through it remembers the host's identity.
+    """
+    if is_invite(text):
+        invite = invite_in(text)
+        return ("", None) if invite is None else (invite.host, invite.port)
+    return text.strip(), None
+
+
+def invite_shown(invite: str) -> str:
+    """The invite as the host's window shows it: the fingerprint shortened and the password
+    masked (Copy invite copies the whole thing), so a glance over a shoulder gets nothing."""
+    where, sep, fragment = invite.partition("#")
+    if not sep:
+        return invite
+    parts = []
+    for part in fragment.split("&"):
+        key, eq, value = part.partition("=")
+        if key == "fp" and len(value) > 10:
+            value = value[:8] + "…"
+        elif key == "pw":
+            value = "•" * 6
+        parts.append(f"{key}{eq}{value}")
+    return f"{where}#{'&'.join(parts)}"
 
 
 def split_join_target(text: str) -> tuple[str, int | None]:
-    """`--join HOST[:PORT]` split for the address and port fields (None: no port was given)."""
+    """`--join HOST[:PORT]` split for the address and port fields (None: no port was given).
+
+    An invite stays whole: the address field takes invites as they are."""
+    if is_invite(text):
+        return text.strip(), None
     try:
         host, port = parse_address(text, _NO_PORT)
     except ValueError:
@@ -150,10 +261,32 @@ class Line:
         return self.kind == "chat" and not self.earlier
 
 
+@dataclass(frozen=True)
+class Security:
+    """The status bar's word on the connection: "Encrypted · safety code …" or a warning."""
+
+    text: str = ""
+    warn: bool = False
+
+
+NO_SECURITY = Security()
+
+
+def joined_text(event: ev.MemberJoined) -> str:
+    """ "Ann joined from 192.168.1.7:50123 (safety code …)." — address and code are the host's
+    to see; the code is per member in a password room, for comparing with that member's."""
+    where = f" from {event.address}" if event.address else ""
+    code = f" (safety code {event.safety_code})" if event.safety_code else ""
+    return f"{event.name} joined{where}{code}."
+
+
 class SessionView:
     """Follows the session through its events: state, who I am, members, status line.
 
     `apply(event)` updates that state and returns the transcript lines the event shows.
+    Besides the status line it keeps what the window shows about security: `security` (the
+    badge in the status bar), the host's `invite`, and `changed`, set when a host's identity
+    changed and the join was refused (the window then offers "Trust new identity").
     """
 
     def __init__(self) -> None:
@@ -167,6 +300,12 @@ class SessionView:
         self.port = 0
         self.foreign = False
         self.reconnecting = False
+        self.request: Request | None = None  # the last Start, for "Trust new identity"
+        self.security: Security = NO_SECURITY
+        self.invite = ""  # hosting: the invite to hand out
+        self.password_room = False
+        self.changed: ev.IdentityChanged | None = None
+        self.warning = ""  # the refusal that followed `changed`, in the engine's words
         self._pending: set[str] = set()
 
     def starting(self, request: Request) -> None:
@@ -178,6 +317,12 @@ class SessionView:
         self.addresses = ()
         self.foreign = False
         self.reconnecting = False
+        self.request = request
+        self.security = NO_SECURITY
+        self.invite = ""
+        self.password_room = False
+        self.changed = None
+        self.warning = ""
         self._pending.clear()
         if request.mode == "host":
             self.status = f"Starting to host on port {request.port}…"
@@ -188,15 +333,7 @@ class SessionView:
     def apply(self, event: object) -> list[Line]:
         """Update the state for `event`; events this view does not know show nothing."""
         if isinstance(event, ev.Hosting):
-            self.state, self.mode = "in_room", "host"
-            self.me, self.port, self.addresses = event.name, event.port, event.addresses
-            self.members = (event.name,)
-            tell = ", ".join(event.addresses)
-            self.status = f"Hosting on port {event.port} as {event.name}. Others join with {tell}"
-            return [
-                Line("notice", f"You are hosting on port {event.port} as {event.name}."),
-                Line("notice", f"Tell others to join: {tell}"),
-            ]
+            return self._hosting(event)
         if isinstance(event, ev.Connecting):
             self.mode = "join"
             self.where = _where(event.host, event.port)
@@ -225,8 +362,7 @@ class SessionView:
             return [self._message(event)]
         if isinstance(event, ev.MemberJoined):
             self.members = event.members
-            where = f" from {event.address}" if event.address else ""
-            return [Line("notice", f"{event.name} joined{where}.")]
+            return [Line("notice", joined_text(event))]
         if isinstance(event, ev.MemberLeft):
             self.members = event.members
             why = "" if event.reason == "left" else f" ({event.reason})"
@@ -243,20 +379,97 @@ class SessionView:
             return [Line("notice", event.text)]
         if isinstance(event, ev.ErrorShown):
             return [Line("error", event.text)]
+        if isinstance(event, ev.IdentityChanged):
+            self.changed = event  # the Failed that follows says it in words
+            return []
         if isinstance(event, ev.ChatEnded):
             self._end(end_status(event.reason))
             lines = [Line("notice", event.reason)] if event.reason else []
             return [*lines, Line("ended", "Chat ended.")]
         if isinstance(event, ev.Failed):
+            if self.changed is not None and not self.warning:
+                self._end(f"Not connected: the identity of {self.changed.address} has changed.")
+                self.warning = event.text
+                return [Line("alarm", event.text)]
             self._end(event.text)
             return [Line("error", event.text)]
         return []
+
+    @property
+    def can_trust(self) -> bool:
+        """Whether "Trust new identity" makes sense now: refused for a changed identity,
+        with the request that was refused at hand to try again."""
+        return (
+            self.state == "idle"
+            and self.changed is not None
+            and self.request is not None
+            and self.request.mode == "join"
+        )
+
+    def forget_warning(self) -> None:
+        """The person dismissed the warning, or changed where to connect."""
+        self.changed = None
+        self.warning = ""
+
+    def _hosting(self, event: ev.Hosting) -> list[Line]:
+        self.state, self.mode = "in_room", "host"
+        self.me, self.port, self.addresses = event.name, event.port, event.addresses
+        self.members = (event.name,)
+        self.invite = event.invite
+        self.password_room = event.password
+        code = f" · safety code {event.safety_code}" if event.safety_code else ""
+        if event.allow_plain and not event.password:  # some members may be unencrypted
+            self.security = Security(f"Unencrypted peers admitted{code}", warn=True)
+        else:
+            self.security = Security(f"Encrypted{code}")
+        tell = ", ".join(event.addresses)
+        room = "a password room " if event.password else ""
+        # Short: the security badge shares the status bar; the bar shows the addresses.
+        self.status = f"Hosting {room}on port {event.port} as {event.name}"
+        lines = [
+            Line(
+                "notice",
+                f"You are hosting {room}on port {event.port} as {event.name}.",
+            ),
+            Line("notice", f"Tell others to join: {tell}"),
+        ]
+        if event.password:
+            lines.append(
+                Line(
+                    "notice",
+                    "Password room: joiners need the password or the invite (share it privately).",
+                )
+            )
+        if event.safety_code:
+            lines.append(
+                Line(
+                    "notice",
+                    f"Safety code {event.safety_code} — read it to joiners to compare.",
+                )
+            )
+        if event.allow_plain and event.password:
+            lines.append(
+                Line("notice", "Unencrypted peers cannot prove the password: they are refused.")
+            )
+        elif event.allow_plain:
+            lines.append(
+                Line(
+                    "error",
+                    "Unencrypted peers (nc, telnet) are admitted too: what they send and "
+                    "receive can be read by anyone on the network.",
+                )
+            )
+        return lines
 
     def _connected(self, event: ev.Connected) -> list[Line]:
         again, self.reconnecting = self.reconnecting, False
         self.state, self.mode = "in_room", "join"
         self.me, self.members, self.foreign = event.name, event.members, event.foreign
         self.where = _where(event.host, event.port)
+        if event.safety_code is None:
+            self.security = Security("Not encrypted", warn=True)
+        else:
+            self.security = Security(f"Encrypted · safety code {event.safety_code}")
         if event.foreign:
             self.status = f"Connected to {self.where} (not a Parley server)"
             lines = [Line("notice", f"Connected to {self.where}.")]
@@ -271,6 +484,17 @@ class SessionView:
             lines = [Line("notice", f"{how} as {event.name}. In the room: {present}.")]
         if event.note:
             lines.append(Line("notice", event.note))
+        if again and event.resumed:
+            return lines  # said when first connected
+        if event.safety_code is None:
+            lines.append(Line("error", NOT_ENCRYPTED))
+        else:
+            lines.append(
+                Line(
+                    "notice",
+                    f"Encrypted. Safety code {event.safety_code} — compare it with the host's.",
+                )
+            )
         return lines
 
     def _message(self, event: ev.MessageReceived) -> Line:
@@ -285,6 +509,9 @@ class SessionView:
         self.reconnecting = False
         self.members = ()
         self.addresses = ()
+        self.security = NO_SECURITY
+        self.invite = ""
+        self.password_room = False
         self._pending.clear()
         self.status = status
 

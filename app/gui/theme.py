@@ -32,6 +32,7 @@ class Fonts:
     small: tkfont.Font
     italic: tkfont.Font
     heading: tkfont.Font
+    mono: tkfont.Font
 
 
 def style_menu(menu: tk.Menu) -> None:
@@ -68,12 +69,21 @@ def apply_theme(root: tk.Misc) -> Fonts:
         small=tkfont.Font(root=root, family=family, size=max(size - 1, 8)),
         italic=tkfont.Font(root=root, family=family, size=size + 1, slant="italic"),
         heading=tkfont.Font(root=root, family=family, size=size, weight="bold"),
+        mono=tkfont.Font(
+            root=root,
+            family=tkfont.nametofont("TkFixedFont", root=root).actual("family"),
+            size=max(size - 1, 8),
+        ),
     )
 
     if native is None:
         _tune_clam(style)
     style.configure("Status.TLabel", foreground=MUTED, padding=(10, 4))
+    style.configure("Warn.Status.TLabel", foreground=ERROR, font=fonts.heading)
     style.configure("Hint.TLabel", foreground=ERROR)
+    style.configure("Bar.Code.TLabel", font=fonts.mono)
+    style.configure("Alarm.TFrame", background=ERROR_FILL)
+    style.configure("Alarm.TLabel", background=ERROR_FILL, foreground=ERROR, font=fonts.heading)
     style.configure("Heading.TLabel", font=fonts.heading)
     style.configure("Muted.TLabel", foreground=MUTED)
     style.map("TEntry", fieldbackground=[("invalid", ERROR_FILL)])
@@ -98,6 +108,14 @@ def _tune_clam(style: ttk.Style) -> None:
     style.configure("Bar.TFrame", background=SURFACE)
     style.configure("Bar.TLabel", background=SURFACE, foreground=MUTED)
     style.configure("Bar.Hint.TLabel", background=SURFACE, foreground=ERROR)
+    style.configure("Bar.Code.TLabel", background=SURFACE, foreground=TEXT)
+    style.configure("Bar.TCheckbutton", background=SURFACE, foreground=TEXT)
+    style.map(
+        "Bar.TCheckbutton",
+        background=[("active", SURFACE)],
+        foreground=[("disabled", MUTED)],
+        indicatorbackground=[("disabled", BACKGROUND), ("pressed", SELECT)],
+    )
     style.configure("Statusbar.TFrame", background=BACKGROUND)
     style.configure("TLabel", background=BACKGROUND)
     style.configure(

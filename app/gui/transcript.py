@@ -260,6 +260,9 @@ class Transcript(ttk.Frame):
         text.tag_configure("mine", background=theme.MINE_FILL)
         text.tag_configure("notice", font=fonts.italic, foreground=theme.MUTED)
         text.tag_configure("error", foreground=theme.ERROR)
+        text.tag_configure(
+            "alarm", font=fonts.bold, foreground=theme.ERROR, background=theme.ERROR_FILL
+        )
         text.tag_configure("ended", font=fonts.bold, foreground=theme.MUTED)
         text.tag_configure("pending", foreground="#98a2b3")
         text.tag_configure("earlier", foreground=theme.MUTED)

@@ -12,6 +12,12 @@ in a room), the member list and the status text, and returns the transcript line
 are collected and drawn once per tick, and the controls are refreshed once per tick, so a flood
 costs one redraw per batch rather than one per message.
 
+Security shows in three places: the bar (password, the "unencrypted" checkboxes, an invite
+pasted as the address; while hosting, the invite with Copy invite), the status bar's badge
+("Encrypted · safety code …" or a red "Not encrypted"), and a red banner when a host's identity
+changed: the join was refused, and "Trust new identity" tries again accepting it. Trusting is
+always a separate press; nothing else sets `trust_new`.
+
 Closing the window stops the poller, hides the window at once, and stops the worker with a
 bound (`close_timeout`): the worker says bye (a host ends the room) and gives up waiting if the
 network is stuck, so no thread or socket outlives the window.
@@ -20,6 +26,7 @@ network is stuck, so no thread or socket outlives the window.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import getpass
 import logging
 import queue
@@ -42,8 +49,12 @@ from app.gui.logic import (
     Request,
     SessionView,
     Unread,
+    address_to_remember,
     check_fields,
     colour_for,
+    invite_in,
+    invite_note,
+    invite_shown,
     message_to_send,
     split_join_target,
     title_for,
@@ -85,7 +96,9 @@ class ChatWindow:
 
     The window owns the worker's life from here on: closing the window stops it. `bind`,
     `host_options` and `join_options` decide what Start asks the worker for (tests bind to
-    127.0.0.1 and shrink time limits); `bell` rings for new messages while unfocused.
+    127.0.0.1, shrink time limits and choose data folders); the window then adds the security
+    choices (password, plain, fingerprint, trust) from the request itself, so a factory cannot
+    lose them. `bell` rings for new messages while unfocused.
     """
 
     def __init__(
@@ -156,7 +169,7 @@ class ChatWindow:
 
     def _build(self) -> None:
         top = self.top
-        top.rowconfigure(2, weight=1)
+        top.rowconfigure(3, weight=1)
         top.columnconfigure(0, weight=1)
 
         menubar = tk.Menu(top)
@@ -178,10 +191,31 @@ class ChatWindow:
         )
         self.bar.grid(row=0, column=0, sticky="ew")
         ttk.Separator(top, orient="horizontal").grid(row=1, column=0, sticky="ew")
-        self.bar.port.trace_add("write", lambda *_: self._show_own_addresses())
+        self.bar.port.trace_add("write", lambda *_: self._where_edited())
+        self.bar.address.trace_add("write", lambda *_: self._where_edited())
+
+        # The loud warning when a host's identity changed (gridded only then).
+        self.banner = ttk.Frame(top, style="Alarm.TFrame", padding=(14, 10))
+        self.banner.columnconfigure(0, weight=1)
+        self.banner_text = ttk.Label(self.banner, style="Alarm.TLabel", justify="left")
+        self.banner_text.grid(row=0, column=0, sticky="nw")
+        buttons = ttk.Frame(self.banner, style="Alarm.TFrame")
+        buttons.grid(row=0, column=1, sticky="ne", padx=(14, 0))
+        self.trust_button = ttk.Button(
+            buttons, text="Trust new identity", command=self.trust_new_identity
+        )
+        self.dismiss_button = ttk.Button(buttons, text="Dismiss", command=self.dismiss_warning)
+        self.trust_button.pack(fill="x")
+        self.dismiss_button.pack(fill="x", pady=(6, 0))
+        self.banner.bind(
+            "<Configure>",
+            lambda e: self.banner_text.configure(
+                wraplength=max(200, e.width - buttons.winfo_reqwidth() - 50)
+            ),
+        )
 
         panes = ttk.PanedWindow(top, orient="horizontal")
-        panes.grid(row=2, column=0, sticky="nsew", padx=12, pady=(10, 6))
+        panes.grid(row=3, column=0, sticky="nsew", padx=12, pady=(10, 6))
         self.transcript = Transcript(
             panes, self.fonts, scrollback=self._scrollback, on_type=self._typed_elsewhere
         )
@@ -210,7 +244,7 @@ class ChatWindow:
         panes.add(side, weight=0)
 
         composer = ttk.Frame(top, padding=(12, 0, 12, 4))
-        composer.grid(row=3, column=0, sticky="ew")
+        composer.grid(row=4, column=0, sticky="ew")
         composer.columnconfigure(0, weight=1)
         self.entry = tk.Text(
             composer,
@@ -249,12 +283,14 @@ class ChatWindow:
         )
 
         statusbar = ttk.Frame(top, style="Statusbar.TFrame")
-        statusbar.grid(row=4, column=0, sticky="ew")
+        statusbar.grid(row=5, column=0, sticky="ew")
         ttk.Separator(statusbar, orient="horizontal").pack(fill="x")
-        self.status = ttk.Label(statusbar, style="Status.TLabel", anchor="w")
-        self.status.pack(side="left", fill="x", expand=True)
         self.count_label = ttk.Label(statusbar, style="Status.TLabel")
         self.count_label.pack(side="right")
+        self.security_label = ttk.Label(statusbar, style="Status.TLabel")
+        self.security_label.pack(side="right")
+        self.status = ttk.Label(statusbar, style="Status.TLabel", anchor="w")
+        self.status.pack(side="left", fill="x", expand=True)
 
     def _set_icon(self) -> None:
         """Use the app's icons when they are there; a missing or broken file is no error."""
@@ -273,15 +309,26 @@ class ChatWindow:
         self.bar.address.set(settings.host)
         self.bar.port.set(str(settings.port))
         self.bar.name.set(settings.name or default_name())
+        self.bar.plain.set(settings.plain)
+        self.bar.allow_plain.set(settings.allow_plain)
         self.bar.set_mode(settings.mode)
 
     def current_settings(self) -> Settings:
+        """What to remember: never the password, nor an invite (it may carry the password)."""
         bar = self.bar
+        host, invite_port = address_to_remember(bar.address.get())
         try:
-            port = parse_port(bar.port.get())
+            port = parse_port(bar.port.get()) if invite_port is None else invite_port
         except ValueError:
             port = DEFAULT_PORT
-        return Settings(bar.current_mode, bar.address.get().strip(), port, bar.name.get().strip())
+        return Settings(
+            bar.current_mode,
+            host,
+            port,
+            bar.name.get().strip(),
+            plain=bool(bar.plain.get()),
+            allow_plain=bool(bar.allow_plain.get()),
+        )
 
     def save_settings(self) -> None:
         if self.store is not None:
@@ -295,7 +342,8 @@ class ChatWindow:
         port: int | None = None,
         name: str | None = None,
     ) -> None:
-        """Pre-fill from the command line; `--host` or `--join` starts at once."""
+        """Pre-fill from the command line; `--host` or `--join` (an address or an invite)
+        starts at once."""
         if name:
             self.bar.name.set(name)
         if join is not None:
@@ -321,24 +369,67 @@ class ChatWindow:
         if self.view.state == "starting":
             return
         bar = self.bar
-        checked = check_fields(bar.current_mode, bar.address.get(), bar.port.get(), bar.name.get())
+        checked = check_fields(
+            bar.current_mode,
+            bar.address.get(),
+            bar.port.get(),
+            bar.name.get(),
+            password=bar.password.get(),
+            plain=bool(bar.plain.get()),
+            allow_plain=bool(bar.allow_plain.get()),
+        )
         if checked.request is None:
             bar.set_errors(checked.errors)
             return
         request = checked.request
         bar.set_errors({})
-        if request.mode == "join":  # "host:6000" typed as the address: split it into the fields
-            bar.address.set(request.host)
-            bar.port.set(str(request.port))
+        if request.mode == "join":
+            if request.fingerprint is None:  # "host:6000" typed: split it into the fields
+                bar.address.set(request.host)
+            bar.port.set(str(request.port))  # an invite's port, where the port goes
         bar.name.set(request.name)
+        self._begin(request)
+
+    def trust_new_identity(self) -> None:
+        """The banner's button: join the refused host again, accepting its new identity."""
+        request = self.view.request
+        if not self.view.can_trust or request is None:
+            return
+        self._begin(dataclasses.replace(request, trust_new=True))
+
+    def dismiss_warning(self) -> None:
+        self.view.forget_warning()
+        self._refresh()
+
+    def _begin(self, request: Request) -> None:
         self.save_settings()
         self.view.starting(request)
         self._leaving = False
         self._refresh()
         if request.mode == "host":
-            self.worker.host(self._host_options(request))
+            self.worker.host(self.host_options_for(request))
         else:
-            self.worker.join(self._join_options(request))
+            self.worker.join(self.join_options_for(request))
+
+    def host_options_for(self, request: Request) -> HostOptions:
+        """The factory's options with what the person chose on top (a choice only adds)."""
+        base = self._host_options(request)
+        return dataclasses.replace(
+            base,
+            password=request.password or base.password,
+            allow_plain=request.allow_plain or base.allow_plain,
+        )
+
+    def join_options_for(self, request: Request) -> JoinOptions:
+        """The factory's options with what the person chose on top (a choice only adds)."""
+        base = self._join_options(request)
+        return dataclasses.replace(
+            base,
+            password=request.password or base.password,
+            fingerprint=request.fingerprint or base.fingerprint,
+            plain=request.plain or base.plain,
+            trust_new=request.trust_new or base.trust_new,
+        )
 
     def leave(self) -> None:
         if self.view.state == "idle" or self._leaving:
@@ -440,7 +531,18 @@ class ChatWindow:
     def _refresh(self) -> None:
         """Bring the controls in line with the session; cheap when nothing changed."""
         view = self.view
-        drawn = (view.state, view.members, view.me, view.status, self.unread.count)
+        drawn = (
+            view.state,
+            view.members,
+            view.me,
+            view.status,
+            self.unread.count,
+            view.security,
+            view.invite,
+            view.password_room,
+            view.warning,
+            view.can_trust,
+        )
         if drawn == self._drawn:
             return
         before = self._drawn
@@ -451,6 +553,29 @@ class ChatWindow:
             self._state_changed()
         if not before or before[1:3] != (view.members, view.me):
             self._show_members()
+        if not before or before[5:] != drawn[5:]:
+            self._show_security()
+
+    def _show_security(self) -> None:
+        view = self.view
+        security = view.security
+        self.security_label.configure(
+            text=security.text, style="Warn.Status.TLabel" if security.warn else "Status.TLabel"
+        )
+        if view.invite:
+            kind = "Password room" if view.password_room else "No password"
+            self.bar.show_invite(view.invite, invite_shown(view.invite), kind)
+        else:
+            self.bar.show_invite("", "", "")
+        if view.warning:
+            self.banner_text.configure(text=view.warning)
+            if view.can_trust:
+                self.trust_button.pack(fill="x", before=self.dismiss_button)
+            else:
+                self.trust_button.pack_forget()
+            self.banner.grid(row=2, column=0, sticky="ew")
+        else:
+            self.banner.grid_forget()
 
     def _state_changed(self) -> None:
         state = self.view.state
@@ -465,6 +590,7 @@ class ChatWindow:
             self._disable_entry()
         if state == "idle":
             self._show_own_addresses()
+        self._show_note()
 
     def _show_members(self) -> None:
         members = self.view.members
@@ -561,6 +687,27 @@ class ChatWindow:
     def _mode_changed(self, mode: Mode) -> None:
         if mode == "host":
             self._show_own_addresses()
+        if self.view.warning and self.view.state == "idle":
+            self.dismiss_warning()  # it was about joining
+        self._show_note()
+
+    def _where_edited(self) -> None:
+        """Address or port edited: the addresses shown, the invite note, and a warning about
+        another place (or a trust offer for it) no longer apply."""
+        self._show_own_addresses()
+        self._show_note()
+        if self.view.warning and self.view.state == "idle":
+            self.dismiss_warning()
+
+    def _show_note(self) -> None:
+        """Under the bar, what an invite in the address field will do; and its port goes into
+        the port field, where people look for it."""
+        joining = self.bar.current_mode == "join" and self.view.state == "idle"
+        address = self.bar.address.get()
+        self.bar.set_note(invite_note(address) if joining else "")
+        invite = invite_in(address) if joining else None
+        if invite is not None and self.bar.port.get() != str(invite.port):
+            self.bar.port.set(str(invite.port))
 
     def _show_own_addresses(self) -> None:
         """Before hosting, show the addresses this machine would be reached at."""

@@ -1,15 +1,23 @@
-"""Stage a real conversation in a real window and save assets/screenshot.png for the README.
+"""Stage a real conversation in a real window and save a screenshot of it.
 
-Everything is real: the window hosts a room on 127.0.0.1:5151, two people join with the engine
-(`NetWorker`s) and chat; the window's own lines are typed into its entry box. The picture is
-taken from the X server with ImageMagick's `import -window root`, on a private Xvfb, cropped to
-the window (whose menu bar, on X11, sits above its client area).
+Everything is real: sockets on 127.0.0.1:5151, TLS, the password exchange. The window's own
+lines are typed into its entry box. The picture is taken from the X server with ImageMagick's
+`import -window root`, on a private Xvfb, cropped to the window (whose menu bar, on X11, sits
+above its client area).
 
-Run: python tests/gui/make_screenshot.py [OUTPUT]   (needs Xvfb and ImageMagick)
+Scenes:
+  conversation  (default; assets/screenshot.png, the README's picture) the window hosts a
+                password room, showing its invite; three people join with the password and chat.
+  identity      a joiner's window after the host's identity changed: the warning and the
+                "Trust new identity" button (default output: parley-identity-changed.png in
+                the system's temporary folder).
+
+Run: python tests/gui/make_screenshot.py [--scene SCENE] [OUTPUT]   (needs Xvfb and ImageMagick)
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import queue
 import subprocess
@@ -25,11 +33,12 @@ sys.path.insert(0, str(REPO))
 
 from app import events as ev  # noqa: E402
 from app.gui.window import ChatWindow  # noqa: E402
-from app.net import JoinOptions  # noqa: E402
+from app.net import HostOptions, JoinOptions  # noqa: E402
 from app.worker import NetWorker  # noqa: E402
 
-WIDTH, HEIGHT = 960, 640
+WIDTH, HEIGHT = 960, 740
 PORT = 5151
+PASSWORD = "lunch at noon"
 
 
 def pump_until(root: tk.Misc, condition: Callable[[], bool], what: str) -> None:
@@ -41,72 +50,40 @@ def pump_until(root: tk.Misc, condition: Callable[[], bool], what: str) -> None:
         root.tk.dooneevent(0)
 
 
-def main() -> None:
-    out = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO / "assets" / "screenshot.png"
-    read, write = os.pipe()
-    screen = f"{WIDTH + 200}x{HEIGHT + 200}x24"  # room for the menu bar above the window
-    xvfb = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write), "-screen", "0", screen, "-nolisten", "tcp"],
-        pass_fds=(write,),
-        stderr=subprocess.DEVNULL,
-    )
-    os.close(write)
-    people: list[NetWorker] = []
-    try:
-        with os.fdopen(read) as pipe:
-            os.environ["DISPLAY"] = ":" + pipe.readline().strip()
-        tmp = tempfile.mkdtemp()
-        os.environ["PARLEY_CONFIG_DIR"] = str(Path(tmp) / "config")
-        os.environ["PARLEY_DATA_DIR"] = str(Path(tmp) / "data")
+class Stage:
+    """A private X display, a window on it, and the bare workers playing the other people."""
 
-        root = tk.Tk()
-        events: queue.Queue[ev.Event] = queue.Queue()
-        maya = ChatWindow(root, NetWorker(events.put), events, bind="127.0.0.1")
-        root.geometry(f"{WIDTH}x{HEIGHT}+0+0")
-        pump_until(root, lambda: bool(root.winfo_ismapped()), "the window")
-        maya.bar.port.set(str(PORT))
-        maya.bar.name.set("Maya")
-        maya.start()
-        pump_until(root, lambda: maya.view.state == "in_room", "hosting")
-
-        def shown(text: str) -> Callable[[], bool]:
-            return lambda: text in maya.transcript.contents()
-
-        def join(name: str) -> NetWorker:
-            worker = NetWorker(lambda event: None)
-            people.append(worker)
-            worker.join(JoinOptions("127.0.0.1", PORT, name=name))
-            pump_until(root, shown(f"{name} joined"), f"{name} to join")
-            return worker
-
-        def says(worker: NetWorker, text: str, shows: str | None = None) -> None:
-            worker.send(text)
-            pump_until(root, shown(shows or text), f"{text!r} to arrive")
-
-        def maya_says(text: str) -> None:
-            maya.entry.focus_force()
-            maya.entry.insert("insert", text)
-            maya.entry.event_generate("<Return>")
-            pump_until(root, shown(text), "Maya's own line")
-
-        ben = join("Ben")
-        priya = join("Priya")
-        says(ben, "Morning! Is the build server back up?")
-        maya_says("Yes, restarted it at 9. Logs: https://ci.example.com/builds/482")
-        says(
-            priya,
-            "Thanks! Two things from the review:\n"
-            "1. the retry loop needs a cap\n"
-            "2. the timeout should be a setting, not a constant",
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.people: list[NetWorker] = []
+        self.root = tk.Tk()
+        self.events: queue.Queue[ev.Event] = queue.Queue()
+        self.window = ChatWindow(
+            self.root, NetWorker(self.events.put), self.events, bind="127.0.0.1"
         )
-        says(ben, "/nick Benji", "Ben is now Benji.")
-        says(ben, "Agreed on both ✓")
-        maya_says("I'll take the cap. Lunch at 12:30? ☕")
-        omar = join("Omar")
-        says(omar, "Sorry I'm late, catching up on the thread now ☺")
-        says(priya, "12:30 works for me")
-        maya.entry.insert("insert", "Great, I'll book the table")
-        maya.entry.focus_force()
+        self.root.geometry(f"{WIDTH}x{HEIGHT}+0+0")
+        pump_until(self.root, lambda: bool(self.root.winfo_ismapped()), "the window")
+
+    def shown(self, text: str) -> Callable[[], bool]:
+        return lambda: text in self.window.transcript.contents()
+
+    def wait(self, condition: Callable[[], bool], what: str) -> None:
+        pump_until(self.root, condition, what)
+
+    def worker(self, post: Callable[[ev.Event], None] = lambda event: None) -> NetWorker:
+        worker = NetWorker(post)
+        self.people.append(worker)
+        return worker
+
+    def type_and_send(self, text: str) -> None:
+        entry = self.window.entry
+        entry.focus_force()
+        entry.insert("insert", text)
+        entry.event_generate("<Return>")
+        self.wait(self.shown(text), "the window's own line")
+
+    def shoot(self, out: Path) -> None:
+        root = self.root
         for _ in range(20):  # let the last redraws land
             root.update()
         root.update_idletasks()
@@ -118,10 +95,116 @@ def main() -> None:
             timeout=30,
         )
         print(f"saved {out}")
-        maya.close()
-    finally:
-        for worker in people:
+
+    def close(self) -> None:
+        self.window.close()
+        for worker in self.people:
             worker.stop()
+
+
+def conversation(stage: Stage, out: Path) -> None:
+    maya = stage.window
+    maya.bar.port.set(str(PORT))
+    maya.bar.name.set("Maya")
+    maya.bar.password.set(PASSWORD)
+    maya.start()
+    stage.wait(lambda: maya.view.state == "in_room", "hosting")
+
+    def join(name: str) -> NetWorker:
+        worker = stage.worker()
+        worker.join(JoinOptions("127.0.0.1", PORT, name=name, password=PASSWORD))
+        stage.wait(stage.shown(f"{name} joined"), f"{name} to join")
+        return worker
+
+    def says(worker: NetWorker, text: str, shows: str | None = None) -> None:
+        worker.send(text)
+        stage.wait(stage.shown(shows or text), f"{text!r} to arrive")
+
+    ben = join("Ben")
+    priya = join("Priya")
+    says(ben, "Morning! Is the build server back up?")
+    stage.type_and_send("Yes, restarted it at 9. Logs: https://ci.example.com/builds/482")
+    says(
+        priya,
+        "Thanks! Two things from the review:\n"
+        "1. the retry loop needs a cap\n"
+        "2. the timeout should be a setting, not a constant",
+    )
+    says(ben, "/nick Benji", "Ben is now Benji.")
+    says(ben, "Agreed on both \u2713")
+    stage.type_and_send("I'll take the cap. Lunch at 12:30? \u2615")
+    omar = join("Omar")
+    says(omar, "Sorry I'm late, catching up on the thread now \u263a")
+    says(priya, "12:30 works for me")
+    maya.entry.insert("insert", "Great, I'll book the table")
+    maya.entry.focus_force()
+    stage.shoot(out)
+
+
+def identity(stage: Stage, out: Path) -> None:
+    """Ann joined Maya's room before; today another machine answers at the same address."""
+    ann = stage.window
+
+    def host(name: str, folder: str) -> NetWorker:
+        heard: list[ev.Event] = []
+        worker = stage.worker(heard.append)
+        options = HostOptions(port=PORT, bind="127.0.0.1", name=name, data_dir=stage.tmp / folder)
+        worker.host(options)
+        stage.wait(lambda: any(isinstance(e, ev.Hosting) for e in heard), f"{name} to host")
+        return worker
+
+    maya = host("Maya", "maya")
+    ann.bar.set_mode("join")
+    ann.bar.address.set(f"127.0.0.1:{PORT}")
+    ann.bar.name.set("Ann")
+    ann.start()
+    stage.wait(lambda: ann.view.state == "in_room", "Ann to join")
+    maya.send("Hi Ann! Same time tomorrow?")
+    stage.wait(stage.shown("Same time tomorrow?"), "Maya's line")
+    stage.type_and_send("Yes, see you then")
+    maya.stop()
+    stage.wait(lambda: ann.view.state == "idle", "the room to end")
+    host("Maya", "someone-else")
+    ann.start()
+    stage.wait(lambda: bool(ann.view.warning), "the warning")
+    stage.shoot(out)
+
+
+SCENES = {"conversation": conversation, "identity": identity}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scene", choices=sorted(SCENES), default="conversation")
+    parser.add_argument("output", nargs="?", type=Path)
+    args = parser.parse_args()
+    out = args.output
+    if out is None:
+        out = (
+            REPO / "assets" / "screenshot.png"
+            if args.scene == "conversation"
+            else Path(tempfile.gettempdir()) / "parley-identity-changed.png"
+        )
+    read, write = os.pipe()
+    screen = f"{WIDTH + 200}x{HEIGHT + 200}x24"  # room for the menu bar above the window
+    xvfb = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write), "-screen", "0", screen, "-nolisten", "tcp"],
+        pass_fds=(write,),
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(write)
+    stage: Stage | None = None
+    try:
+        with os.fdopen(read) as pipe:
+            os.environ["DISPLAY"] = ":" + pipe.readline().strip()
+        tmp = Path(tempfile.mkdtemp())
+        os.environ["PARLEY_CONFIG_DIR"] = str(tmp / "config")
+        os.environ["PARLEY_DATA_DIR"] = str(tmp / "data")
+        stage = Stage(tmp)
+        SCENES[args.scene](stage, out)
+    finally:
+        if stage is not None:
+            stage.close()
         xvfb.terminate()
         xvfb.wait(10)
 

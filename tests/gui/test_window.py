@@ -98,7 +98,14 @@ def test_settings_are_remembered_between_windows(
     first.bar.name.set("Ann")
     close_by_wm(first)
     saved = json.loads((config_dir / FILE_NAME).read_text())
-    assert saved == {"mode": "join", "host": "192.0.2.7", "port": 6123, "name": "Ann"}
+    assert saved == {
+        "mode": "join",
+        "host": "192.0.2.7",
+        "port": 6123,
+        "name": "Ann",
+        "plain": False,
+        "allow_plain": False,
+    }
 
     second = make_window()
     assert second.bar.current_mode == "join"
@@ -158,7 +165,14 @@ def test_the_app_window_hosts_from_the_command_line(config_dir: Path) -> None:
             joiner.kill()
         app.kill()
     saved = json.loads((config_dir / FILE_NAME).read_text())
-    assert saved == {"mode": "host", "host": "", "port": port, "name": "Hal"}
+    assert saved == {
+        "mode": "host",
+        "host": "",
+        "port": port,
+        "name": "Hal",
+        "plain": False,
+        "allow_plain": False,
+    }
 
 
 def _wait_listening(port: int, app: Proc) -> None:

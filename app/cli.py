@@ -67,7 +67,8 @@ def describe(event: ev.Event) -> list[str]:
     if isinstance(event, ev.MemberJoined):
         if event.address:
             code = f" — safety code {event.safety_code}" if event.safety_code else ""
-            return [f"Got a connection from {event.address} ({event.name}){code}"]
+            plain = " — not encrypted" if event.encrypted is False else ""
+            return [f"Got a connection from {event.address} ({event.name}){plain}{code}"]
         return [f"{event.name} joined."]
     if isinstance(event, ev.MemberLeft):
         return [

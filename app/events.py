@@ -77,12 +77,14 @@ class MessagePending:
 
 @dataclass(frozen=True)
 class MemberJoined:
-    """`address` and `safety_code` are known to the host only (the code in password rooms)."""
+    """`address`, `encrypted` and `safety_code` are known to the host only (the code in
+    password rooms)."""
 
     name: str
     members: tuple[str, ...]
     address: str | None = None
     safety_code: str | None = None
+    encrypted: bool | None = None
 
 
 @dataclass(frozen=True)

@@ -103,6 +103,7 @@ def test_end_of_input_makes_a_joiner_leave_but_not_the_host(procs) -> None:
     peer = RawPeer(port)
     peer.read_until("^PARLEY/1 ")
     peer.line("anyone?")
+    host.expect(r"^Got a connection from 127\.0\.0\.1:\d+ \(guest1\) — not encrypted$")
     host.expect("^guest1: anyone\\?$")
 
 

@@ -329,3 +329,38 @@ def test_leaving_while_still_connecting_ends_the_session_once() -> None:
 
     events = asyncio.run(scenario())
     assert [type(e) for e in events] == [ev.Connecting, ev.ChatEnded]
+
+
+def test_stopping_while_a_connect_hangs_leaves_no_socket_open() -> None:
+    import gc
+
+    with socket.socket() as server:  # listening, never accepting: its queue fills up
+        server.bind(("127.0.0.1", 0))
+        server.listen(0)
+        port = server.getsockname()[1]
+        fillers = []
+        for _ in range(4):  # connects past the queue's room hang (the SYN is not answered)
+            s = socket.socket()
+            s.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                s.connect(("127.0.0.1", port))
+            fillers.append(s)
+        fds = len(os.listdir("/proc/self/fd"))
+        hanging = _syn_sent(port)
+        rec = Recorder()
+        worker = NetWorker(rec)
+        worker.join(JoinOptions("127.0.0.1", port, name="Ann", connect_timeout=30))
+        # Stop only once the joiner's own connect is the one hanging (not its name lookup).
+        wait_until(lambda: _syn_sent(port) > hanging, what=lambda: "no connect hanging")
+        worker.stop(timeout=1)
+        gc.collect()  # an unclosed socket would warn here (and fail the test)
+        assert len(os.listdir("/proc/self/fd")) == fds
+        for s in fillers:
+            s.close()
+
+
+def _syn_sent(port: int) -> int:
+    """Connections to 127.0.0.1:`port` the kernel is still trying to open (state SYN_SENT)."""
+    with open("/proc/net/tcp") as table:
+        rows = [line.split() for line in table.readlines()[1:]]
+    return sum(1 for row in rows if row[2] == f"0100007F:{port:04X}" and row[3] == "02")

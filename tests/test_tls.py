@@ -214,6 +214,14 @@ def test_an_invite_pins_the_identity_even_on_first_contact(start_host, join, mit
     assert "not the one in the invite" in brec.wait_for(ev.Failed).text
 
 
+def test_an_invite_pin_is_never_dropped_for_a_plain_connection(start_host, join) -> None:
+    host, hrec, port = start_host(allow_plain=True)
+    invite = parse_invite(hrec.wait_for(ev.Hosting).invite)
+    ann, arec = join(port, plain=True, fingerprint=invite.fingerprint)
+    assert "needs an encrypted connection" in arec.wait_for(ev.Failed).text
+    assert not hrec.of(ev.MemberJoined)
+
+
 def test_right_and_wrong_passwords(start_host, join) -> None:
     host, hrec, port = start_host(password="correct horse")
     ann, arec = join(port, password="correct horse")

@@ -36,10 +36,12 @@ class LocalView:
     """Turns what the room (or the host) says to this person into events, tracking members."""
 
     def __init__(
-        self, post: Post, details: Callable[[str], tuple[str | None, str | None]] | None = None
+        self,
+        post: Post,
+        details: Callable[[str], tuple[str | None, str | None, bool | None]] | None = None,
     ) -> None:
         self.post = post
-        self.details = details  # the host's: a member's address and safety code
+        self.details = details  # the host's: a member's address, safety code, encryption
         self.name = ""
         self.members: tuple[str, ...] = ()
 
@@ -60,8 +62,8 @@ class LocalView:
             self.chat(msg)
         elif isinstance(msg, Joined):
             self.members += (msg.name,)
-            address, code = self.details(msg.name) if self.details else (None, None)
-            post(ev.MemberJoined(msg.name, self.members, address, code))
+            address, code, tls = self.details(msg.name) if self.details else (None, None, None)
+            post(ev.MemberJoined(msg.name, self.members, address, code, tls))
         elif isinstance(msg, Left):
             self.members = tuple(m for m in self.members if m != msg.name)
             post(ev.MemberLeft(msg.name, msg.reason, self.members))

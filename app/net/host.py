@@ -642,10 +642,10 @@ class Host:
         else:
             self._view.handle(msg)
 
-    def _joined_details(self, name: str) -> tuple[str | None, str | None]:
+    def _joined_details(self, name: str) -> tuple[str | None, str | None, bool | None]:
         member_id = self.room.id_of(name)
         peer = self._peers.get(member_id) if member_id is not None else None
-        return (peer.address, peer.safety) if peer else (None, None)
+        return (peer.address, peer.safety, peer.tls) if peer else (None, None, None)
 
 
 async def _peek(sock: socket.socket, timeout: float) -> bytes:

@@ -139,6 +139,14 @@ class Joiner:
 
     async def start(self) -> bool:
         self.post(ev.Connecting(self.options.host, self.options.port))
+        if self.options.plain and self.options.fingerprint is not None:
+            self._finish(
+                ev.Failed(
+                    "An invite pins the host's identity, which needs an encrypted connection: "
+                    "join without --plain."
+                )
+            )
+            return False
         problem = await self._open()
         if problem is not None:
             self._finish(ev.Failed(problem))
@@ -517,6 +525,9 @@ async def _connect_tcp(host: str, port: int, timeout: float) -> socket.socket:
             sock.close()
             error = exc
             continue
+        except BaseException:  # cancelled (the loop is stopping): the socket is ours to close
+            sock.close()
+            raise
         return sock
     raise error
 

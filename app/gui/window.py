@@ -158,6 +158,8 @@ class ChatWindow:
         top.protocol("WM_DELETE_WINDOW", self.close)
         top.bind("<FocusIn>", self._focus_changed, add="+")
         top.bind("<FocusOut>", self._focus_changed, add="+")
+        top.bind("<Map>", self._focus_changed, add="+")  # shown without focus: count unread
+        self._focus_changed(None)
         top.bind("<Control-q>", lambda e: self.close())
         self.poller: QueuePoller[ev.Event] = QueuePoller(
             top.after, top.after_cancel, events, self._handle, self._flush, batch=batch

@@ -305,3 +305,29 @@ def test_unread_count_in_the_title_and_one_bell_per_burst(
         pump_until(root, lambda: hal.top.title() == "Parley", "the count to clear on focus")
     finally:
         ann.stop()
+
+
+def test_a_window_that_never_had_focus_counts_unread(make_window: MakeWindow, root: tk.Tk) -> None:
+    """Started by a script or a shortcut while the user works elsewhere: no focus event ever
+    comes, and the window must still know it is not being looked at."""
+    from Xlib import X
+
+    from tools.xwin import XWatcher
+
+    ann = NetWorker(ann_events := Recorder())
+    with XWatcher() as x:
+        try:
+            x.unfocus()  # the keyboard focus belongs to no Parley window, from the start
+            hal = make_window()
+            port = start_host(hal, "Hal")
+            pump_until(root, lambda: not hal.unread.focused, "Hal's window to see it has no focus")
+            ann.join(JoinOptions("127.0.0.1", port, name="Ann"))
+            ann_events.wait_for(ev.Connected)
+            ann.send("are you there?")
+            pump_until(root, shows(hal, "are you there?"), "the message")
+            assert hal.top.title() == "(1) Parley"
+        finally:
+            ann.stop()
+            # Give X its default focus back (it follows the pointer), as the other tests expect.
+            x.display.set_input_focus(X.PointerRoot, X.RevertToPointerRoot, X.CurrentTime)
+            x.display.sync()

@@ -1,12 +1,18 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from app import events as ev
+from app.net import HostOptions, JoinOptions
 from app.paths import ENV_DATA
-from tests.helpers import RawPeer
+from app.worker import NetWorker
+from tests.helpers import RawPeer, Recorder
+
+Hosted = tuple[NetWorker, Recorder, int]  # the host's worker, its events, its port
+Joined = tuple[NetWorker, Recorder]  # a joiner's worker and its events
 
 
 @pytest.fixture(autouse=True)
@@ -20,3 +26,45 @@ def _close_raw_peers() -> Iterator[None]:
     yield
     while RawPeer.opened:
         RawPeer.opened.pop().close()
+
+
+@pytest.fixture
+def workers() -> Iterator[list[NetWorker]]:
+    """Workers a test started; each is stopped (saying bye) when the test ends."""
+    started: list[NetWorker] = []
+    yield started
+    for worker in started:
+        worker.stop()
+
+
+@pytest.fixture
+def start_host(workers: list[NetWorker], tmp_path: Path) -> Callable[..., Hosted]:
+    """Host a room on 127.0.0.1, on a port the system picks unless `port` is given; `data`
+    names its identity's folder (two names: two different hosts)."""
+
+    def start(port: int = 0, data: str = "host", **options: object) -> Hosted:
+        rec = Recorder()
+        worker = NetWorker(rec)
+        workers.append(worker)
+        opts = HostOptions(port=port, bind="127.0.0.1", name="Hal", data_dir=tmp_path / data)
+        for key, value in options.items():
+            setattr(opts, key, value)
+        worker.host(opts)
+        return worker, rec, rec.wait_for(ev.Hosting).port
+
+    return start
+
+
+@pytest.fixture
+def join(workers: list[NetWorker]) -> Callable[..., Joined]:
+    """Join 127.0.0.1:`port`; returns once the joiner is in the room or has failed."""
+
+    def start(port: int, name: str = "Ann", **options: object) -> Joined:
+        rec = Recorder()
+        worker = NetWorker(rec)
+        workers.append(worker)
+        worker.join(JoinOptions("127.0.0.1", port, name=name, **options))  # type: ignore[arg-type]
+        rec.wait_for((ev.Connected, ev.Failed))  # type: ignore[arg-type]
+        return worker, rec
+
+    return start

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 import signal
 import subprocess
@@ -14,8 +15,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from app import events as ev
-from app.net import HostOptions, JoinOptions
-from app.worker import NetWorker
+from tests.conftest import Hosted, Joined
 from tests.helpers import ROOT, Proc, RawPeer, Recorder
 
 FAST = {"reconnect_initial": 0.05, "reconnect_max": 0.2}
@@ -121,35 +121,17 @@ def relay() -> Iterator[Callable[[int], Relay]]:
 
 
 @pytest.fixture
-def workers() -> Iterator[list[NetWorker]]:
-    started: list[NetWorker] = []
-    yield started
-    for worker in started:
-        worker.stop()
+def start_host(start_host: Callable[..., Hosted]) -> Callable[..., Hosted]:
+    """Rooms here admit text peers (nc) too."""
+    return functools.partial(start_host, allow_plain=True)
 
 
 @pytest.fixture
-def start_host(workers: list[NetWorker]) -> Callable[..., tuple[NetWorker, Recorder, int]]:
-    def start(**options: object) -> tuple[NetWorker, Recorder, int]:
-        rec = Recorder()
-        worker = NetWorker(rec)
-        workers.append(worker)
-        opts = HostOptions(port=0, bind="127.0.0.1", name="Hal", allow_plain=True)
-        for key, value in options.items():
-            setattr(opts, key, value)
-        worker.host(opts)
-        return worker, rec, rec.wait_for(ev.Hosting).port
+def join(join: Callable[..., Joined]) -> Callable[..., Joined]:
+    """Joiners here come back quickly after a drop."""
 
-    return start
-
-
-@pytest.fixture
-def join(workers: list[NetWorker]) -> Callable[..., tuple[NetWorker, Recorder]]:
-    def start(port: int, name: str, **options: object) -> tuple[NetWorker, Recorder]:
-        rec = Recorder()
-        worker = NetWorker(rec)
-        workers.append(worker)
-        worker.join(JoinOptions("127.0.0.1", port, name=name, **{**FAST, **options}))  # type: ignore[arg-type]
+    def start(port: int, name: str, **options: object) -> Joined:
+        worker, rec = join(port, name, **{**FAST, **options})
         rec.wait_for(ev.Connected)
         return worker, rec
 

@@ -4,56 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import socket
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
 from app import events as ev
-from app.net import HostOptions, Joiner, JoinOptions
+from app.net import Joiner, JoinOptions
 from app.worker import NetWorker
+from tests.conftest import Hosted
 from tests.helpers import RawPeer, Recorder, wait_until
 
-Joined = tuple[NetWorker, Recorder]
-
 
 @pytest.fixture
-def workers() -> Iterator[list[NetWorker]]:
-    started: list[NetWorker] = []
-    yield started
-    for worker in started:
-        worker.stop()
-
-
-@pytest.fixture
-def start_host(workers: list[NetWorker]) -> Callable[..., tuple[NetWorker, Recorder, int]]:
-    def start(**options: object) -> tuple[NetWorker, Recorder, int]:
-        rec = Recorder()
-        worker = NetWorker(rec)
-        workers.append(worker)
-        opts = HostOptions(port=0, bind="127.0.0.1", name="Hal", allow_plain=True)
-        for key, value in options.items():
-            setattr(opts, key, value)
-        worker.host(opts)
-        return worker, rec, rec.wait_for(ev.Hosting).port
-
-    return start
-
-
-@pytest.fixture
-def join(workers: list[NetWorker]) -> Callable[..., Joined]:
-    def start(port: int, name: str, **options: object) -> Joined:
-        rec = Recorder()
-        worker = NetWorker(rec)
-        workers.append(worker)
-        worker.join(JoinOptions("127.0.0.1", port, name=name, **options))  # type: ignore[arg-type]
-        rec.wait_for(ev.Connected)
-        return worker, rec
-
-    return start
+def start_host(start_host: Callable[..., Hosted]) -> Callable[..., Hosted]:
+    """Rooms here admit text peers (nc) too."""
+    return functools.partial(start_host, allow_plain=True)
 
 
 def text_peer(port: int, name_line: str = "hi") -> tuple[RawPeer, str]:

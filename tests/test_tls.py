@@ -16,7 +16,6 @@ import pytest
 
 from app import events as ev
 from app.invite import parse_invite
-from app.net import HostOptions, JoinOptions
 from app.security import client_context, load_or_create_identity, server_context
 from app.worker import NetWorker
 from tests.helpers import Proc, RawPeer, Recorder
@@ -24,46 +23,6 @@ from tests.helpers import Proc, RawPeer, Recorder
 HostStarted = tuple[NetWorker, Recorder, int]
 HostStarter = Callable[..., HostStarted]
 Joiner = Callable[..., tuple[NetWorker, Recorder]]
-
-
-@pytest.fixture
-def workers() -> Iterator[list[NetWorker]]:
-    started: list[NetWorker] = []
-    yield started
-    for worker in started:
-        worker.stop()
-
-
-@pytest.fixture
-def start_host(workers: list[NetWorker], tmp_path: Path) -> HostStarter:
-    def start(
-        port: int = 0, data: str = "host", **options: object
-    ) -> tuple[NetWorker, Recorder, int]:
-        rec = Recorder()
-        worker = NetWorker(rec)
-        workers.append(worker)
-        opts = HostOptions(port=port, bind="127.0.0.1", name="Hal", data_dir=tmp_path / data)
-        for key, value in options.items():
-            setattr(opts, key, value)
-        worker.host(opts)
-        return worker, rec, rec.wait_for(ev.Hosting).port
-
-    return start
-
-
-@pytest.fixture
-def join(workers: list[NetWorker]) -> Joiner:
-    """Start a joiner; returns once it is connected or has failed."""
-
-    def start(port: int, name: str = "Ann", **options: object) -> tuple[NetWorker, Recorder]:
-        rec = Recorder()
-        worker = NetWorker(rec)
-        workers.append(worker)
-        worker.join(JoinOptions("127.0.0.1", port, name=name, **options))  # type: ignore[arg-type]
-        rec.wait_for((ev.Connected, ev.Failed))  # type: ignore[arg-type]
-        return worker, rec
-
-    return start
 
 
 def test_an_app_pair_chats_over_tls_and_both_show_the_same_safety_code(start_host, join) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import queue
 import re
@@ -223,3 +224,57 @@ def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"not reached within {timeout}s: {what()}")
         time.sleep(0.005)
+
+
+class LoopServer:
+    """A TCP server running on its own asyncio loop in a thread, for the test's go-betweens
+    (a relay, a man in the middle). Subclasses implement `handle`; `close` ends it all."""
+
+    def __init__(self, port: int = 0, ssl_context: Any = None) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.links: list[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = []
+        started = threading.Event()
+        self.thread = threading.Thread(
+            target=self._run, args=(port, ssl_context, started), daemon=True
+        )
+        self.thread.start()
+        assert started.wait(DEADLINE), "the test server did not start"
+
+    def _run(self, port: int, ssl_context: Any, started: threading.Event) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.server = self.loop.run_until_complete(
+            asyncio.start_server(self.handle, "127.0.0.1", port, ssl=ssl_context)
+        )
+        self.port = int(self.server.sockets[0].getsockname()[1])
+        started.set()
+        self.loop.run_forever()
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+    def call(self, fn: Callable[[], None]) -> None:
+        """Run `fn` on the server's loop and wait until it has run."""
+        done = threading.Event()
+
+        def run() -> None:
+            fn()
+            done.set()
+
+        self.loop.call_soon_threadsafe(run)
+        assert done.wait(DEADLINE)
+
+    def close(self) -> None:
+        async def stop() -> None:
+            self.server.close()
+            for a, b in self.links:
+                a.transport.abort()
+                b.transport.abort()
+            for task in asyncio.all_tasks():
+                if task is not asyncio.current_task():
+                    task.cancel()
+
+        asyncio.run_coroutine_threadsafe(stop(), self.loop).result(DEADLINE)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(DEADLINE)
+        self.loop.run_until_complete(self.server.wait_closed())
+        self.loop.close()

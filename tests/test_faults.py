@@ -9,19 +9,18 @@ import random
 import signal
 import subprocess
 import sys
-import threading
 from collections.abc import Callable, Iterator
 
 import pytest
 
 from app import events as ev
 from tests.conftest import Hosted, Joined
-from tests.helpers import ROOT, Proc, RawPeer, Recorder
+from tests.helpers import ROOT, LoopServer, Proc, RawPeer, Recorder
 
 FAST = {"reconnect_initial": 0.05, "reconnect_max": 0.2}
 
 
-class Relay:
+class Relay(LoopServer):
     """A TCP relay a test can break: stop passing bytes one way or both, or cut every link.
 
     Bytes that are not passed are lost, as they would be in a network that dies under them.
@@ -32,23 +31,9 @@ class Relay:
         self.target_port = target_port
         self.up = True  # joiner -> host
         self.down = True  # host -> joiner
-        self.links: list[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = []
-        self.loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        self.thread = threading.Thread(target=self._run, args=(ready,), daemon=True)
-        self.thread.start()
-        assert ready.wait(10)
+        super().__init__()
 
-    def _run(self, ready: threading.Event) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.server = self.loop.run_until_complete(
-            asyncio.start_server(self._handle, "127.0.0.1", 0)
-        )
-        self.port = self.server.sockets[0].getsockname()[1]
-        ready.set()
-        self.loop.run_forever()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         up_r, up_w = await asyncio.open_connection("127.0.0.1", self.target_port)
         self.links.append((writer, up_w))
 
@@ -62,21 +47,11 @@ class Relay:
 
         await asyncio.gather(pump(reader, up_w, "up"), pump(up_r, writer, "down"))
 
-    def _call(self, fn: Callable[[], None]) -> None:
-        done = threading.Event()
-
-        def run() -> None:
-            fn()
-            done.set()
-
-        self.loop.call_soon_threadsafe(run)
-        assert done.wait(5)
-
     def set(self, up: bool, down: bool) -> None:
         def change() -> None:
             self.up, self.down = up, down
 
-        self._call(change)
+        self.call(change)
 
     def cut(self) -> None:
         """Every current link dies at once (RST), as when a Wi-Fi link drops."""
@@ -87,23 +62,7 @@ class Relay:
                     w.transport.abort()
             self.links.clear()
 
-        self._call(cut_all)
-
-    def close(self) -> None:
-        async def stop() -> None:
-            self.server.close()
-            for a, b in self.links:
-                a.transport.abort()
-                b.transport.abort()
-            for task in asyncio.all_tasks():
-                if task is not asyncio.current_task():
-                    task.cancel()
-
-        asyncio.run_coroutine_threadsafe(stop(), self.loop).result(5)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-        self.loop.run_until_complete(self.server.wait_closed())
-        self.loop.close()
+        self.call(cut_all)
 
 
 @pytest.fixture

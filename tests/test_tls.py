@@ -8,7 +8,6 @@ import shutil
 import socket
 import ssl
 import subprocess
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from app import events as ev
 from app.invite import parse_invite
 from app.security import client_context, load_or_create_identity, server_context
 from app.worker import NetWorker
-from tests.helpers import Proc, RawPeer, Recorder
+from tests.helpers import LoopServer, Proc, RawPeer, Recorder
 
 HostStarted = tuple[NetWorker, Recorder, int]
 HostStarter = Callable[..., HostStarted]
@@ -66,31 +65,19 @@ def test_known_hosts_remember_the_first_identity_and_refuse_a_changed_one(start_
     assert not drec.of(ev.NoticeShown)
 
 
-class MitmProxy:
+class MitmProxy(LoopServer):
     """Someone in the middle: terminates TLS with its own certificate and relays to the host."""
 
     def __init__(self, listen_port: int, target_port: int, data: Path) -> None:
-        self.context = server_context(load_or_create_identity(data))
         self.target_port = target_port
         self.relayed = 0
-        self.loop = asyncio.new_event_loop()
-        started = threading.Event()
-        self.thread = threading.Thread(target=self._run, args=(listen_port, started), daemon=True)
-        self.thread.start()
-        assert started.wait(10)
+        super().__init__(listen_port, server_context(load_or_create_identity(data)))
 
-    def _run(self, port: int, started: threading.Event) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.server = self.loop.run_until_complete(
-            asyncio.start_server(self._handle, "127.0.0.1", port, ssl=self.context)
-        )
-        started.set()
-        self.loop.run_forever()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         up_r, up_w = await asyncio.open_connection(
             "127.0.0.1", self.target_port, ssl=client_context(), server_hostname="127.0.0.1"
         )
+        self.links.append((writer, up_w))
 
         async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
             with contextlib.suppress(OSError, ssl.SSLError):
@@ -101,19 +88,6 @@ class MitmProxy:
             dst.close()
 
         await asyncio.gather(pump(reader, up_w), pump(up_r, writer))
-
-    def close(self) -> None:
-        async def stop() -> None:
-            self.server.close()
-            for task in asyncio.all_tasks():
-                if task is not asyncio.current_task():
-                    task.cancel()
-
-        asyncio.run_coroutine_threadsafe(stop(), self.loop).result(5)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-        self.loop.run_until_complete(self.server.wait_closed())
-        self.loop.close()
 
 
 @pytest.fixture

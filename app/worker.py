@@ -34,7 +34,10 @@ class NetWorker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._session: Host | Joiner | None = None
-        self._ending: set[Host | Joiner] = set()  # saying goodbye; aborted if the loop stops
+        # The sessions started since the last one opened. An ended session may still be closing
+        # its TLS politely, and asyncio may no longer hold it: we do, and abort what is left
+        # of it when the next session opens or the loop stops, so no socket outlives it.
+        self._sessions: list[Host | Joiner] = []
 
     # --- the facade (any thread) ---------------------------------------------------------------
 
@@ -92,8 +95,7 @@ class NetWorker:
         try:
             loop.run_forever()
         finally:
-            # stop() gave up waiting for a polite goodbye: close what is still open (inside the
-            # loop, as sessions expect to be called).
+            # Close what is still open, politely or not (inside the loop, as sessions expect).
             loop.run_until_complete(self._abort_all())
             tasks = asyncio.all_tasks(loop)
             for task in tasks:
@@ -103,13 +105,15 @@ class NetWorker:
             loop.close()
 
     async def _abort_all(self) -> None:
-        for session in [self._session, *self._ending]:
-            if session is not None:
-                session.abort()
+        for session in self._sessions:
+            session.abort()
+        self._sessions = []
 
     async def _open(self, session: Host | Joiner) -> None:
         await self._leave()
+        await self._abort_all()
         self._session = session
+        self._sessions.append(session)
         try:
             await session.start()
         except Exception as exc:  # a bug must not leave the front end waiting forever
@@ -127,14 +131,10 @@ class NetWorker:
         session, self._session = self._session, None
         if session is None or session.closed.is_set():
             return
-        self._ending.add(session)
-        try:
-            if isinstance(session, Host):
-                await session.end()
-            else:
-                await session.leave()
-        finally:
-            self._ending.discard(session)
+        if isinstance(session, Host):
+            await session.end()
+        else:
+            await session.leave()
 
     def _submit(self, coro: Coroutine[Any, Any, None]) -> concurrent.futures.Future[None]:
         return asyncio.run_coroutine_threadsafe(coro, self._require_loop())

@@ -489,8 +489,11 @@ class Joiner:
     def _close(self, event: ev.Event) -> None:
         if self._greet_timer is not None:
             self._greet_timer.cancel()
-        if self._proto is not None and self._proto.transport is not None:
-            self._proto.transport.close()
+        transport = self._proto.transport if self._proto is not None else None
+        # Once only: a TLS transport closed twice lets go of its socket, and abort() could
+        # then no longer reach it.
+        if transport is not None and not transport.is_closing():
+            transport.close()
         self._finish(event)
 
     def _finish(self, event: ev.Event) -> None:

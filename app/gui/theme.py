@@ -11,6 +11,7 @@ import tkinter as tk
 import tkinter.font as tkfont
 from dataclasses import dataclass
 from tkinter import ttk
+from typing import Literal, TypedDict
 
 BACKGROUND = "#f3f4f6"
 SURFACE = "#ffffff"
@@ -33,6 +34,30 @@ class Fonts:
     italic: tkfont.Font
     heading: tkfont.Font
     mono: tkfont.Font
+
+
+class Surface(TypedDict):
+    background: str
+    foreground: str
+    relief: Literal["flat"]
+    borderwidth: int
+    highlightthickness: int
+    highlightbackground: str
+    highlightcolor: str
+
+
+def surface(focus_ring: str = BORDER) -> Surface:
+    """Options for the plain Tk widgets that sit on the page (transcript, member list, entry):
+    white, flat, a one-pixel border, so they match the ttk theme around them."""
+    return Surface(
+        background=SURFACE,
+        foreground=TEXT,
+        relief="flat",
+        borderwidth=0,
+        highlightthickness=1,
+        highlightbackground=BORDER,
+        highlightcolor=focus_ring,
+    )
 
 
 def style_menu(menu: tk.Menu) -> None:

@@ -49,14 +49,7 @@ class Transcript(ttk.Frame):
             wrap="word",
             state="disabled",
             height=8,  # a small request: the window's size, not this, decides the height
-            background=theme.SURFACE,
-            foreground=theme.TEXT,
             font=fonts.body,
-            relief="flat",
-            borderwidth=0,
-            highlightthickness=1,
-            highlightbackground=theme.BORDER,
-            highlightcolor=theme.BORDER,
             padx=12,
             pady=8,
             spacing1=3,
@@ -67,6 +60,7 @@ class Transcript(ttk.Frame):
             insertwidth=0,
             takefocus=0,
             undo=False,
+            **theme.surface(),
             cursor="xterm",
         )
         self.scrollbar = ttk.Scrollbar(self, orient="vertical", command=self._scrollbar_moved)

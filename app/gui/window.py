@@ -230,16 +230,10 @@ class ChatWindow:
             height=6,
             activestyle="none",
             font=self.fonts.body,
-            background=theme.SURFACE,
-            foreground=theme.TEXT,
-            relief="flat",
-            borderwidth=0,
-            highlightthickness=1,
-            highlightbackground=theme.BORDER,
-            highlightcolor=theme.BORDER,
             selectbackground=theme.SELECT,
             selectforeground=theme.TEXT,
             takefocus=0,
+            **theme.surface(),
         )
         self.members.pack(fill="both", expand=True)
         panes.add(self.transcript, weight=1)
@@ -253,17 +247,11 @@ class ChatWindow:
             height=2,
             wrap="word",
             font=self.fonts.body,
-            background=theme.SURFACE,
-            foreground=theme.TEXT,
             insertbackground=theme.TEXT,
-            relief="flat",
-            borderwidth=0,
-            highlightthickness=1,
-            highlightbackground=theme.BORDER,
-            highlightcolor=theme.ACCENT,
             padx=8,
             pady=6,
             undo=True,
+            **theme.surface(focus_ring=theme.ACCENT),
         )
         self.entry.tag_configure("hint", foreground=theme.MUTED, font=self.fonts.italic)
         self.entry.grid(row=0, column=0, sticky="ew")

@@ -12,6 +12,7 @@ from tests.gui.conftest import MakeWindow
 from tests.gui.tk_helpers import (
     close_by_wm,
     focus_entry,
+    hal_and_ann,
     listed,
     pump_until,
     say,
@@ -59,10 +60,7 @@ def test_a_message_typed_in_one_window_shows_in_the_other(
 
 
 def test_enter_shift_enter_send_button_empty_and_up(make_window: MakeWindow, root: tk.Tk) -> None:
-    hal = make_window()
-    port = start_host(hal, "Hal")
-    ann = make_window()
-    start_join(ann, port, "Ann")
+    hal, ann, port = hal_and_ann(make_window)
 
     # Shift+Enter makes a new line; Enter sends both lines as one message.
     focus_entry(ann)
@@ -128,10 +126,7 @@ def test_joining_shows_who_is_there_and_recent_history(
 
 
 def test_a_rename_shows_everywhere(make_window: MakeWindow, root: tk.Tk) -> None:
-    hal = make_window()
-    port = start_host(hal, "Hal")
-    ann = make_window()
-    start_join(ann, port, "Ann")
+    hal, ann, port = hal_and_ann(make_window)
     bob = make_window()
     start_join(bob, port, "Bob")
 
@@ -160,10 +155,7 @@ def test_a_taken_name_is_changed_and_said_so(make_window: MakeWindow, root: tk.T
 
 
 def test_long_multiline_links_and_emoji_show_as_sent(make_window: MakeWindow, root: tk.Tk) -> None:
-    hal = make_window()
-    port = start_host(hal, "Hal")
-    ann = make_window()
-    start_join(ann, port, "Ann")
+    hal, ann, port = hal_and_ann(make_window)
     texts = [
         "see https://example.com/a?b=c&d=e#f and café ✓ 😀👍🏽",
         "word " * 400,
@@ -186,10 +178,7 @@ def test_long_multiline_links_and_emoji_show_as_sent(make_window: MakeWindow, ro
 
 
 def test_closing_a_joiner_window_tells_the_host(make_window: MakeWindow, root: tk.Tk) -> None:
-    hal = make_window()
-    port = start_host(hal, "Hal")
-    ann = make_window()
-    start_join(ann, port, "Ann")
+    hal, ann, port = hal_and_ann(make_window)
     pump_until(root, lambda: listed(hal) == ["Hal (you)", "Ann"], "Ann in Hal's list")
 
     close_by_wm(ann)
@@ -203,10 +192,7 @@ def test_closing_a_joiner_window_tells_the_host(make_window: MakeWindow, root: t
 def test_closing_the_host_window_ends_the_chat_for_joiners(
     make_window: MakeWindow, root: tk.Tk
 ) -> None:
-    hal = make_window()
-    port = start_host(hal, "Hal")
-    ann = make_window()
-    start_join(ann, port, "Ann")
+    hal, ann, port = hal_and_ann(make_window)
 
     close_by_wm(hal)
     assert not hal.worker.running
@@ -223,10 +209,7 @@ def test_closing_the_host_window_ends_the_chat_for_joiners(
 def test_bye_from_a_joiner_leaves_and_the_window_can_join_again(
     make_window: MakeWindow, root: tk.Tk
 ) -> None:
-    hal = make_window()
-    port = start_host(hal, "Hal")
-    ann = make_window()
-    start_join(ann, port, "Ann")
+    hal, ann, port = hal_and_ann(make_window)
 
     say(ann, "bye")
     pump_until(root, shows(ann, "Chat ended."), "Ann's chat to end")
@@ -243,10 +226,7 @@ def test_bye_from_a_joiner_leaves_and_the_window_can_join_again(
 def test_bye_from_the_host_ends_the_room_and_the_window_can_host_again(
     make_window: MakeWindow, root: tk.Tk
 ) -> None:
-    hal = make_window()
-    port = start_host(hal, "Hal")
-    ann = make_window()
-    start_join(ann, port, "Ann")
+    hal, ann, port = hal_and_ann(make_window)
 
     say(hal, "bye")
     for window in (hal, ann):
@@ -261,10 +241,7 @@ def test_bye_from_the_host_ends_the_room_and_the_window_can_host_again(
 
 
 def test_the_leave_button_leaves(make_window: MakeWindow, root: tk.Tk) -> None:
-    hal = make_window()
-    port = start_host(hal, "Hal")
-    ann = make_window()
-    start_join(ann, port, "Ann")
+    hal, ann, port = hal_and_ann(make_window)
     assert ann.bar.start_button.cget("text") == "Leave"
     ann.bar.start_button.invoke()
     pump_until(root, shows(ann, "Chat ended."), "Ann to have left")

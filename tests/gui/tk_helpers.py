@@ -85,6 +85,15 @@ def start_join(window: ChatWindow, port: int, name: str) -> None:
     pump_until(window.top, lambda: window.view.state == "in_room", f"{name} to be in the room")
 
 
+def hal_and_ann(make_window: Callable[..., ChatWindow]) -> tuple[ChatWindow, ChatWindow, int]:
+    """The usual room: Hal hosting in one window, Ann joined from another; and the port."""
+    hal = make_window()
+    port = start_host(hal, "Hal")
+    ann = make_window()
+    start_join(ann, port, "Ann")
+    return hal, ann, port
+
+
 def shows(window: ChatWindow, fragment: str) -> Callable[[], bool]:
     return lambda: fragment in window.transcript.contents()
 

@@ -823,12 +823,11 @@ def _errors(runs: Runs) -> int:
     )
 
 
-def _flow_rows(p: Params, compare: bool) -> list[Row]:
-    """Rows for the scenarios where every member sends and every other member receives."""
-    exp = p.members * p.lines * (p.members - 1)
-    rows = [
+def _delivery_rows(label: str, exp: int) -> list[Row]:
+    """Every line arrived, and none was lost, doubled or out of order: each flow's first rows."""
+    return [
         Row(
-            f"delivered of {exp:,} (worst run)",
+            label,
             lambda r: _fmt(_worst(r, "delivered", low=True)),
             f"{exp:,}",
             lambda pr, _nr: _worst(pr, "delivered", low=True) == exp,
@@ -839,6 +838,14 @@ def _flow_rows(p: Params, compare: bool) -> list[Row]:
             "0 / 0 / 0",
             lambda pr, _nr: _errors(pr) == 0,
         ),
+    ]
+
+
+def _flow_rows(p: Params, compare: bool) -> list[Row]:
+    """Rows for the scenarios where every member sends and every other member receives."""
+    exp = p.members * p.lines * (p.members - 1)
+    rows = [
+        *_delivery_rows(f"delivered of {exp:,} (worst run)", exp),
         Row(
             "echoed / garbled / misattributed (worst run)",
             lambda r: " / ".join(
@@ -927,18 +934,7 @@ def _idle_rows(p: Params) -> list[Row]:
 def _stuck_rows(p: Params) -> list[Row]:
     exp = p.members * p.lines * (p.members - 1)
     return [
-        Row(
-            f"flooders' deliveries of {exp:,} (worst run)",
-            lambda r: _fmt(_worst(r, "delivered", low=True)),
-            f"{exp:,}",
-            lambda pr, _nr: _worst(pr, "delivered", low=True) == exp,
-        ),
-        Row(
-            "lost / duplicated / reordered (worst run)",
-            lambda r: " / ".join(_fmt(_worst(r, k)) for k in ("lost", "duplicated", "reordered")),
-            "0 / 0 / 0",
-            lambda pr, _nr: _errors(pr) == 0,
-        ),
+        *_delivery_rows(f"flooders' deliveries of {exp:,} (worst run)", exp),
         Row(
             "flooders dropped by the server (worst run)",
             lambda r: _fmt(_worst(r, "members_dropped")),

@@ -5,6 +5,10 @@ PY := $(VENV)/bin/python
 
 .PHONY: run test lint exe bench bench-gui clean
 
+# Room announcements and browsing stay on loopback in every test, benchmark and smoke test
+# (never for `make run`: a real user's room is announced on the real network).
+test bench bench-startup bench-gui: export PARLEY_MDNS_INTERFACES = 127.0.0.1
+
 $(VENV)/.run-ok: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip

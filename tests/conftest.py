@@ -1,5 +1,11 @@
 from __future__ import annotations
 
+import os
+
+# Multicast DNS stays on loopback for every test, benchmark and smoke test this suite runs:
+# set once, here, before anything imports the engine (subprocesses inherit it).
+os.environ["PARLEY_MDNS_INTERFACES"] = "127.0.0.1"
+
 from collections.abc import Callable, Iterator
 from pathlib import Path
 

@@ -3,13 +3,17 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint exe bench bench-gui clean
+.PHONY: run test lint exe bench bench-gui clean system-run system-test system-bench
+
+# System packages (Tk, Xvfb, ncat, ...): installed when missing, see tools/system-packages.
+system-run system-test system-bench:
+	PYTHON=$(PYTHON) sh tools/system-packages $(@:system-%=%)
 
 # Room announcements and browsing stay on loopback in every test, benchmark and smoke test
 # (never for `make run`: a real user's room is announced on the real network).
 test bench bench-startup bench-gui: export PARLEY_MDNS_INTERFACES = 127.0.0.1
 
-$(VENV)/.run-ok: pyproject.toml
+$(VENV)/.run-ok: pyproject.toml | system-run
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e .
@@ -19,7 +23,7 @@ $(VENV)/.test-ok: pyproject.toml $(VENV)/.run-ok
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
-run: $(VENV)/.run-ok
+run: system-run $(VENV)/.run-ok
 	$(PY) -m app $(ARGS)
 
 lint: $(VENV)/.test-ok
@@ -28,7 +32,7 @@ lint: $(VENV)/.test-ok
 	$(PY) -m mypy app
 
 # Every check: lint and types, then every test, the built executable's smoke tests included.
-test: lint exe
+test: system-test lint exe
 	PARLEY_EXE=dist/Parley $(PY) -m pytest $(PYTEST_ARGS)
 
 clean:
@@ -49,7 +53,7 @@ bench-startup: exe $(VENV)/.test-ok
 
 # The host under load beside `ncat --chat` on 127.0.0.1 (about 5 minutes; needs ncat).
 # BENCH_ARGS="--scenario flood --runs 5" runs a part; see benchmarks/README.md.
-bench: $(VENV)/.run-ok
+bench: system-bench $(VENV)/.run-ok
 	$(PY) -m benchmarks.load $(BENCH_ARGS)
 
 # The window under a 10,000-message burst: delivery-to-drawn latency and the longest UI stall.

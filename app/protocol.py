@@ -55,9 +55,13 @@ from app.messages import (
     Welcome,
 )
 
+# Name rules live in app.names; re-exported here for the callers that knew them here.
+from app.names import MAX_NAME as MAX_NAME
+from app.names import check_name as check_name
+from app.names import name_key as name_key
+
 VERSION = 1
 MAX_LINE = 64 * 1024
-MAX_NAME = 32
 MAX_ID = 64
 GREETING = f"PARLEY/{VERSION} Welcome to Parley. Type a message and press Enter; type bye to leave."
 
@@ -72,10 +76,6 @@ def refusal_line(text: str) -> bytes:
 _REFUSED = re.compile(r"PARLEY/\d{1,6} ! ")  # a refusal from a host of any version
 _BYE = re.compile(r"\s*bye[\s.!?…]*", re.IGNORECASE)
 _GREETING = re.compile(r"PARLEY/(\d{1,6})(?:\s.*)?")
-# Characters a name may not hold: controls (Cc), format characters such as bidi overrides and
-# zero-width joiners (Cf), separators other than the plain space (Zl, Zp), unassigned (Cn),
-# private use (Co) and surrogates (Cs).
-_NAME_FORBIDDEN = frozenset({"Cc", "Cf", "Zl", "Zp", "Cn", "Co", "Cs"})
 # Kept by clean_text although they are Cc/Cf: newline, tab, and the zero-width (non-)joiner that
 # emoji sequences (👨‍👩‍👧) and scripts such as Persian need.
 _TEXT_KEEP = frozenset("\n\t\u200c\u200d")
@@ -108,29 +108,6 @@ def clean_text(text: str) -> str:
     return "".join(
         ch for ch in text if ch in _TEXT_KEEP or unicodedata.category(ch) not in ("Cc", "Cf")
     ).strip("\n")
-
-
-def check_name(name: str) -> str:
-    """Return the name, trimmed, or raise ValueError saying in plain words what is wrong."""
-    name = " ".join(part for part in name.split(" ") if part).strip()
-    if not name:
-        raise ValueError("A name cannot be empty.")
-    if len(name) > MAX_NAME:
-        raise ValueError(f"A name can be at most {MAX_NAME} characters long.")
-    for ch in name:
-        if unicodedata.category(ch) in _NAME_FORBIDDEN:
-            raise ValueError(
-                "A name cannot contain control, formatting or invisible characters "
-                f"(found U+{ord(ch):04X})."
-            )
-    if name.startswith("/"):
-        raise ValueError("A name cannot start with '/'.")
-    return name
-
-
-def name_key(name: str) -> str:
-    """The form two names are compared in: "ＡＮＮ" and "ann" are the same person's name."""
-    return unicodedata.normalize("NFKC", name).casefold()
 
 
 class LineSplitter:

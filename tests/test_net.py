@@ -152,6 +152,17 @@ def test_a_name_with_escape_sequences_is_refused(start_host, join) -> None:
     assert "control" in connected.note
 
 
+@pytest.mark.parametrize("fake", ["H\u0430l", "HaI", "Hal\u034f", "Hal\ufe0f", "\u2800Hal"])
+def test_a_look_alike_of_the_hosts_name_never_passes_for_the_host(start_host, join, fake) -> None:
+    host, hrec, port = start_host()
+    worker, rec = join(port, fake)
+    connected = rec.wait_for(ev.Connected)
+    assert connected.name not in ("Hal", fake)
+    assert connected.name.endswith(" (2)") or connected.name.startswith("guest")
+    assert connected.note is not None
+    assert hrec.wait_for(ev.MemberJoined).name == connected.name
+
+
 def test_escape_sequences_in_text_never_reach_others(start_host, join) -> None:
     host, hrec, port = start_host()
     ann, arec = join(port, "Ann")

@@ -54,6 +54,7 @@ from app.messages import (
     ServerMessage,
     Welcome,
 )
+from app.transfer import FRAME_TYPES, BadFrame, FileFrame, decode_frame
 
 # Name rules live in app.names; re-exported here for the callers that knew them here.
 from app.names import MAX_NAME as MAX_NAME
@@ -195,8 +196,8 @@ class HostSideParser:
         if self.kind is None:
             self.kind = "text"
 
-    def feed(self, data: bytes) -> list[ClientMessage | ProtocolError]:
-        out: list[ClientMessage | ProtocolError] = []
+    def feed(self, data: bytes) -> list[ClientMessage | FileFrame | ProtocolError]:
+        out: list[ClientMessage | FileFrame | ProtocolError] = []
         for raw in self._lines.feed(data):
             line = _decode(raw, self._lines.max_line)
             first, self._first_line = self._first_line, False
@@ -227,8 +228,10 @@ class JoinerSideParser:
         if self.mode is None:
             self.mode = "raw"
 
-    def feed(self, data: bytes) -> list[Greeting | ServerMessage | RawLine | ProtocolError]:
-        out: list[Greeting | ServerMessage | RawLine | ProtocolError] = []
+    def feed(
+        self, data: bytes
+    ) -> list[Greeting | ServerMessage | FileFrame | RawLine | ProtocolError]:
+        out: list[Greeting | ServerMessage | FileFrame | RawLine | ProtocolError] = []
         for raw in self._lines.feed(data):
             line = _decode(raw, self._lines.max_line)
             if isinstance(line, ProtocolError):
@@ -321,10 +324,20 @@ def _parse_hello(line: str) -> Hello | ProtocolError | None:
         return ProtocolError("malformed", f"Malformed hello: {exc}.", fatal=True)
 
 
-def _parse_client_frame(line: str) -> ClientMessage | ProtocolError:
+def _file_frame(obj: dict[str, Any]) -> FileFrame:
+    """Files have their own frames (app/transfer.py), checked there."""
+    try:
+        return decode_frame(obj)
+    except BadFrame as exc:
+        raise _Bad(str(exc)) from exc
+
+
+def _parse_client_frame(line: str) -> ClientMessage | FileFrame | ProtocolError:
     try:
         obj = _load(line)
         kind = obj["type"]
+        if kind in FRAME_TYPES:
+            return _file_frame(obj)
         if kind == "msg":
             msg_id = _field(obj, "id", str, optional=True)
             if msg_id is not None and len(msg_id) > MAX_ID:
@@ -408,9 +421,11 @@ _SERVER_DECODERS: dict[str, Callable[[dict[str, Any]], ServerMessage]] = {
 }
 
 
-def _parse_server_frame(line: str) -> ServerMessage | ProtocolError:
+def _parse_server_frame(line: str) -> ServerMessage | FileFrame | ProtocolError:
     try:
         obj = _load(line)
+        if obj["type"] in FRAME_TYPES:
+            return _file_frame(obj)
         decoder = _SERVER_DECODERS.get(obj["type"])
         if decoder is None:
             return ProtocolError("unknown_type", f"Unknown message type {obj['type'][:40]!r}.")

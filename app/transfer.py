@@ -1,0 +1,808 @@
+"""Files: offers, flow-controlled chunks, resume points, hashing and safe names. No I/O here.
+
+How this works
+--------------
+A file travels on the same connection as the chat, as JSON frames (base64 data), through the host.
+
+1. The sender hashes the file (SHA-256) and sends ``file_offer`` with a reference of its own. The
+   host (`Relay`) checks the size against its limit, gives the offer a number (``file``), tells the
+   sender (``file_offered``) and every recipient (``file_offer``: one member, or the whole room).
+   Text peers get one readable line instead. Nothing is written anywhere yet.
+2. A recipient that accepts sends ``file_accept`` with the offset it already holds (0, or what it
+   had verified before its connection dropped). The host opens a *stream* (one per recipient) and
+   asks the sender for the bytes: ``file_get`` with the stream's number, the offset and a window.
+3. Flow control is h2's (`Window`): the receiver grants a window (`WINDOW` bytes); the sender
+   sends ``file_data`` only into it; the receiver, once it has written what came, grants more with
+   ``file_window`` (at half a window, or when it is empty). The host checks every chunk against the
+   window it has seen granted, so it never holds more than one window per stream, whatever the
+   sender does.
+4. The receiver (`Incoming`) checks that chunks come in order, hashes as it goes and, at the last
+   byte, compares the hash with the offer's. It then sends ``file_done`` (ok or not); the host
+   tells the sender (``file_end``, with who received it).
+5. Either side may stop: ``file_decline`` (before accepting), ``file_cancel`` (a sender cancels
+   the offer for everyone; a recipient its own stream). A sender that leaves cancels its offers;
+   a recipient whose connection drops loses its stream, and asks again with ``file_accept`` from
+   where it got to once it is back.
+
+Every function returns frames (or raises `FileProblem` with words for people); the network layer
+writes them, and the joiner's side does the disk work.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import itertools
+import json
+import math
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+CHUNK = 32 * 1024  # file bytes per file_data frame: as base64 in JSON it fits a 64 KiB line
+WINDOW = 1 << 20  # bytes a receiver lets be in flight per stream (the host holds at most this)
+MAX_FILE_SIZE = 4 << 30  # the host's default limit (4 GiB); 0 means no files at all
+MAX_FILE_NAME = 120  # characters of a saved name (bytes of UTF-8 stay well under 255)
+MAX_REF = 64
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+class FileProblem(Exception):
+    """Something about a file or a frame that people should read; `code` is stable."""
+
+    def __init__(self, code: str, text: str) -> None:
+        super().__init__(text)
+        self.code = code
+        self.text = text
+
+
+# --- sizes and names ---------------------------------------------------------------------------
+
+_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1 << 10, "m": 1000**2, "mb": 1000**2}
+_UNITS |= {"mib": 1 << 20, "g": 1000**3, "gb": 1000**3, "gib": 1 << 30, "t": 1000**4}
+_UNITS |= {"tb": 1000**4, "tib": 1 << 40}
+
+
+def parse_size(text: str) -> int:
+    """ "4GiB", "500 MB", "0", "1024" -> bytes; ValueError with a readable reason otherwise."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)
+    unit = match.group(2).lower() if match else ""
+    if match is None or unit not in _UNITS:
+        raise ValueError(f"not a size: {text!r} (try 4GiB, 500MB or 0)")
+    return int(float(match.group(1)) * _UNITS[unit])
+
+
+def format_size(size: int) -> str:
+    """2_100_000 -> "2.1 MB" (decimal units, as file managers show them)."""
+    if size < 1000:
+        return f"{size} B"
+    value = float(size)
+    for unit in ("kB", "MB", "GB", "TB"):
+        value /= 1000
+        if value < 999.5 or unit == "TB":
+            return f"{value:.1f} {unit}" if value < 99.95 else f"{value:.0f} {unit}"
+    raise AssertionError("unreachable")
+
+
+def format_eta(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "--"
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def describe_progress(done: int, size: int, rate: float, eta: float | None) -> str:
+    """ "45% · 1.2 MB of 2.6 MB · 3.4 MB/s · 1 s left"."""
+    percent = 100 if size == 0 else min(100, done * 100 // size)
+    return (
+        f"{percent}% · {format_size(done)} of {format_size(size)} · "
+        f"{format_size(int(rate))}/s · {format_eta(eta)} left"
+    )
+
+
+_RESERVED = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"}
+_RESERVED |= {f"COM{i}" for i in "123456789¹²³"} | {f"LPT{i}" for i in "123456789¹²³"}
+# Characters Windows forbids in names, plus both separators everywhere.
+_FORBIDDEN = set('<>:"/\\|?*')
+
+
+def safe_name(name: str) -> str:
+    """A file name that is safe to create in the downloads folder, on any system.
+
+    No separators (so no folder can be named, ``..`` included), no control, format (bidi
+    overrides, zero-width) or unassigned characters, no Windows reserved name (``CON.txt``),
+    no trailing dots or spaces, no leading dot (a hidden file), at most `MAX_FILE_NAME`
+    characters with the extension kept. Never empty.
+    """
+    name = unicodedata.normalize("NFC", name)
+    cleaned = []
+    for ch in name:
+        category = unicodedata.category(ch)
+        if ch in _FORBIDDEN or (category[0] in "CZ" and ch != " "):
+            cleaned.append("_" if category[0] != "C" or ch in _FORBIDDEN else "")
+        else:
+            cleaned.append(ch)
+    name = "".join(cleaned).strip(" .")
+    name = re.sub(r"\.{2,}", ".", name)
+    stem, dot, ext = name.rpartition(".")
+    if not dot:
+        stem, ext = name, ""
+    if stem.split(".")[0].upper().rstrip(" ") in _RESERVED or name.upper() in _RESERVED:
+        stem = f"_{stem}"
+    ext = ext[:16]
+    room = MAX_FILE_NAME - (len(ext) + 1 if dot else 0)
+    stem = stem[:room].rstrip(" .")
+    name = f"{stem}.{ext}" if dot and ext else stem
+    return name or "file"
+
+
+def numbered(name: str, n: int) -> str:
+    """ "report.pdf", 1 -> "report (1).pdf": the name of the n-th other file of that name."""
+    if n == 0:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    if not dot or not stem:
+        stem, dot, ext = name, "", ""
+    return f"{stem} ({n}){dot}{ext}"
+
+
+def free_name(name: str, taken: Callable[[str], bool], limit: int = 10_000) -> str:
+    """The first of "name", "name (1)", "name (2)"… for which `taken` is False."""
+    for n in range(limit):
+        candidate = numbered(name, n)
+        if not taken(candidate) and not taken(candidate + PART):
+            return candidate
+    raise FileProblem("no_name", f"There are already {limit} files called {name}.")
+
+
+PART = ".part"
+
+
+# --- flow control ------------------------------------------------------------------------------
+
+
+class Window:
+    """A receiver's flow-control window, after h2's `WindowManager`.
+
+    `consume(n)` when bytes arrive (more than the window is the sender's fault); `processed(n)`
+    once they are written. It answers how much to grant back, or 0 for nothing yet: a grant
+    goes out when half the window has been processed, or when the window is empty, so updates
+    are few and the sender is never starved.
+    """
+
+    def __init__(self, size: int = WINDOW) -> None:
+        self.size = size
+        self.available = size
+        self._processed = 0
+
+    def consume(self, n: int) -> None:
+        if n > self.available:
+            raise FileProblem("flow", f"{n} bytes sent into a window of {self.available}.")
+        self.available -= n
+
+    def processed(self, n: int) -> int:
+        self._processed += n
+        if self._processed >= self.size // 2 or self.available == 0:
+            grant, self._processed = self._processed, 0
+            self.available += grant
+            return grant
+        return 0
+
+
+# --- frames ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FileOffer:
+    """Sender -> host: "I offer this file" (`to`: one member's name, or None for the room).
+    Host -> recipients: the same, numbered (`file`) and stamped with the sender (`sender`)."""
+
+    name: str
+    size: int
+    sha256: str
+    ref: str | None = None  # the sender's own reference (sender -> host only)
+    to: str | None = None
+    file: int | None = None  # the host's number (host -> recipients)
+    sender: str | None = None
+
+
+@dataclass(frozen=True)
+class FileOffered:
+    """Host -> sender: the offer `ref` is out as number `file`, to `to` (names)."""
+
+    ref: str
+    file: int
+    to: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class FileRefused:
+    """Host -> sender: the offer `ref` was refused up front (too large, no such member…)."""
+
+    ref: str
+    code: str
+    text: str
+
+
+@dataclass(frozen=True)
+class FileAccept:
+    """Recipient -> host: send me file `file` from `offset` (0, or where I got to before)."""
+
+    file: int
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class FileDecline:
+    """Recipient -> host: no thanks."""
+
+    file: int
+
+
+@dataclass(frozen=True)
+class FileCancel:
+    """Sender -> host: withdraw the offer for everyone. Recipient -> host: stop my stream."""
+
+    file: int
+
+
+@dataclass(frozen=True)
+class FileGet:
+    """Host -> sender: `by` accepted; send stream `stream` from `offset`, `window` bytes for now."""
+
+    file: int
+    stream: int
+    by: str
+    offset: int
+    window: int
+
+
+@dataclass(frozen=True)
+class FileData:
+    """File bytes. Sender -> host names the `stream`; host -> recipient names the `file`."""
+
+    offset: int
+    data: bytes
+    stream: int | None = None
+    file: int | None = None
+
+
+@dataclass(frozen=True)
+class FileWindow:
+    """More window: recipient -> host names the `file`; host -> sender names the `stream`."""
+
+    bytes: int
+    stream: int | None = None
+    file: int | None = None
+
+
+@dataclass(frozen=True)
+class FileDone:
+    """Recipient -> host: every byte came; `ok` says whether the hash matched."""
+
+    file: int
+    ok: bool
+
+
+@dataclass(frozen=True)
+class FileEnd:
+    """Host -> a side: the transfer is over. `stream` and `by` are set for the sender.
+    `status`: received, declined, cancelled, failed, gone (the offer no longer exists) or
+    paused (the recipient's connection dropped; it may ask again once back)."""
+
+    file: int
+    status: str
+    text: str
+    stream: int | None = None
+    by: str | None = None
+
+
+FileFrame = (
+    FileOffer
+    | FileOffered
+    | FileRefused
+    | FileAccept
+    | FileDecline
+    | FileCancel
+    | FileGet
+    | FileData
+    | FileWindow
+    | FileDone
+    | FileEnd
+)
+STATUSES = frozenset({"received", "declined", "cancelled", "failed", "gone", "paused"})
+
+
+class BadFrame(Exception):
+    pass
+
+
+def _get(obj: dict[str, Any], key: str, kind: type, optional: bool = False) -> Any:
+    value = obj.get(key)
+    if value is None and optional:
+        return None
+    if not isinstance(value, kind) or isinstance(value, bool) is not (kind is bool):
+        raise BadFrame(f"field '{key}' is missing or of the wrong type")
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise BadFrame(f"field '{key}' holds a lone surrogate") from exc
+    if isinstance(value, int) and not isinstance(value, bool) and not 0 <= value < 1 << 62:
+        raise BadFrame(f"field '{key}' is out of range")
+    return value
+
+
+def _text(obj: dict[str, Any], key: str, limit: int, optional: bool = False) -> Any:
+    value = _get(obj, key, str, optional)
+    if value is not None and len(value) > limit:
+        raise BadFrame(f"field '{key}' can be at most {limit} characters")
+    return value
+
+
+def _data(obj: dict[str, Any]) -> bytes:
+    text = _get(obj, "data", str)
+    if len(text) > (CHUNK + 2) // 3 * 4:
+        raise BadFrame(f"a chunk can hold at most {CHUNK} bytes")
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise BadFrame("field 'data' is not base64") from exc
+
+
+def _offer(obj: dict[str, Any]) -> FileOffer:
+    sha = _get(obj, "sha256", str)
+    if not _HEX64.fullmatch(sha):
+        raise BadFrame("field 'sha256' must be 64 lower-case hex digits")
+    return FileOffer(
+        name=_text(obj, "name", 1024),
+        size=_get(obj, "size", int),
+        sha256=sha,
+        ref=_text(obj, "ref", MAX_REF, optional=True),
+        to=_text(obj, "to", 64, optional=True),
+        file=_get(obj, "file", int, optional=True),
+        sender=_text(obj, "from", 64, optional=True),
+    )
+
+
+def _end(obj: dict[str, Any]) -> FileEnd:
+    status = _get(obj, "status", str)
+    if status not in STATUSES:
+        raise BadFrame(f"unknown status {status[:20]!r}")
+    return FileEnd(
+        file=_get(obj, "file", int),
+        status=status,
+        text=_text(obj, "text", 1024),
+        stream=_get(obj, "stream", int, optional=True),
+        by=_text(obj, "by", 64, optional=True),
+    )
+
+
+def _names(obj: dict[str, Any], key: str) -> tuple[str, ...]:
+    names = _get(obj, key, list)
+    if not all(isinstance(n, str) and len(n) <= 64 for n in names) or len(names) > 1024:
+        raise BadFrame(f"field '{key}' must be a list of names")
+    return tuple(names)
+
+
+_DECODERS: dict[str, Callable[[dict[str, Any]], FileFrame]] = {
+    "file_offer": _offer,
+    "file_offered": lambda o: FileOffered(
+        _text(o, "ref", MAX_REF), _get(o, "file", int), _names(o, "to")
+    ),
+    "file_refused": lambda o: FileRefused(
+        _text(o, "ref", MAX_REF), _text(o, "code", 64), _text(o, "text", 1024)
+    ),
+    "file_accept": lambda o: FileAccept(_get(o, "file", int), _get(o, "offset", int)),
+    "file_decline": lambda o: FileDecline(_get(o, "file", int)),
+    "file_cancel": lambda o: FileCancel(_get(o, "file", int)),
+    "file_get": lambda o: FileGet(
+        _get(o, "file", int),
+        _get(o, "stream", int),
+        _text(o, "by", 64),
+        _get(o, "offset", int),
+        _get(o, "window", int),
+    ),
+    "file_data": lambda o: FileData(
+        _get(o, "offset", int),
+        _data(o),
+        _get(o, "stream", int, optional=True),
+        _get(o, "file", int, optional=True),
+    ),
+    "file_window": lambda o: FileWindow(
+        _get(o, "bytes", int),
+        _get(o, "stream", int, optional=True),
+        _get(o, "file", int, optional=True),
+    ),
+    "file_done": lambda o: FileDone(_get(o, "file", int), _get(o, "ok", bool)),
+    "file_end": _end,
+}
+FRAME_TYPES = frozenset(_DECODERS)
+
+
+def decode_frame(obj: dict[str, Any]) -> FileFrame:
+    """A parsed JSON object whose type starts with ``file_`` -> its frame; BadFrame otherwise."""
+    decoder = _DECODERS.get(obj.get("type", ""))
+    if decoder is None:
+        raise BadFrame(f"unknown file frame {str(obj.get('type'))[:40]!r}")
+    return decoder(obj)
+
+
+_TYPES: dict[type, str] = {
+    FileOffer: "file_offer",
+    FileOffered: "file_offered",
+    FileRefused: "file_refused",
+    FileAccept: "file_accept",
+    FileDecline: "file_decline",
+    FileCancel: "file_cancel",
+    FileGet: "file_get",
+    FileData: "file_data",
+    FileWindow: "file_window",
+    FileDone: "file_done",
+    FileEnd: "file_end",
+}
+FRAME_CLASSES = tuple(_TYPES)  # for isinstance: is this a file frame?
+_WIRE_NAMES = {"sender": "from"}
+
+
+def encode_frame(frame: FileFrame) -> bytes:
+    """One JSON line; None fields are left out, bytes go as base64."""
+    obj: dict[str, Any] = {"type": _TYPES[type(frame)]}
+    for key, value in frame.__dict__.items():
+        if value is None:
+            continue
+        if isinstance(value, bytes):
+            value = base64.b64encode(value).decode("ascii")
+        elif isinstance(value, tuple):
+            value = list(value)
+        obj[_WIRE_NAMES.get(key, key)] = value
+    return (json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+
+
+# --- the host's relay --------------------------------------------------------------------------
+
+
+@dataclass
+class _Offer:
+    file: int
+    sender: int  # member id
+    sender_name: str
+    name: str
+    size: int
+    sha256: str
+    to: str | None  # the one recipient's member key, or None: the whole room
+    told: set[int] = field(default_factory=set)  # member ids told of the offer
+    done: set[str] = field(default_factory=set)  # member keys that received it or declined
+
+
+@dataclass
+class _Stream:
+    stream: int
+    file: int
+    receiver: int
+    receiver_name: str
+    next_offset: int
+    credit: int  # bytes the receiver has granted and the host has not yet seen
+
+
+Out = tuple[int, FileFrame | str]  # (member id, frame) or (member id, a line for people)
+
+
+class Relay:
+    """The host's side of every transfer: who offered what, to whom, which streams run, and
+    the window the host has seen granted on each. Returns `(member id, frame)` to send; a
+    `str` in place of a frame is a line for people (a notice).
+
+    Members are named by id for delivery and by a *key* (their reconnect token) for
+    permission, so that a recipient who comes back with a new id may take up its offer.
+    """
+
+    def __init__(self, max_size: int = MAX_FILE_SIZE, window: int = WINDOW) -> None:
+        self.max_size = max_size
+        self.window = window
+        self._offers: dict[int, _Offer] = {}
+        self._streams: dict[int, _Stream] = {}
+        self._by_receiver: dict[tuple[int, int], int] = {}  # (file, receiver id) -> stream
+        self._files = itertools.count(1)
+        self._stream_ids = itertools.count(1)
+
+    def streams_to(self, member_id: int) -> int:
+        return sum(1 for s in self._streams.values() if s.receiver == member_id)
+
+    def offer(
+        self,
+        sender: int,
+        sender_name: str,
+        frame: FileOffer,
+        members: dict[int, tuple[str, str, str]],
+    ) -> list[Out]:
+        """`members`: id -> (name, key, kind) of everyone in the room, sender included."""
+        ref = frame.ref or ""
+        if self.max_size == 0:
+            return [(sender, FileRefused(ref, "no_files", "This host does not allow files."))]
+        if frame.size > self.max_size:
+            text = (
+                f"{safe_name(frame.name)} is {format_size(frame.size)}; this host allows files "
+                f"of up to {format_size(self.max_size)}."
+            )
+            return [(sender, FileRefused(ref, "too_large", text))]
+        others = {i: m for i, m in members.items() if i != sender}
+        to_key: str | None = None
+        if frame.to is not None:
+            target = [i for i, (name, _, _) in others.items() if name == frame.to]
+            if not target:
+                text = f"There is no {frame.to} in the room (yourself excepted)."
+                return [(sender, FileRefused(ref, "no_member", text))]
+            name, to_key, kind = others[target[0]]
+            if kind == "text":
+                text = f"{name} uses a plain text client and cannot receive files."
+                return [(sender, FileRefused(ref, "text_peer", text))]
+            others = {target[0]: others[target[0]]}
+        file_id = next(self._files)
+        name = safe_name(frame.name)
+        offer = _Offer(file_id, sender, sender_name, name, frame.size, frame.sha256, to_key)
+        self._offers[file_id] = offer
+        out: list[Out] = []
+        receivers: list[str] = []
+        for member_id, (member_name, _, kind) in others.items():
+            if kind == "text":
+                out.append(
+                    (
+                        member_id,
+                        f"{sender_name} offers the file {name} ({format_size(frame.size)}); "
+                        "to receive files, join with the Parley app.",
+                    )
+                )
+                continue
+            offer.told.add(member_id)
+            receivers.append(member_name)
+            out.append((member_id, self._announce(offer, private=to_key is not None)))
+        out.insert(0, (sender, FileOffered(ref, file_id, tuple(receivers))))
+        return out
+
+    def _announce(self, offer: _Offer, private: bool) -> FileOffer:
+        return FileOffer(
+            offer.name,
+            offer.size,
+            offer.sha256,
+            to="you" if private else None,
+            file=offer.file,
+            sender=offer.sender_name,
+        )
+
+    def newcomer(self, member_id: int, key: str, kind: str) -> list[Out]:
+        """A member came in (or back): tell it of the offers it may still take up."""
+        if kind == "text":
+            return []
+        out: list[Out] = []
+        for offer in self._offers.values():
+            if offer.sender == member_id or key in offer.done:
+                continue
+            if offer.to is None or offer.to == key:
+                offer.told.add(member_id)
+                out.append((member_id, self._announce(offer, offer.to is not None)))
+        return out
+
+    def accept(self, member_id: int, name: str, key: str, frame: FileAccept) -> list[Out]:
+        offer = self._offers.get(frame.file)
+        if offer is None or (offer.to is not None and offer.to != key):
+            return [(member_id, FileEnd(frame.file, "gone", "That file is no longer offered."))]
+        if offer.sender == member_id:
+            return [(member_id, FileEnd(frame.file, "gone", "You cannot accept your own file."))]
+        if not 0 <= frame.offset <= offer.size:
+            return [(member_id, FileEnd(frame.file, "failed", "Bad resume point."))]
+        out = self._stop(frame.file, member_id, None)  # an older stream of this member goes
+        stream = _Stream(next(self._stream_ids), frame.file, member_id, name, frame.offset, 0)
+        stream.credit = self.window
+        self._streams[stream.stream] = stream
+        self._by_receiver[(frame.file, member_id)] = stream.stream
+        get = FileGet(frame.file, stream.stream, name, frame.offset, self.window)
+        return [*out, (offer.sender, get)]
+
+    def decline(self, member_id: int, name: str, key: str, frame: FileDecline) -> list[Out]:
+        offer = self._offers.get(frame.file)
+        if offer is None or member_id not in offer.told:
+            return []
+        offer.done.add(key)
+        out = self._stop(frame.file, member_id, None)
+        out.append(
+            (
+                offer.sender,
+                FileEnd(offer.file, "declined", f"{name} declined {offer.name}.", by=name),
+            )
+        )
+        return out
+
+    def cancel(self, member_id: int, name: str, frame: FileCancel) -> list[Out]:
+        """The sender withdraws the offer; a recipient stops its own stream."""
+        offer = self._offers.get(frame.file)
+        if offer is None:
+            return []
+        if offer.sender == member_id:
+            return self.withdraw(frame.file, f"{name} cancelled {offer.name}.")
+        stream_id = self._by_receiver.get((frame.file, member_id))
+        if stream_id is None:
+            return []
+        text = f"{name} cancelled receiving {offer.name}."
+        return self._stop(frame.file, member_id, FileEnd(offer.file, "cancelled", text, by=name))
+
+    def withdraw(self, file_id: int, text: str) -> list[Out]:
+        """End an offer for everyone who was told of it."""
+        offer = self._offers.pop(file_id, None)
+        if offer is None:
+            return []
+        out: list[Out] = []
+        for stream in [s for s in self._streams.values() if s.file == file_id]:
+            self._drop(stream)
+        for member_id in sorted(offer.told):
+            out.append((member_id, FileEnd(file_id, "cancelled", text)))
+        return out
+
+    def data(self, member_id: int, frame: FileData) -> list[Out]:
+        """A chunk from the sender; the host holds at most the window it has seen granted."""
+        stream = self._streams.get(frame.stream or 0)
+        if stream is None:
+            return []  # a stream that ended a moment ago: its last chunks are dropped
+        offer = self._offers[stream.file]
+        if offer.sender != member_id:
+            raise FileProblem("not_yours", "That stream is not yours to send on.")
+        size = len(frame.data)
+        if frame.offset != stream.next_offset or frame.offset + size > offer.size:
+            raise FileProblem("bad_offset", f"Chunk at {frame.offset}, not {stream.next_offset}.")
+        if size > stream.credit:
+            raise FileProblem("flow", "A chunk went over the receiver's window.")
+        stream.credit -= size
+        stream.next_offset += size
+        return [(stream.receiver, FileData(frame.offset, frame.data, file=stream.file))]
+
+    def granted(self, member_id: int, frame: FileWindow) -> list[Out]:
+        stream_id = self._by_receiver.get((frame.file or 0, member_id))
+        if stream_id is None:
+            return []
+        stream = self._streams[stream_id]
+        if frame.bytes <= 0 or stream.credit + frame.bytes > self.window:
+            raise FileProblem("flow", "A window update over the window.")
+        stream.credit += frame.bytes
+        offer = self._offers[stream.file]
+        return [(offer.sender, FileWindow(frame.bytes, stream=stream_id))]
+
+    def done(self, member_id: int, name: str, key: str, frame: FileDone) -> list[Out]:
+        stream_id = self._by_receiver.get((frame.file, member_id))
+        if stream_id is None:
+            return []
+        stream = self._streams[stream_id]
+        offer = self._offers[stream.file]
+        self._drop(stream)
+        if frame.ok:
+            offer.done.add(key)
+            end = FileEnd(offer.file, "received", f"{name} received {offer.name}.", stream_id, name)
+        else:
+            text = f"{offer.name} arrived damaged at {name} (its hash did not match)."
+            end = FileEnd(offer.file, "failed", text, stream_id, name)
+        return [(offer.sender, end)]
+
+    def member_left(self, member_id: int, name: str, held: bool) -> list[Out]:
+        """A member went: its offers are withdrawn; its streams end (a held member, whose
+        connection dropped, may ask again from where it got to once it is back)."""
+        out: list[Out] = []
+        for offer in [o for o in self._offers.values() if o.sender == member_id]:
+            out += self.withdraw(offer.file, f"{name} left; {offer.name} is no longer offered.")
+        for stream in [s for s in self._streams.values() if s.receiver == member_id]:
+            offer = self._offers[stream.file]
+            status, why = ("paused", "lost the connection") if held else ("cancelled", "left")
+            text = f"{name} {why}."
+            self._drop(stream)
+            out.append((offer.sender, FileEnd(offer.file, status, text, stream.stream, name)))
+        for offer in self._offers.values():
+            offer.told.discard(member_id)
+        return out
+
+    def _stop(self, file_id: int, member_id: int, end: FileEnd | None) -> list[Out]:
+        stream_id = self._by_receiver.get((file_id, member_id))
+        if stream_id is None:
+            return []
+        stream = self._streams[stream_id]
+        self._drop(stream)
+        offer = self._offers[file_id]
+        end = end or FileEnd(file_id, "cancelled", "", stream=stream_id, by=stream.receiver_name)
+        return [(offer.sender, FileEnd(file_id, end.status, end.text, stream_id, end.by))]
+
+    def _drop(self, stream: _Stream) -> None:
+        self._streams.pop(stream.stream, None)
+        self._by_receiver.pop((stream.file, stream.receiver), None)
+
+
+# --- the two ends ------------------------------------------------------------------------------
+
+
+class Incoming:
+    """A receiver's file as it arrives: in order, within the window, hashed as it goes.
+
+    `chunk()` returns the bytes to write at the end of the partial file; once they are written,
+    `written()` returns the frames to send (a window grant; at the end `file_done`).
+    """
+
+    def __init__(self, offer: FileOffer, window: int = WINDOW) -> None:
+        assert offer.file is not None
+        self.offer = offer
+        self.file = offer.file
+        self.size = offer.size
+        self.received = 0  # bytes written and hashed: where a resume starts
+        self._hash = hashlib.sha256()
+        self._window = Window(window)
+
+    def restart(self) -> FileAccept:
+        """Ask again from what we hold (after a reconnect): a fresh window on a fresh stream."""
+        self._window = Window(self._window.size)
+        return FileAccept(self.file, self.received)
+
+    def chunk(self, frame: FileData) -> bytes:
+        if frame.offset != self.received:
+            raise FileProblem("bad_offset", "A piece of the file came out of order.")
+        if self.received + len(frame.data) > self.size:
+            raise FileProblem("too_long", "More bytes came than the file holds.")
+        self._window.consume(len(frame.data))
+        return frame.data
+
+    def written(self, data: bytes) -> list[FileFrame]:
+        self._hash.update(data)
+        self.received += len(data)
+        if self.complete:
+            return [FileDone(self.file, self.verified)]
+        grant = self._window.processed(len(data))
+        return [FileWindow(grant, file=self.file)] if grant else []
+
+    @property
+    def complete(self) -> bool:
+        return self.received == self.size
+
+    @property
+    def verified(self) -> bool:
+        return self.complete and self._hash.hexdigest() == self.offer.sha256
+
+
+class Outgoing:
+    """A sender's stream to one recipient: where it is and how much the window allows."""
+
+    def __init__(self, get: FileGet, size: int) -> None:
+        self.stream = get.stream
+        self.by = get.by
+        self.offset = get.offset
+        self.credit = get.window
+        self.size = size
+
+    def next_chunk(self) -> tuple[int, int] | None:
+        """(offset, length) of the next chunk the window allows, or None (wait for a grant,
+        or everything is sent)."""
+        length = min(CHUNK, self.credit, self.size - self.offset)
+        if length <= 0:
+            return None
+        return self.offset, length
+
+    def sent(self, data: bytes) -> FileData:
+        frame = FileData(self.offset, data, stream=self.stream)
+        self.offset += len(data)
+        self.credit -= len(data)
+        return frame
+
+    def grant(self, n: int) -> None:
+        self.credit += n
+
+    @property
+    def finished_sending(self) -> bool:
+        return self.offset >= self.size
+
+
+def check_offer(name: str, size: int, sha256: str, max_size: int | None = None) -> None:
+    """What a sender checks before offering (the host checks again)."""
+    if max_size is not None and size > max_size:
+        raise FileProblem("too_large", f"{name} is larger than {format_size(max_size)}.")
+    if not _HEX64.fullmatch(sha256):
+        raise FileProblem("bad_hash", "Not a SHA-256.")

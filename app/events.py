@@ -138,6 +138,56 @@ class Failed:
     text: str
 
 
+@dataclass(frozen=True)
+class FileOffered:
+    """Someone offers us a file: an offer card (`number` is what /accept N takes). Nothing is
+    written until the user accepts."""
+
+    number: int
+    sender: str
+    name: str  # already made safe to save under
+    size: int
+    private: bool = False  # offered to us alone
+
+
+@dataclass(frozen=True)
+class FileSending:
+    """Our own offer is out: `to` lists who was told of it (one person, or the room)."""
+
+    number: int
+    name: str
+    size: int
+    to: tuple[str, ...] = ()
+    private: bool = False
+
+
+@dataclass(frozen=True)
+class FileProgress:
+    """Bytes moving: to or from `peer`. `rate` in bytes per second; `eta` in seconds or None."""
+
+    number: int
+    peer: str
+    incoming: bool
+    done: int
+    size: int
+    rate: float = 0.0
+    eta: float | None = None
+
+
+@dataclass(frozen=True)
+class FileEnded:
+    """One transfer is over (for the sender, one recipient's: `peer`). `status`: received,
+    declined, cancelled, failed, refused or paused (the recipient's connection dropped and it
+    may resume). `path` is where an incoming file was saved."""
+
+    number: int
+    status: str
+    text: str
+    peer: str | None = None
+    incoming: bool = False
+    path: str | None = None
+
+
 Event = (
     Hosting
     | Connecting
@@ -153,4 +203,8 @@ Event = (
     | ErrorShown
     | ChatEnded
     | Failed
+    | FileOffered
+    | FileSending
+    | FileProgress
+    | FileEnded
 )

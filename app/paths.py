@@ -12,6 +12,7 @@ from pathlib import Path
 import platformdirs
 
 ENV_DATA = "PARLEY_DATA_DIR"
+ENV_DOWNLOADS = "PARLEY_DOWNLOADS"
 
 
 def data_dir() -> Path:
@@ -19,3 +20,11 @@ def data_dir() -> Path:
     if override:
         return Path(override)
     return Path(platformdirs.user_data_dir("Parley", appauthor=False))
+
+
+def downloads_dir() -> Path:
+    """Where accepted files go: `$PARLEY_DOWNLOADS`, else the user's Downloads folder."""
+    override = os.environ.get(ENV_DOWNLOADS)
+    if override:
+        return Path(override)
+    return Path(platformdirs.user_downloads_dir())

@@ -85,6 +85,15 @@ class Room:
     def id_of(self, name: str) -> int | None:
         return self._by_key.get(name_key(name))
 
+    def member_key(self, member_id: int) -> str:
+        """Who a member is across reconnects (its token; a text peer its id): files use it to
+        let a member who came back take up an offer made to it."""
+        member = self._members[member_id]
+        return member.token or f"#{member.id}"
+
+    def kind_of(self, member_id: int) -> str:
+        return self._members[member_id].kind
+
     def __contains__(self, member_id: object) -> bool:
         return member_id in self._members
 

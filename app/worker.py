@@ -19,11 +19,12 @@ import concurrent.futures
 import contextlib
 import logging
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from app import events as ev
 from app.net import Host, HostOptions, Joiner, JoinOptions, Post
+from app.net.files import Transfers
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,29 @@ class NetWorker:
         """Say `text` in the current session; a bye ends it."""
         loop = self._require_loop()
         loop.call_soon_threadsafe(self._send, text)
+
+    def send_file(self, path: str, to: str | None = None) -> None:
+        """Offer a file to the room, or to the member called `to`."""
+        self._files(lambda files: files.offer(path, to))
+
+    def accept_file(self, number: int) -> None:
+        self._files(lambda files: files.accept(number))
+
+    def decline_file(self, number: int) -> None:
+        self._files(lambda files: files.decline(number))
+
+    def cancel_file(self, number: int) -> None:
+        self._files(lambda files: files.cancel(number))
+
+    def _files(self, action: Callable[[Transfers], None]) -> None:
+        def run() -> None:
+            session = self._session
+            if session is None or session.closed.is_set():
+                self._post(ev.ErrorShown("Not in a chat: host or join first."))
+                return
+            action(session.transfers)
+
+        self._require_loop().call_soon_threadsafe(run)
 
     def leave(self) -> concurrent.futures.Future[None]:
         """Say bye and end the session (the host's bye ends the room for everyone)."""

@@ -56,7 +56,9 @@ from app.messages import (
     Welcome,
 )
 from app.net.common import LocalView, Post, set_nodelay, set_tcp_keepalive
-from app.paths import data_dir
+from app.net.files import Transfers
+from app.net.host_files import HostFiles
+from app.paths import data_dir, downloads_dir
 from app.protocol import (
     GREETING,
     MAX_LINE,
@@ -80,6 +82,7 @@ from app.security import (
     server_context,
     to_b64,
 )
+from app.transfer import MAX_FILE_SIZE, FileFrame
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +115,8 @@ class HostOptions:
     grace: float = 60.0  # how long a dropped member's name waits for it to come back
     history: int = HISTORY
     close_wait: float = 1.0  # how long ending the room waits for goodbyes to flush
+    max_file_size: int = MAX_FILE_SIZE  # largest file a member may offer (0: no files)
+    downloads: Path | None = None  # where the host's own person saves files; None: Downloads
 
 
 ENCRYPTED_ONLY = (
@@ -261,6 +266,14 @@ class Host:
         self._finished = False
         self._stopping = False
         self.closed = asyncio.Event()
+        self.files = HostFiles(
+            self, options.max_file_size, lambda: options.downloads or downloads_dir()
+        )
+
+    @property
+    def transfers(self) -> Transfers:
+        """The host's own person's files."""
+        return self.files.local
 
     # --- life ----------------------------------------------------------------------------------
 
@@ -320,6 +333,7 @@ class Host:
         if self._stopping:
             return
         self._stopping = True
+        self.files.close()
         for sock in self._listeners:
             sock.close()
         for task in list(self._tasks):
@@ -343,6 +357,7 @@ class Host:
 
     def abort(self) -> None:
         """Close every socket now, without goodbyes (the loop is going away)."""
+        self.files.close()
         for sock in self._listeners:
             sock.close()
         for peer in list(self._peers.values()):
@@ -427,6 +442,7 @@ class Host:
         peer._stop_timers()
         token, last_seq = (hello.token, hello.last_seq) if hello else (None, 0)
         self._deliver(self.room.join(peer.id, name, peer.kind, token, last_seq))
+        self.files.joined(peer.id)
 
     def received(self, peer: _Peer, msg: object) -> None:
         if not peer.admitted:
@@ -437,6 +453,8 @@ class Host:
             self._deliver(self.room.upgrade(peer.id, msg.name))
         elif isinstance(msg, Say):
             self._say(peer, msg)
+        elif isinstance(msg, FileFrame):
+            self.files.from_member(peer, msg)
         elif isinstance(msg, Ping):
             peer.send(Pong())
         elif isinstance(msg, ProtocolError):
@@ -553,6 +571,7 @@ class Host:
             idle = peer.parser.pending == 0
             clean = exc is None and idle and peer.kind == "text"
             reason = "left" if clean else "connection lost"
+            self.files.gone(peer.id, held=not clean)
             self._deliver(self.room.leave(peer.id, reason, hold=not clean))
 
     def drop_soon(self, peer: _Peer, reason: str) -> None:
@@ -594,6 +613,7 @@ class Host:
         else:
             peer.send(Ended(f"The host disconnected you: {reason}."))
             peer.close(linger=self.options.close_wait)
+        self.files.gone(peer.id, held=hold)
         self._peers.pop(peer.id, None)
         self._deliver(self.room.leave(peer.id, reason, hold))
 

@@ -42,7 +42,8 @@ from app.messages import (
     Welcome,
 )
 from app.net.common import LocalView, Post, set_nodelay
-from app.paths import data_dir
+from app.net.files import Transfers
+from app.paths import data_dir, downloads_dir
 from app.protocol import MAX_LINE, VERSION, JoinerSideParser, clean_text, encode_client, is_bye
 from app.security import (
     CONFIRM_SIZE,
@@ -58,8 +59,10 @@ from app.security import (
     safety_code,
     to_b64,
 )
+from app.transfer import FileFrame, encode_frame
 
 KNOWN_HOSTS = "known_hosts.json"
+FILE_ROOM = 256 * 1024  # bytes waiting in our transport above which no file chunk is added
 
 
 @dataclass
@@ -81,6 +84,7 @@ class JoinOptions:
     reconnect_initial: float = 0.5  # first wait before trying again, doubling ...
     reconnect_max: float = 30.0  # ... up to this
     keepalive: float = 45.0  # a host silent this long (no answer to pings) is gone
+    downloads: Path | None = None  # where accepted files go; None: the user's Downloads
 
 
 class _JoinerProtocol(asyncio.Protocol):
@@ -130,6 +134,19 @@ class Joiner:
         self._finished = False
         self._leaving = False
         self.closed = asyncio.Event()
+        self.transfers = Transfers(
+            lambda frame: self._write(encode_frame(frame)),
+            post,
+            lambda: options.downloads or downloads_dir(),
+            self._has_room,
+        )
+
+    def _has_room(self) -> bool:
+        """Room for a file chunk: in the room, and little waiting to be sent (chat first)."""
+        proto = self._proto
+        if not self.in_room or proto is None or proto.transport is None:
+            return False
+        return proto.transport.get_write_buffer_size() < FILE_ROOM
 
     @property
     def where(self) -> str:
@@ -305,6 +322,9 @@ class Joiner:
                 self.post(ev.ErrorShown(msg.text))
         elif isinstance(msg, Pong):
             pass
+        elif isinstance(msg, FileFrame):
+            if self.in_room and not self.foreign:
+                self.transfers.received(msg)
         else:
             self._view.handle(msg)  # type: ignore[arg-type]
 
@@ -372,6 +392,7 @@ class Joiner:
             self._chat(chat, earlier=first or not msg.resumed)
         for msg_id, text in self._pending.items():  # not accepted before the drop: again
             self._write(encode_client(Say(text, msg_id)))
+        self.transfers.welcomed(msg.resumed or first)
         self._start_keepalive()
         self._flush_queue()
 
@@ -432,6 +453,8 @@ class Joiner:
 
     def lost(self, exc: Exception | None) -> None:
         self.in_room = False
+        if not self._finished:
+            self.transfers.connection_lost()
         if self._greet_timer is not None:
             self._greet_timer.cancel()
         if self._finished:
@@ -499,6 +522,7 @@ class Joiner:
     def _finish(self, event: ev.Event) -> None:
         if not self._finished:
             self._finished = True
+            self.transfers.close()
             if self._retry is not None:
                 self._retry.cancel()
             for task in list(self._tasks):

@@ -54,12 +54,12 @@ from app.messages import (
     ServerMessage,
     Welcome,
 )
-from app.transfer import FRAME_TYPES, BadFrame, FileFrame, decode_frame
 
 # Name rules live in app.names; re-exported here for the callers that knew them here.
 from app.names import MAX_NAME as MAX_NAME
 from app.names import check_name as check_name
 from app.names import name_key as name_key
+from app.transfer import FRAME_TYPES, BadFrame, FileFrame, decode_frame
 
 VERSION = 1
 MAX_LINE = 64 * 1024

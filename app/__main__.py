@@ -73,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="messages per second a member may send on average (default 20; 0: no limit)",
     )
     host.add_argument("--burst", type=_rate, default=40.0, help="... in bursts of (default 40)")
+    _history_options(host)
 
     join = commands.add_parser("join", help="join a room from this terminal")
     join.add_argument("address", metavar="HOST[:PORT]|INVITE", help="where the host is")
@@ -88,6 +89,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="accept a host identity that changed since your last visit",
     )
     return parser
+
+
+def _history_options(parser: argparse.ArgumentParser) -> None:
+    from app.paths import KEEP_DAYS, KEEP_MESSAGES
+
+    parser.add_argument(
+        "--no-history",
+        action="store_true",
+        help="keep nothing on disk (no room log, no transcript); the room starts afresh",
+    )
+    parser.add_argument(
+        "--keep-messages",
+        type=_count,
+        default=KEEP_MESSAGES,
+        help=f"messages the history keeps at most (default {KEEP_MESSAGES})",
+    )
+    parser.add_argument(
+        "--keep-days",
+        type=_rate,
+        default=KEEP_DAYS,
+        help=f"days the history keeps messages (default {KEEP_DAYS:g})",
+    )
 
 
 def _password_option(parser: argparse.ArgumentParser, what: str) -> None:
@@ -155,6 +178,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_per_address=args.max_per_address,
             rate=args.rate,
             burst=max(args.burst, 1.0),
+            keep_history=not args.no_history,
+            keep_messages=args.keep_messages,
+            keep_days=args.keep_days,
         )
         return cli.host(options)
     if args.command == "join":

@@ -42,6 +42,7 @@ class Connected:
     foreign: bool = False
     safety_code: str | None = None  # None: not encrypted
     resumed: bool = False  # back after a dropped connection, as the same member
+    epoch: str | None = None  # the room's numbering (a new one: the host started afresh)
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ class Say:
 
     text: str
     id: str | None = None
+    to: str | None = None  # a private message: the one member to give it to
 
 
 @dataclass(frozen=True)
@@ -54,13 +55,15 @@ class Pong:
 
 @dataclass(frozen=True)
 class Chat:
-    """A message as the host stamped it: the host's sequence number, sender name and time."""
+    """A message as the host stamped it: the host's sequence number, sender name and time.
+    `to` names the recipient of a private message (only it and the sender get it)."""
 
     seq: int
     sender: str
     text: str
     time: float
     id: str | None = None
+    to: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,7 @@ class Welcome:
     note: str | None = None
     token: str | None = None  # present this in a later hello to come back as the same member
     resumed: bool = False  # the host recognised the token: `history` is what was missed
+    epoch: str | None = None  # the room's numbering: a new epoch means new sequence numbers
 
 
 @dataclass(frozen=True)

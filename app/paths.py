@@ -13,6 +13,9 @@ import platformdirs
 
 ENV_DATA = "PARLEY_DATA_DIR"
 ENV_DOWNLOADS = "PARLEY_DOWNLOADS"
+# How much of a conversation is kept there (the room log, transcripts): a count and an age.
+KEEP_MESSAGES = 5000
+KEEP_DAYS = 30.0
 
 
 def data_dir() -> Path:

@@ -342,7 +342,10 @@ def _parse_client_frame(line: str) -> ClientMessage | FileFrame | ProtocolError:
             msg_id = _field(obj, "id", str, optional=True)
             if msg_id is not None and len(msg_id) > MAX_ID:
                 raise _Bad(f"'id' can be at most {MAX_ID} characters")
-            return Say(_field(obj, "text", str), msg_id)
+            to = _field(obj, "to", str, optional=True)
+            if to is not None and len(to) > 4 * MAX_NAME:
+                raise _Bad("'to' is too long for a name")
+            return Say(_field(obj, "text", str), msg_id, to)
         if kind == "ping":
             return Ping()
         if kind == "pong":
@@ -370,6 +373,7 @@ def _chat_from(obj: dict[str, Any]) -> Chat:
         text=_field(obj, "text", str),
         time=_time(obj),
         id=_field(obj, "id", str, optional=True),
+        to=_field(obj, "to", str, optional=True),
     )
 
 
@@ -407,6 +411,7 @@ _SERVER_DECODERS: dict[str, Callable[[dict[str, Any]], ServerMessage]] = {
         note=_field(o, "note", str, optional=True),
         token=_field(o, "token", str, optional=True),
         resumed=o.get("resumed") is True,
+        epoch=_short(o, "epoch") if o.get("epoch") is not None else None,
     ),
     "joined": lambda o: Joined(_field(o, "name", str)),
     "left": lambda o: Left(_field(o, "name", str), _field(o, "reason", str)),
@@ -457,6 +462,8 @@ def encode_client(msg: ClientMessage) -> bytes:
         obj: dict[str, Any] = {"type": "msg", "text": msg.text}
         if msg.id is not None:
             obj["id"] = msg.id
+        if msg.to is not None:
+            obj["to"] = msg.to
         return _dump(obj)
     return _dump({"type": "ping" if isinstance(msg, Ping) else "pong"})
 
@@ -471,6 +478,8 @@ def _chat_obj(msg: Chat) -> dict[str, Any]:
     }
     if msg.id is not None:
         obj["id"] = msg.id
+    if msg.to is not None:
+        obj["to"] = msg.to
     return obj
 
 
@@ -491,6 +500,8 @@ def encode_json(msg: ServerMessage) -> bytes:
             obj["token"] = msg.token
         if msg.resumed:
             obj["resumed"] = True
+        if msg.epoch is not None:
+            obj["epoch"] = msg.epoch
         return _dump(obj)
     if isinstance(msg, Joined):
         return _dump({"type": "joined", "name": msg.name})
@@ -519,7 +530,8 @@ def describe_left(msg: Left) -> str:
 def text_lines(msg: ServerMessage) -> list[str]:
     """How a message reads as plain lines, for text peers and terminals."""
     if isinstance(msg, Chat):
-        return [f"{msg.sender}: {part}" for part in msg.text.split("\n")]
+        who = msg.sender if msg.to is None else f"(private to {msg.to}) {msg.sender}"
+        return [f"{who}: {part}" for part in msg.text.split("\n")]
     if isinstance(msg, Welcome):
         lines = [f"* You are {msg.name}. In the room: {', '.join(msg.members)}."]
         if msg.note:

@@ -154,7 +154,7 @@ def test_a_dropped_link_reconnects_and_every_message_arrives_exactly_once(
     assert seqs == sorted(seqs)
 
 
-def _start_cli_host(port: int) -> Proc:
+def _start_cli_host(port: int, *extra: str) -> Proc:
     host = Proc(
         "host",
         "--port",
@@ -163,14 +163,19 @@ def _start_cli_host(port: int) -> Proc:
         "127.0.0.1",
         "--name",
         "Hal",
+        *extra,
         stdin=subprocess.DEVNULL,
     )
     host.expect(r"on port (\d+)")
     return host
 
 
-def test_the_host_killed_and_restarted_loses_and_doubles_nothing(join) -> None:
-    host = _start_cli_host(0)
+@pytest.mark.parametrize("history", [True, False], ids=["kept", "no-history"])
+def test_the_host_killed_and_restarted_loses_and_doubles_nothing(join, history: bool) -> None:
+    """With its room log (the default) a restarted host resumes Ann and Bob as themselves;
+    with --no-history it does not know them any more. Either way nothing is lost or doubled."""
+    extra = () if history else ("--no-history",)
+    host = _start_cli_host(0, *extra)
     port = int(host.expect(r"on port (\d+)").group(1))
     try:
         ann, arec = join(port, "Ann")
@@ -184,9 +189,12 @@ def test_the_host_killed_and_restarted_loses_and_doubles_nothing(join) -> None:
         ann.send("while the host was down")
         arec.wait_for(ev.MessagePending, lambda e: e.text == "while the host was down")
         host.kill()
-        host = _start_cli_host(port)  # same port, same identity (same data folder)
-        arec.wait_for(ev.Connected, lambda e: e.note is not None and "restarted" in e.note)
-        brec.wait_for(ev.Connected, lambda e: e.note is not None and "restarted" in e.note)
+        host = _start_cli_host(port, *extra)  # same port, same identity (same data folder)
+        for rec in (arec, brec):
+            if history:
+                rec.wait_for(ev.Connected, lambda e: e.resumed)
+            else:
+                rec.wait_for(ev.Connected, lambda e: e.note is not None and "restarted" in e.note)
         arec.wait_for(ev.MessageReceived, lambda e: e.text == "while the host was down" and e.mine)
         brec.wait_for(ev.MessageReceived, lambda e: e.text == "while the host was down")
         host.expect("^Ann: while the host was down$")

@@ -58,7 +58,7 @@ from app.messages import (
 from app.net.common import LocalView, Post, set_nodelay, set_tcp_keepalive
 from app.net.files import Transfers
 from app.net.host_files import HostFiles
-from app.paths import data_dir, downloads_dir
+from app.paths import KEEP_DAYS, KEEP_MESSAGES, data_dir, downloads_dir
 from app.protocol import (
     GREETING,
     MAX_LINE,
@@ -82,6 +82,7 @@ from app.security import (
     server_context,
     to_b64,
 )
+from app.store import RoomLog, new_epoch, open_room_log
 from app.transfer import MAX_FILE_SIZE, FileFrame
 
 log = logging.getLogger(__name__)
@@ -117,6 +118,9 @@ class HostOptions:
     close_wait: float = 1.0  # how long ending the room waits for goodbyes to flush
     max_file_size: int = MAX_FILE_SIZE  # largest file a member may offer (0: no files)
     downloads: Path | None = None  # where the host's own person saves files; None: Downloads
+    keep_history: bool = True  # keep the room's log on disk (False: nothing is written)
+    keep_messages: int = KEEP_MESSAGES  # the log keeps at most this many messages ...
+    keep_days: float = KEEP_DAYS  # ... none older than this
 
 
 ENCRYPTED_ONLY = (
@@ -266,6 +270,7 @@ class Host:
         self._finished = False
         self._stopping = False
         self.closed = asyncio.Event()
+        self.log: RoomLog | None = None
         self.files = HostFiles(
             self, options.max_file_size, lambda: options.downloads or downloads_dir()
         )
@@ -288,6 +293,9 @@ class Host:
             return False
         if self.identity.note:
             self.post(ev.NoticeShown(self.identity.note))
+        self.room.epoch = new_epoch()  # a room without a kept log numbers afresh
+        if self.options.keep_history:
+            self._open_log(folder)
         try:
             self._listeners = _listen(self.options.bind, self.options.port)
         except OSError as exc:
@@ -319,10 +327,40 @@ class Host:
         )
         return True
 
-    def say(self, text: str) -> None:
-        """The host's own person says `text` (a bye ends the room)."""
-        if not self._finished:
-            self._deliver(self.room.say(LOCAL, text, f"local-{next(self._local_ids)}"))
+    def _open_log(self, folder: Path) -> None:
+        """Carry on the room kept in `folder`; a log that cannot be used is said once and the
+        room runs without history (a new epoch: its numbers start afresh)."""
+        room_log, problem = open_room_log(
+            folder, keep_messages=self.options.keep_messages, keep_days=self.options.keep_days
+        )
+        if room_log is None:
+            self.post(ev.ErrorShown(problem or "The room's history cannot be used."))
+            return
+        self.log = room_log
+        room_log.on_problem = lambda text: self.post(ev.ErrorShown(text))
+        loop = asyncio.get_running_loop()
+        room_log.on_pending = lambda: loop.call_soon(room_log.flush)
+        kept = room_log.recent(1000)
+        self.room.journal = room_log
+        self.room.epoch = room_log.epoch
+        self.room.restore(room_log.last_seq, [(x.chat, x.token) for x in kept], room_log.members())
+
+    def clear_history(self) -> None:
+        """Chat → Clear history of this room: forget the log, on disk and in memory."""
+        self.room.forget_log()
+        if self.log is not None:
+            self.log.clear()
+        self.post(ev.NoticeShown("The history of this room was cleared."))
+
+    def say(self, text: str, to: str | None = None) -> None:
+        """The host's own person says `text` (a bye ends the room); with `to`, privately."""
+        if self._finished:
+            return
+        msg_id = f"local-{next(self._local_ids)}"
+        if to is not None:
+            self._deliver(self.room.tell(LOCAL, to, text, msg_id))
+        else:
+            self._deliver(self.room.say(LOCAL, text, msg_id))
 
     async def end(self, reason: str = "The host ended the chat.") -> None:
         """End the room for everyone, give goodbyes a moment to flush, then close."""
@@ -352,6 +390,8 @@ class Host:
     def _finish(self, event: ev.Event) -> None:
         if not self._finished:
             self._finished = True
+            if self.log is not None:
+                self.log.close()
             self.post(event)
             self.closed.set()
 
@@ -463,7 +503,11 @@ class Host:
             self._bad_line(peer, ProtocolError("unexpected", "No password exchange is running."))
 
     def _say(self, peer: _Peer, msg: Say) -> None:
-        if self._within_rate(peer):
+        if not self._within_rate(peer):
+            return
+        if msg.to is not None:
+            self._deliver(self.room.tell(peer.id, msg.to, msg.text, msg.id))
+        else:
             self._deliver(self.room.say(peer.id, msg.text, msg.id))
 
     def _received_early(self, peer: _Peer, msg: object) -> None:

@@ -383,6 +383,7 @@ class Joiner:
                 note,
                 safety_code=self._safety,
                 resumed=msg.resumed,
+                epoch=msg.epoch,
             )
         )
         self._view.name, self._view.members = msg.name, msg.members

@@ -1,0 +1,432 @@
+"""Conversations kept on disk: the host's room log and each joiner's transcripts, in SQLite.
+
+How this works
+--------------
+This is the only module that imports `sqlite3`. Two small databases, each in the data folder:
+
+* `RoomLog` (the host, ``room-log.sqlite3``): every message the room stamped, private ones
+  marked with their recipient, plus the tokens of members who may come back. A restarted host
+  reads its last sequence number, its room *epoch* and the recent log from here, so numbers are
+  never reused, newcomers get the history from before the restart and members returning within
+  the grace period get exactly what they missed. A log that had to be started afresh (none yet,
+  or the old one was lost) gets a new random epoch: joiners key what they keep by host
+  identity + epoch + sequence number, so new numbers are never mistaken for old ones.
+* `Transcripts` (each joiner, ``transcripts.sqlite3``): what this person saw in each room,
+  keyed by (host identity, epoch, seq), so a rejoin shows the earlier lines once.
+
+Rules kept: one connection per thread that uses it (the worker's loop thread opens and uses
+both), ``PRAGMA journal_mode=WAL``, one transaction per ``with conn:``, parameters always bound,
+the schema version in ``PRAGMA user_version`` with small numbered migrations. Retention is
+bounded by a message count and an age in days.
+
+A database that cannot be opened or written (damaged, locked by another process, a read-only
+folder) never stops the app: `open_*` returns None with a sentence to show once, and a write that
+fails turns the store off (`problem` says why) so the caller can say so once and carry on
+without history.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+import sqlite3
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.messages import Chat
+from app.paths import KEEP_DAYS, KEEP_MESSAGES
+
+log = logging.getLogger(__name__)
+
+ROOM_LOG = "room-log.sqlite3"
+TRANSCRIPTS = "transcripts.sqlite3"
+BUSY_WAIT = 1.0  # seconds to wait for a lock held by another process before giving up
+
+_ROOM_MIGRATIONS = (
+    # 1: the log, the room's own facts (epoch, last sequence number), members who may return.
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE messages (
+        seq INTEGER PRIMARY KEY,
+        sender TEXT NOT NULL,
+        text TEXT NOT NULL,
+        time REAL NOT NULL,
+        recipient TEXT,
+        token TEXT,
+        msg_id TEXT
+    );
+    CREATE INDEX messages_time ON messages (time);
+    CREATE TABLE members (token TEXT PRIMARY KEY, name TEXT NOT NULL);
+    """,
+)
+
+_TRANSCRIPT_MIGRATIONS = (
+    # 1: one row per line seen, keyed so that the same line is kept once.
+    """
+    CREATE TABLE lines (
+        host TEXT NOT NULL,
+        epoch TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        sender TEXT NOT NULL,
+        text TEXT NOT NULL,
+        time REAL NOT NULL,
+        private TEXT,
+        mine INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (host, epoch, seq)
+    );
+    CREATE INDEX lines_time ON lines (host, time);
+    """,
+)
+
+
+def new_epoch() -> str:
+    """A room epoch: random, so two fresh logs never share one."""
+    return secrets.token_hex(8)
+
+
+def _connect(path: Path, migrations: tuple[str, ...]) -> sqlite3.Connection:
+    """Open (creating if need be) and bring the schema up to date; raises sqlite3.Error."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, timeout=BUSY_WAIT)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")  # WAL stays consistent; no fsync per commit
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(migrations):
+            raise sqlite3.DatabaseError(f"made by a newer Parley (schema {version})")
+        for number, script in enumerate(migrations[version:], start=version + 1):
+            with conn:
+                for statement in script.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {number:d}")
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # reads the whole header
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _problem(what: str, path: Path, exc: BaseException) -> str:
+    return f"{what} ({path}) cannot be used: {exc}. Carrying on without it."
+
+
+@dataclass(frozen=True)
+class Logged:
+    """One message of the room log: the chat as stamped (with the sender's id, for its own
+    acknowledgement) and the token of the member who sent it."""
+
+    chat: Chat
+    token: str | None
+
+
+class RoomLog:
+    """The host's room log. Use from one thread (the worker's loop); `close()` when done."""
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        path: Path,
+        *,
+        keep_messages: int = KEEP_MESSAGES,
+        keep_days: float = KEEP_DAYS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._conn: sqlite3.Connection | None = conn
+        self.path = path
+        self.keep_messages = keep_messages
+        self.keep_days = keep_days
+        self._clock = clock
+        self.problem: str | None = None  # set once a write failed; the log is off from then
+        self.on_problem: Callable[[str], None] | None = None  # told that once
+        # With `on_pending` (the host: `loop.call_soon(flush)`), records made in one loop
+        # iteration go in one transaction, committed before the bytes that carry them are
+        # sent (call_soon runs in order), so a number that reached anyone is on disk.
+        self.on_pending: Callable[[], object] | None = None
+        self._pending: list[tuple[object, ...]] = []
+        self._since_prune = 0
+        with conn:
+            epoch = self._meta("epoch")
+            if epoch is None:
+                epoch = new_epoch()
+                conn.execute("INSERT INTO meta VALUES ('epoch', ?)", (epoch,))
+        self.epoch = epoch
+        top = conn.execute("SELECT max(seq) FROM messages").fetchone()[0] or 0
+        self.last_seq = max(int(self._meta("last_seq") or 0), int(top))
+        self.prune()
+
+    @property
+    def working(self) -> bool:
+        return self._conn is not None
+
+    def _meta(self, key: str) -> str | None:
+        assert self._conn is not None
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def _write(self, action: Callable[[sqlite3.Connection], object]) -> bool:
+        """Run `action` in one transaction; on failure switch the log off and say why once."""
+        if self._conn is None:
+            return False
+        try:
+            with self._conn:
+                action(self._conn)
+        except sqlite3.Error as exc:
+            self.problem = _problem("The room's history", self.path, exc)
+            log.warning("%s", self.problem)
+            self.close()
+            if self.on_problem is not None:
+                self.on_problem(self.problem)
+            return False
+        return True
+
+    # --- what the room asks ----------------------------------------------------------------
+
+    def recent(self, limit: int) -> list[Logged]:
+        """The newest `limit` messages, oldest first (private ones included: the room decides
+        who may see them)."""
+        if self._conn is None or limit <= 0:
+            return []
+        try:
+            rows = self._conn.execute(
+                "SELECT seq, sender, text, time, recipient, token, msg_id FROM messages "
+                "ORDER BY seq DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        except sqlite3.Error as exc:
+            self.problem = _problem("The room's history", self.path, exc)
+            self.close()
+            return []
+        return [
+            Logged(Chat(seq, sender, text, stamp, msg_id, to=recipient), token)
+            for seq, sender, text, stamp, recipient, token, msg_id in reversed(rows)
+        ]
+
+    def members(self) -> list[tuple[str, str]]:
+        """(token, name) of members who were in the room when it last stopped."""
+        if self._conn is None:
+            return []
+        try:
+            rows = self._conn.execute("SELECT token, name FROM members").fetchall()
+        except sqlite3.Error:
+            return []
+        return [(str(token), str(name)) for token, name in rows]
+
+    # --- what the room tells ---------------------------------------------------------------
+
+    def record(self, chat: Chat, token: str | None) -> None:
+        """Keep a message the room just stamped (`chat.id` is the sender's own id, if any)."""
+
+        if self._conn is None:
+            return
+        row = (chat.seq, chat.sender, chat.text, chat.time, chat.to, token, chat.id)
+        self._pending.append(row)
+        self.last_seq = max(chat.seq, self.last_seq)
+        if self.on_pending is None:
+            self.flush()
+        elif len(self._pending) == 1:
+            self.on_pending()
+
+    def flush(self) -> None:
+        """Write what `record` was given, in one transaction."""
+        rows, self._pending = self._pending, []
+        if not rows:
+            return
+
+        def insert(conn: sqlite3.Connection) -> None:
+            conn.executemany("INSERT OR REPLACE INTO messages VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            conn.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('last_seq', ?)", (str(self.last_seq),)
+            )
+
+        if self._write(insert):
+            self._since_prune += len(rows)
+            if self._since_prune >= 200:
+                self.prune()
+
+    def member_in(self, token: str, name: str) -> None:
+        self._write(
+            lambda c: c.execute("INSERT OR REPLACE INTO members VALUES (?, ?)", (token, name))
+        )
+
+    def member_out(self, token: str) -> None:
+        self._write(lambda c: c.execute("DELETE FROM members WHERE token = ?", (token,)))
+
+    def members_out(self) -> None:
+        """The room ended: nobody is coming back to it."""
+        self._write(lambda c: c.execute("DELETE FROM members"))
+
+    def clear(self) -> None:
+        """Forget every message (the sequence numbering goes on: numbers are never reused)."""
+        self.flush()
+        self._write(lambda c: c.execute("DELETE FROM messages"))
+
+    def prune(self) -> None:
+        """Keep at most `keep_messages` messages, none older than `keep_days`."""
+        self._since_prune = 0
+        oldest = self._clock() - self.keep_days * 86400
+
+        def delete(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM messages WHERE time < ?", (oldest,))
+            conn.execute(
+                "DELETE FROM messages WHERE seq <= ?", (self.last_seq - self.keep_messages,)
+            )
+
+        self._write(delete)
+
+    def count(self) -> int:
+        if self._conn is None:
+            return 0
+        self.flush()
+        return int(self._conn.execute("SELECT count(*) FROM messages").fetchone()[0])
+
+    def close(self) -> None:
+        if self._conn is not None and self._pending:
+            self.flush()
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+
+
+def open_room_log(
+    folder: Path,
+    *,
+    keep_messages: int = KEEP_MESSAGES,
+    keep_days: float = KEEP_DAYS,
+    clock: Callable[[], float] = time.time,
+) -> tuple[RoomLog | None, str | None]:
+    """The room log in `folder`, or (None, why not) if it cannot be used."""
+    path = folder / ROOM_LOG
+    try:
+        conn = _connect(path, _ROOM_MIGRATIONS)
+        room_log = RoomLog(
+            conn, path, keep_messages=keep_messages, keep_days=keep_days, clock=clock
+        )
+        if not room_log.working:  # its first write (the pruning) failed: locked, read-only
+            return None, room_log.problem
+        return room_log, None
+    except (sqlite3.Error, OSError) as exc:
+        problem = _problem("The room's history", path, exc)
+        log.warning("%s", problem)
+        return None, problem
+
+
+# --- joiners --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Line:
+    """A line of a kept transcript."""
+
+    epoch: str
+    seq: int
+    sender: str
+    text: str
+    time: float
+    private: str | None = None  # the other person of a private message
+    mine: bool = False
+
+
+class Transcripts:
+    """One person's transcripts of the rooms they joined. Use from one thread."""
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        path: Path,
+        *,
+        keep_messages: int = KEEP_MESSAGES,
+        keep_days: float = KEEP_DAYS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._conn: sqlite3.Connection | None = conn
+        self.path = path
+        self.keep_messages = keep_messages
+        self.keep_days = keep_days
+        self._clock = clock
+        self.problem: str | None = None
+
+    def _write(self, action: Callable[[sqlite3.Connection], object]) -> bool:
+        if self._conn is None:
+            return False
+        try:
+            with self._conn:
+                action(self._conn)
+        except sqlite3.Error as exc:
+            self.problem = _problem("Your kept transcripts", self.path, exc)
+            log.warning("%s", self.problem)
+            self.close()
+            return False
+        return True
+
+    def add(self, host: str, lines: Iterable[Line]) -> None:
+        """Keep lines (a line already kept stays as it is)."""
+        rows = [
+            (host, x.epoch, x.seq, x.sender, x.text, x.time, x.private, int(x.mine)) for x in lines
+        ]
+        if rows:
+            self._write(
+                lambda c: c.executemany(
+                    "INSERT OR IGNORE INTO lines VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows
+                )
+            )
+
+    def recent(self, host: str, limit: int = 200) -> list[Line]:
+        """The newest `limit` kept lines of the room at `host`, oldest first."""
+        if self._conn is None:
+            return []
+        oldest = self._clock() - self.keep_days * 86400
+        try:
+            rows = self._conn.execute(
+                "SELECT epoch, seq, sender, text, time, private, mine FROM lines "
+                "WHERE host = ? AND time >= ? ORDER BY time DESC, seq DESC LIMIT ?",
+                (host, oldest, min(limit, self.keep_messages)),
+            ).fetchall()
+        except sqlite3.Error as exc:
+            self.problem = _problem("Your kept transcripts", self.path, exc)
+            self.close()
+            return []
+        return [
+            Line(epoch, seq, sender, text, stamp, private, bool(mine))
+            for epoch, seq, sender, text, stamp, private, mine in reversed(rows)
+        ]
+
+    def clear(self, host: str) -> None:
+        self._write(lambda c: c.execute("DELETE FROM lines WHERE host = ?", (host,)))
+
+    def prune(self, host: str) -> None:
+        """Keep at most `keep_messages` lines of this room, none older than `keep_days`."""
+        oldest = self._clock() - self.keep_days * 86400
+
+        def delete(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM lines WHERE time < ?", (oldest,))
+            conn.execute(
+                "DELETE FROM lines WHERE host = ? AND rowid NOT IN (SELECT rowid FROM lines "
+                "WHERE host = ? ORDER BY time DESC, seq DESC LIMIT ?)",
+                (host, host, self.keep_messages),
+            )
+
+        self._write(delete)
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+
+
+def open_transcripts(
+    folder: Path, *, keep_messages: int = KEEP_MESSAGES, keep_days: float = KEEP_DAYS
+) -> tuple[Transcripts | None, str | None]:
+    path = folder / TRANSCRIPTS
+    try:
+        conn = _connect(path, _TRANSCRIPT_MIGRATIONS)
+        return Transcripts(conn, path, keep_messages=keep_messages, keep_days=keep_days), None
+    except (sqlite3.Error, OSError) as exc:
+        problem = _problem("Your kept transcripts", path, exc)
+        log.warning("%s", problem)
+        return None, problem

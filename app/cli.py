@@ -90,6 +90,13 @@ def describe(event: ev.Event) -> list[str]:
     return []
 
 
+def for_terminal(line: str) -> str:
+    """One line as it may reach a terminal: cleaned of controls and escape sequences (OSC 52,
+    BEL, cursor moves, ...), and any newline left inside it (a separator, or a server's
+    multi-line text) indented, so what follows can never pass for a line of its own."""
+    return "\n  ".join(clean_text(line).split("\n"))
+
+
 class Terminal:
     """Prints lines without trampling what the user is typing (as far as a terminal allows)."""
 
@@ -111,7 +118,7 @@ class Terminal:
     def show(self, lines: list[str]) -> None:
         if not lines:
             return
-        text = "".join(clean_text(line) + "\n" for line in lines)
+        text = "".join(for_terminal(line) + "\n" for line in lines)
         if self.interactive and self.prompting:
             self.out.write("\r\x1b[K" + text + PROMPT + self._line_buffer())
         elif self.interactive:
@@ -175,7 +182,7 @@ def run(start: Callable[[NetWorker], None], *, leave_on_eof: bool) -> int:
                     ).start()
             terminal.show(lines)
             if isinstance(end, ev.Failed):
-                print(end.text, file=sys.stderr)
+                print(for_terminal(end.text), file=sys.stderr)
                 break
             if isinstance(end, ev.ChatEnded):
                 terminal.prompting = False  # the last lines: no prompt after them

@@ -132,11 +132,29 @@ class ChatEnded:
     reason: str = ""
 
 
+# What `Failed.kind` may be, so a front end can word the failure its own way.
+FAILURE_KINDS = (
+    "",  # something else (`text` says what)
+    "refused",  # the host turned us away and said why in `text` (too many connections, wrong
+    # password, room full, ...); `code` is its error code when it gave one
+    "timeout",  # the host is not answering (TCP connect or encrypted handshake timed out)
+    "unreachable",  # no connection at all: refused, unknown host name, network unreachable
+    "not_tls",  # it answers in plain text and is not a Parley host: --plain would reach it
+    "tls",  # a Parley host, but the encrypted handshake failed
+    "closed",  # it closed the connection before letting us in, without saying why
+    "identity",  # the host's identity does not match the invite, or changed
+)
+
+
 @dataclass(frozen=True)
 class Failed:
-    """The session could not start (or broke); `text` says what happened and what to try."""
+    """The session could not start (or broke); `text` says what happened and what to try.
+    `kind` (one of `FAILURE_KINDS`) says what sort of failure it was; `code` the host's own
+    error code for a refusal that carried one."""
 
     text: str
+    kind: str = ""
+    code: str = ""
 
 
 @dataclass(frozen=True)

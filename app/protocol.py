@@ -97,6 +97,13 @@ _ESCAPES = re.compile(
 )
 
 
+# The line and paragraph separators (U+2028, U+2029: the only Zl and Zp characters) become real
+# newlines: a message shows as several lines, each with its sender's name before it, and no
+# separator ever reaches a screen to start an unlabelled line of its own. (NEL, U+0085, is a
+# control and is removed with the others.)
+_SEPARATORS = {0x2028: "\n", 0x2029: "\n"}
+
+
 def clean_text(text: str) -> str:
     """Remove control characters (escape sequences among them) except newline and tab.
 
@@ -105,6 +112,7 @@ def clean_text(text: str) -> str:
     emoji as two halves) are joined and lone halves dropped: they cannot be encoded as UTF-8.
     """
     text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "ignore")
+    text = text.translate(_SEPARATORS)
     text = _ESCAPES.sub("", text)
     return "".join(
         ch for ch in text if ch in _TEXT_KEEP or unicodedata.category(ch) not in ("Cc", "Cf")

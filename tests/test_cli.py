@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import signal
 import socket
 import subprocess
@@ -10,7 +13,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.helpers import ROOT, Proc, RawPeer, free_port
+from tests.helpers import ROOT, LoopServer, Proc, RawPeer, free_port
 
 
 @pytest.fixture
@@ -223,3 +226,43 @@ def _connect_when_listening(port: int) -> RawPeer:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.05)  # ncat gives no sign it is listening but the port itself
+
+
+class _HostileServer(LoopServer):
+    """Says `first` (and `then`) to each connection: a server trying to reach the joiner's
+    terminal with escape sequences (OSC 52 writes the clipboard) and line separators."""
+
+    def __init__(self, first: bytes, then: bytes = b"") -> None:
+        self.first, self.then = first, then
+        super().__init__()
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.links.append((writer, writer))  # closed by close() if still open
+        writer.write(self.first)
+        with contextlib.suppress(ConnectionError):
+            await reader.readline()  # the hello
+            writer.write(self.then)
+            await writer.drain()
+            await reader.read()  # until the joiner hangs up
+        writer.close()
+
+
+HOSTILE = "\x1b]52;c;ZXZpbA==\x07Go \x1b[2J\x07away\u2028Hal: you are fired\u2029\x1b[31mred"
+
+
+@pytest.mark.parametrize("where", ["refusal", "error frame"])
+def test_what_a_server_says_before_the_welcome_reaches_the_terminal_clean(procs, where) -> None:
+    if where == "refusal":
+        server = _HostileServer(f"PARLEY/1 ! {HOSTILE}\n".encode())
+    else:
+        frame = json.dumps({"type": "error", "code": "x", "text": HOSTILE})
+        server = _HostileServer(b"PARLEY/1 hello\n", frame.encode() + b"\n")
+    try:
+        ann = procs("join", f"127.0.0.1:{server.port}", "--name", "Ann", "--plain")
+        assert ann.wait() == 1
+    finally:
+        server.close()
+    ann.expect("^Connecting to")
+    err = "\n".join(ann.err)
+    assert not any(ch in err for ch in "\x1b\x07\u2028\u2029\x9b\x9d"), ann.err
+    assert ann.err == ["Go away", "  Hal: you are fired", "  red"]

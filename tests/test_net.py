@@ -172,6 +172,18 @@ def test_escape_sequences_in_text_never_reach_others(start_host, join) -> None:
     assert got.text == "red alert, done"
 
 
+def test_line_separators_become_lines_that_each_carry_the_senders_name(start_host, join) -> None:
+    host, hrec, port = start_host()
+    peer, name = text_peer(port)
+    ann, arec = join(port, "Ann")
+    ann.send("hi\u2028Hal: you are fired\u2029ok")
+    assert peer.read_until("^Ann: hi") == "Ann: hi"
+    assert peer.read_until("^Ann: ") == "Ann: Hal: you are fired"
+    assert peer.read_until("^Ann: ") == "Ann: ok"
+    got = hrec.wait_for(ev.MessageReceived, lambda e: e.sender == "Ann")
+    assert got.text == "hi\nHal: you are fired\nok"
+
+
 def test_bad_lines_cost_the_sender_an_error_and_nobody_else_anything(start_host, join) -> None:
     host, hrec, port = start_host(max_line=1024)
     ann, arec = join(port, "Ann")

@@ -203,15 +203,56 @@ def test_plain_peers_are_refused_unless_the_host_allows_them(start_host, join) -
     brec.wait_for(ev.MessageReceived, lambda e: e.text == "plain hello")
 
 
-def test_joining_a_plain_server_with_tls_names_the_option(start_host, join) -> None:
-    with socket.socket() as server:  # like nc -l: accepts, says nothing, answers nothing
+def test_a_server_that_accepts_but_never_answers_is_not_answering(start_host, join) -> None:
+    """A frozen host (or nc -l, which waits for us to speak): the kernel accepts, nothing
+    answers. That is "not answering", never "closed the connection" or "use --plain"."""
+    with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen()
         port = server.getsockname()[1]
         ann, arec = join(port, handshake_timeout=0.5)
         failed = arec.wait_for(ev.Failed)
-    assert failed.text.startswith(f"Could not set up encryption with 127.0.0.1:{port}")
+    assert failed.text == (
+        f"Could not set up encryption with 127.0.0.1:{port}: it is not answering (timed out)."
+    )
+    assert failed.kind == "timeout"
+
+
+class _PlainTextServer(LoopServer):
+    """A plain line server that speaks first (as SMTP or a MUD does), to every connection."""
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.links.append((writer, writer))  # closed by close() if still open
+        writer.write(b"220 plain text here\r\n")
+        with contextlib.suppress(ConnectionError):
+            await writer.drain()
+            await reader.read(65536)
+        writer.close()
+
+
+def test_joining_a_plain_text_server_with_tls_names_the_option(join) -> None:
+    server = _PlainTextServer()
+    try:
+        ann, arec = join(server.port, handshake_timeout=2.0)
+        failed = arec.wait_for(ev.Failed)
+    finally:
+        server.close()
+    assert failed.kind == "not_tls"
+    assert "it does not speak TLS; it answers in plain text" in failed.text
     assert "--plain" in failed.text
+
+
+def test_a_tls_joiner_over_the_per_address_cap_reads_the_real_reason(start_host, join) -> None:
+    host, hrec, port = start_host(max_per_address=1)
+    ann, arec = join(port, "Ann")
+    arec.wait_for(ev.Connected)
+    bob, brec = join(port, "Bob")
+    failed = brec.wait_for(ev.Failed)
+    assert failed.text == "Too many connections from your address; close some first."
+    assert failed.kind == "refused"
+    assert "--plain" not in failed.text
+    ann.send("still here")  # the room is unharmed
+    hrec.wait_for(ev.MessageReceived, lambda e: e.text == "still here")
 
 
 @pytest.mark.parametrize(
@@ -259,6 +300,20 @@ def test_connections_per_address_are_capped(start_host, join) -> None:
     again = RawPeer(port)
     again.line("my turn")
     again.read_until(r"^\* You are")
+
+
+def test_a_refusal_to_a_tls_client_is_said_inside_tls(start_host, join) -> None:
+    host, hrec, port = start_host(max_per_address=1)
+    join(port, "Ann")[1].wait_for(ev.Connected)
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+        client_context().wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        got = b""
+        with contextlib.suppress(ssl.SSLEOFError, ConnectionResetError):
+            while chunk := tls.recv(4096):
+                got += chunk
+    assert got == b"PARLEY/1 ! Too many connections from your address; close some first.\n"
 
 
 def test_the_room_has_a_member_cap(start_host, join) -> None:

@@ -130,6 +130,28 @@ ENCRYPTED_ONLY = (
 APP_ONLY = "This room needs a password: join it with the Parley app."
 
 
+TOO_MANY = "Too many connections from your address; close some first."
+MAX_REFUSING = 64  # refusals said at once; past this a connection over a limit is just closed
+
+
+class _Refusal(asyncio.Protocol):
+    """A connection turned away: says why in one line (inside TLS for a TLS peer), then closes.
+    What the peer sends is ignored."""
+
+    def __init__(self, text: str, done: asyncio.Future[None]) -> None:
+        self.text = text
+        self.done = done
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.WriteTransport)
+        transport.write(refusal_line(self.text))
+        transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
+
+
 class _Peer(asyncio.Protocol):
     """One connection at the host. Knows bytes and its own buffer; the Host knows the room."""
 
@@ -267,6 +289,7 @@ class Host:
         self._tasks: set[asyncio.Task[None]] = set()
         self._per_address = ConnectionCounter(options.max_per_address)
         self._backoff = FailureBackoff()
+        self._refusing = 0  # refusals being said (each may need a TLS handshake first)
         self._finished = False
         self._stopping = False
         self.closed = asyncio.Event()
@@ -431,7 +454,7 @@ class Host:
         ip = address.rsplit(":", 1)[0]
         if not self._per_address.acquire(ip):
             log.warning("%s: refused, over %d connections", ip, self.options.max_per_address)
-            _refuse_raw(sock, "Too many connections from your address; close some first.")
+            self._spawn(self._refuse(sock, TOO_MANY))
             return
         deadline = loop.time() + self.options.handshake_timeout
         try:
@@ -464,6 +487,43 @@ class Host:
             peer.transport.pause_reading()  # the room is waiting for a slow member
         if not peer.closing:
             peer.timers.append(loop.call_at(deadline, peer.deadline))
+
+    async def _refuse(self, sock: socket.socket, text: str) -> None:
+        """Turn a connection away so that the peer can read why: a TLS client (it speaks first)
+        gets the refusal inside TLS, anyone else as a plain line. Bounded: past `MAX_REFUSING`
+        at once, or at the handshake deadline, the connection is only closed."""
+        if self._refusing >= MAX_REFUSING or self._tls is None:
+            _refuse_raw(sock, text)
+            return
+        self._refusing += 1
+        loop = asyncio.get_running_loop()
+        try:
+            first = await _peek(sock, self.options.sniff_wait)
+            if not looks_like_tls(first):
+                _refuse_raw(sock, text)
+                return
+            done: asyncio.Future[None] = loop.create_future()
+            transport, _ = await asyncio.wait_for(
+                loop.connect_accepted_socket(
+                    lambda: _Refusal(text, done),
+                    sock,
+                    ssl=self._tls,
+                    ssl_handshake_timeout=self.options.handshake_timeout + 1,
+                ),
+                self.options.handshake_timeout,
+            )
+            try:
+                await asyncio.wait_for(done, self.options.close_wait)
+            except asyncio.TimeoutError:
+                transport.abort()
+        except (OSError, ssl.SSLError, asyncio.TimeoutError) as exc:
+            log.info("refusal not delivered: %r", exc)
+            sock.close()
+        except asyncio.CancelledError:
+            sock.close()
+            raise
+        finally:
+            self._refusing -= 1
 
     def text_peer(self, peer: _Peer) -> None:
         """A peer that stayed silent, or whose first line was not a hello."""

@@ -166,11 +166,11 @@ class Joiner:
             return False
         problem = await self._open()
         if problem is not None:
-            self._finish(ev.Failed(problem))
+            self._finish(problem)
             return False
         return True
 
-    async def _open(self) -> str | None:
+    async def _open(self) -> ev.Failed | None:
         """One connection attempt (TCP, then TLS unless plain); None or what went wrong."""
         host, port = self.options.host, self.options.port
         try:
@@ -179,18 +179,58 @@ class Joiner:
             return _connect_error(host, port, exc)
         loop = asyncio.get_running_loop()
         plain = self.options.plain
+        timeout = self.options.handshake_timeout
         try:
-            await loop.create_connection(
-                lambda: _JoinerProtocol(self),
-                sock=sock,
-                ssl=None if plain else client_context(),
-                server_hostname=None if plain else host,
-                ssl_handshake_timeout=None if plain else self.options.handshake_timeout,
+            # Our own deadline, before asyncio's (which aborts with an error that reads like
+            # the host closing the connection): a silent host is "not answering".
+            await asyncio.wait_for(
+                loop.create_connection(
+                    lambda: _JoinerProtocol(self),
+                    sock=sock,
+                    ssl=None if plain else client_context(),
+                    server_hostname=None if plain else host,
+                    ssl_handshake_timeout=None if plain else timeout + 1,
+                ),
+                None if plain else timeout,
             )
         except (OSError, ssl.SSLError, asyncio.TimeoutError) as exc:
             sock.close()
-            return _tls_error(host, port, exc)
+            if isinstance(exc, asyncio.TimeoutError):
+                return _tls_error(host, port, exc, None)
+            return _tls_error(host, port, exc, await self._probe_plain())
         return None
+
+    async def _probe_plain(self) -> str | None:
+        """After a failed TLS handshake: what does the server say to a plain connection?
+
+        Its first line (a Parley refusal, a Parley greeting, or anything else), or None if it
+        says nothing within the greeting wait. This tells "the host turned us away" from "the
+        server speaks plain text" (only then does `--plain` help) from "it is not answering".
+        """
+        host, port = self.options.host, self.options.port
+        try:
+            sock = await _connect_tcp(host, port, self.options.connect_timeout)
+        except (OSError, asyncio.TimeoutError):
+            return None
+        loop = asyncio.get_running_loop()
+        got = b""
+        deadline = loop.time() + self.options.greet_wait + 0.5
+        try:
+            while b"\n" not in got and len(got) < 4096:
+                left = deadline - loop.time()
+                if left <= 0:
+                    break
+                chunk = await asyncio.wait_for(loop.sock_recv(sock, 4096), left)
+                if not chunk:
+                    break
+                got += chunk
+        except (OSError, asyncio.TimeoutError):
+            pass
+        finally:
+            sock.close()
+        if not got:
+            return None
+        return got.split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8", "replace")
 
     def connected(self, proto: _JoinerProtocol) -> None:
         if self._finished:  # left while the connection was being made
@@ -213,7 +253,7 @@ class Joiner:
         """Pin the host's certificate: the invite's, the remembered one, or (first time) this."""
         cert = ssl_object.getpeercert(binary_form=True)
         if not cert:
-            self._finish(ev.Failed(f"{self.where} presented no certificate; not connected."))
+            self._finish(ev.Failed(f"{self.where} presented no certificate; not connected.", "tls"))
             return False
         self._cert = cert
         seen = fingerprint(cert)
@@ -225,7 +265,8 @@ class Joiner:
                     ev.Failed(
                         f"The host at {self.where} is not the one in the invite: its identity "
                         "does not match. Someone may be intercepting the connection. "
-                        "Not connected."
+                        "Not connected.",
+                        "identity",
                     )
                 )
                 return False
@@ -247,7 +288,8 @@ class Joiner:
                     f"WARNING: the identity of {self.where} has CHANGED since your last visit. "
                     "Someone may be intercepting the connection, or the host set Parley up "
                     f"again. Compare the safety code {code} with the host's; if they match, "
-                    "join again with --trust-new (window: Trust new identity)."
+                    "join again with --trust-new (window: Trust new identity).",
+                    "identity",
                 )
             )
             return False
@@ -293,7 +335,7 @@ class Joiner:
             if self._greet_timer is not None:
                 self._greet_timer.cancel()
             if msg.refusal is not None:
-                self._close(ev.Failed(msg.refusal))
+                self._close(ev.Failed(clean_text(msg.refusal), "refused"))
             elif msg.version is None:
                 self._enter_foreign()
             else:
@@ -312,7 +354,7 @@ class Joiner:
         elif isinstance(msg, Ended):
             self._close(ev.ChatEnded(msg.reason))
         elif isinstance(msg, Error) and not self.in_room:
-            self._close(ev.Failed(msg.text))
+            self._close(ev.Failed(clean_text(msg.text), "refused", msg.code))
         elif isinstance(msg, Ping):
             self._write(encode_client(Pong()))
         elif isinstance(msg, ProtocolError):
@@ -465,7 +507,9 @@ class Joiner:
         elif self.foreign:
             self._finish(ev.ChatEnded("The server closed the connection."))
         elif not self.welcomed:
-            self._finish(ev.Failed(f"{self.where} closed the connection before letting us in."))
+            self._finish(
+                ev.Failed(f"{self.where} closed the connection before letting us in.", "closed")
+            )
         elif not self.options.reconnect:
             self.post(ev.ErrorShown("The connection to the host was lost."))
             self._finish(ev.ChatEnded("Connection lost."))
@@ -485,7 +529,7 @@ class Joiner:
             return
         problem = await self._open()
         if problem is not None and not self._finished:
-            self._retry_later(problem)
+            self._retry_later(problem.text)
 
     def _start_keepalive(self) -> None:
         if not self._tasks:
@@ -560,27 +604,64 @@ async def _connect_tcp(host: str, port: int, timeout: float) -> socket.socket:
     raise error
 
 
-def _connect_error(host: str, port: int, exc: BaseException) -> str:
+def _connect_error(host: str, port: int, exc: BaseException) -> ev.Failed:
     where = f"{host}:{port}"
     if isinstance(exc, asyncio.TimeoutError):
-        return f"Could not connect to {where}: timed out — check the address and the firewall."
+        return ev.Failed(
+            f"Could not connect to {where}: timed out — check the address and the firewall.",
+            "timeout",
+        )
     if isinstance(exc, ConnectionRefusedError):
-        return f"Could not connect to {where}: connection refused — is the host running?"
+        return ev.Failed(
+            f"Could not connect to {where}: connection refused — is the host running?",
+            "unreachable",
+        )
     if isinstance(exc, socket.gaierror):
-        return f"Could not connect to {where}: unknown host name — check the spelling."
+        return ev.Failed(
+            f"Could not connect to {where}: unknown host name — check the spelling.",
+            "unreachable",
+        )
     if isinstance(exc, OSError) and exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
-        return f"Could not connect to {where}: network unreachable — check your connection."
+        return ev.Failed(
+            f"Could not connect to {where}: network unreachable — check your connection.",
+            "unreachable",
+        )
     reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-    return f"Could not connect to {where}: {reason}."
+    return ev.Failed(f"Could not connect to {where}: {reason}.", "unreachable")
 
 
-def _tls_error(host: str, port: int, exc: BaseException) -> str:
+def _tls_error(host: str, port: int, exc: BaseException, plain_line: str | None) -> ev.Failed:
+    """What a failed TLS handshake means, told truthfully. `plain_line` is what the server said
+    first to a plain connection made to find out (None: nothing)."""
     where = f"{host}:{port}"
-    why = "it did not answer" if isinstance(exc, asyncio.TimeoutError) else "it did not speak TLS"
-    if isinstance(exc, ConnectionResetError | ConnectionAbortedError | BrokenPipeError):
-        why = "it closed the connection"
-    return (
-        f"Could not set up encryption with {where}: {why}. If it is a plain server "
-        "(nc, ncat --chat, or a host that allows plain connections), join with --plain "
-        "(window: the Plain checkbox)."
-    )
+    failed = f"Could not set up encryption with {where}"
+    if isinstance(exc, asyncio.TimeoutError):
+        return ev.Failed(f"{failed}: it is not answering (timed out).", "timeout")
+    if plain_line is not None:
+        greeting = JoinerSideParser().feed(plain_line.encode() + b"\n")[0]
+        if isinstance(greeting, Greeting) and greeting.refusal is not None:
+            return ev.Failed(clean_text(greeting.refusal), "refused")
+        if isinstance(greeting, Greeting) and greeting.version is not None:
+            return ev.Failed(
+                f"{failed}: it is a Parley host, but the encrypted handshake failed ({_why(exc)}).",
+                "tls",
+            )
+        return ev.Failed(
+            f"{failed}: it does not speak TLS; it answers in plain text. If it is a plain "
+            "server (nc, ncat --chat, or a host that allows plain connections), join with "
+            "--plain.",
+            "not_tls",
+        )
+    if isinstance(exc, ssl.SSLError):  # it sent something that is not TLS, then fell silent
+        return ev.Failed(
+            f"{failed}: it did not speak TLS. If it is a plain server (nc, ncat --chat), "
+            "join with --plain.",
+            "not_tls",
+        )
+    return ev.Failed(f"{failed}: it closed the connection during the handshake.", "closed")
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, ssl.SSLError):
+        return exc.reason or str(exc)
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__

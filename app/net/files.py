@@ -37,6 +37,7 @@ from app.transfer import (
     FileCancel,
     FileData,
     FileDecline,
+    FileDone,
     FileEnd,
     FileFrame,
     FileGet,
@@ -206,6 +207,9 @@ class Transfers:
         item.speed = _Speed()
         self.post(ev.FileProgress(number, item.offer.sender or "", True, 0, item.offer.size))
         self._send(FileAccept(item.machine.file, 0))
+        if item.machine.complete:  # an empty file: nothing will come, and nothing needs to
+            self._send(FileDone(item.machine.file, item.machine.verified))
+            self._finish_in(item)
 
     def decline(self, number: int) -> None:
         item = self._in.get(number)

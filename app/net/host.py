@@ -568,7 +568,10 @@ class Host:
         if msg.to is not None:
             self._deliver(self.room.tell(peer.id, msg.to, msg.text, msg.id))
         else:
+            name = self.room.name_of(peer.id) if peer.id in self.room else None
             self._deliver(self.room.say(peer.id, msg.text, msg.id))
+            if name is not None and peer.id not in self.room:  # a bye: its offers go too
+                self.files.gone(peer.id, held=False, name=name)
 
     def _received_early(self, peer: _Peer, msg: object) -> None:
         """Before admission: a hello (maybe with a password exchange), a proof, or text."""

@@ -110,14 +110,15 @@ class HostFiles:
             kind = room.kind_of(member_id)
             self._deliver(self.relay.newcomer(member_id, room.member_key(member_id), kind))
 
-    def gone(self, member_id: int, held: bool) -> None:
-        """Call before the room forgets the member (its name is needed)."""
+    def gone(self, member_id: int, held: bool, name: str | None = None) -> None:
+        """A member left: call before the room forgets it, or give its `name`."""
         self._lanes.pop(member_id, None)
         timer = self._timers.pop(member_id, None)
         if timer is not None:
             timer.cancel()
-        if member_id in self.host.room:
+        if name is None and member_id in self.host.room:
             name = self.host.room.name_of(member_id)
+        if name is not None:
             self._deliver(self.relay.member_left(member_id, name, held))
 
     def close(self) -> None:

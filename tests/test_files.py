@@ -1,0 +1,481 @@
+"""Files over real sockets: a host (Hal, who sends and receives too) and joiners Ann and Bob.
+
+Bytes are compared by SHA-256 of what landed on disk. A loopback proxy between Bob and the host
+holds, throttles, cuts or damages Bob's link where a test needs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import resource
+import signal
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from app import events as ev
+from app.messages import Hello
+from app.protocol import encode_client
+from app.transfer import FileData, FileOffer, encode_frame
+from tests.conftest import Hosted, Joined
+from tests.helpers import DEADLINE, LoopServer, RawPeer, Recorder
+
+FAST = {"reconnect_initial": 0.05, "reconnect_max": 0.2}
+BIG = 10_000_000
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def make_file(folder: Path, name: str, size: int, fill: bytes | None = None) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    if fill is None:
+        path.write_bytes(os.urandom(size))
+    else:
+        path.write_bytes((fill * (size // len(fill) + 1))[:size])
+    return path
+
+
+class Link(LoopServer):
+    """A loopback proxy in front of the host. Host -> joiner bytes can be held after a count
+    (`hold_after`), throttled (`rate`, bytes per second), damaged once (`flip`), or every link
+    cut at once (`cut`)."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.hold_after: int | None = None
+        self.rate: float | None = None
+        self.flip: tuple[bytes, bytes, int] | None = None  # (find, replace, after this many)
+        self.flipped = False
+        self.passed = 0
+        self.release = asyncio.Event()
+        super().__init__()
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_r, up_w = await asyncio.open_connection("127.0.0.1", self.target_port)
+        self.links.append((writer, up_w))
+
+        async def up() -> None:
+            with contextlib.suppress(OSError):
+                while data := await reader.read(65536):
+                    up_w.write(data)
+                    await up_w.drain()
+            up_w.close()
+
+        async def down() -> None:
+            with contextlib.suppress(OSError):
+                while data := await up_r.read(16384):
+                    if self.flip is not None and not self.flipped:
+                        find, repl, after = self.flip
+                        at = data.find(find)
+                        if self.passed >= after and at >= 0:
+                            data = data[:at] + repl + data[at + len(find) :]
+                            self.flipped = True
+                    if self.hold_after is not None and self.passed + len(data) > self.hold_after:
+                        await self.release.wait()
+                    self.passed += len(data)
+                    writer.write(data)
+                    await writer.drain()
+                    if self.rate:
+                        await asyncio.sleep(len(data) / self.rate)
+            writer.close()
+
+        await asyncio.gather(up(), down())
+
+    def hold(self, after: int) -> None:
+        def change() -> None:
+            self.hold_after = self.passed + after
+            self.release.clear()
+
+        self.call(change)
+
+    def let_go(self) -> None:
+        def change() -> None:
+            self.hold_after = None
+            self.release.set()
+
+        self.call(change)
+
+    def cut(self) -> None:
+        def cut_all() -> None:
+            for a, b in self.links:
+                for w in (a, b):
+                    w.transport.abort()
+            self.links.clear()
+            self.hold_after = None
+            self.release.set()
+
+        self.call(cut_all)
+
+
+@pytest.fixture
+def links() -> Iterator[Callable[[int], Link]]:
+    made: list[Link] = []
+
+    def make(port: int) -> Link:
+        link = Link(port)
+        made.append(link)
+        return link
+
+    yield make
+    for link in made:
+        link.close()
+
+
+Room = tuple[Hosted, Joined, Joined, Path]
+
+
+@pytest.fixture
+def room(
+    start_host: Callable[..., Hosted], join: Callable[..., Joined], tmp_path: Path
+) -> Callable[..., Room]:
+    """Hal hosts; Ann and Bob join (Bob through `via` if given). Each saves into tmp/<name>."""
+
+    def make(via: Callable[[int], int] | None = None, bob: str = "Bob", **host: object) -> Room:
+        hosted = start_host(downloads=tmp_path / "hal", **host)
+        port = hosted[2]
+        ann = join(port, "Ann", downloads=tmp_path / "ann")
+        bob_port = via(port) if via else port
+        opts = {**FAST, "plain": True} if host.get("allow_plain") else FAST
+        bobbed = join(bob_port, bob, downloads=tmp_path / "bob", **opts)
+        bobbed[1].wait_for(ev.Connected)
+        hosted[1].wait_for(ev.MemberJoined, lambda e: e.name == bob)
+        ann[1].wait_for(ev.MemberJoined, lambda e: e.name == bob)
+        return hosted, ann, bobbed, tmp_path
+
+    return make
+
+
+def offered(rec: Recorder, name: str) -> ev.FileOffered:
+    return rec.wait_for(ev.FileOffered, lambda e: e.name == name)
+
+
+def ended(rec: Recorder, number: int, peer: str | None = None, **kw: object) -> ev.FileEnded:
+    return rec.wait_for(
+        ev.FileEnded,
+        lambda e: e.number == number and (peer is None or e.peer == peer) and e.status != "paused",
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def files_in(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+@pytest.mark.parametrize("size", [0, 1, 100_003, BIG], ids=["0B", "1B", "multi-chunk", "10MB"])
+def test_a_file_reaches_everyone_who_accepts_byte_identical(room, size: int) -> None:
+    (hal, hrec, _), (ann, arec), (bob, brec), tmp = room()
+    src = make_file(tmp / "src", "data.bin", size)
+    ann.send_file(str(src))
+    sending = arec.wait_for(ev.FileSending)
+    assert sorted(sending.to) == ["Bob", "Hal"]
+    for worker, rec in ((bob, brec), (hal, hrec)):
+        offer = offered(rec, "data.bin")
+        assert (offer.sender, offer.size, offer.private) == ("Ann", size, False)
+        worker.accept_file(offer.number)
+    for rec, who in ((brec, "bob"), (hrec, "hal")):
+        done = ended(rec, offered(rec, "data.bin").number, timeout=30)
+        assert done.status == "received", done
+        assert done.path == str(tmp / who / "data.bin")
+        assert sha(Path(done.path)) == sha(src)
+        assert files_in(tmp / who) == ["data.bin"]  # no .part left behind
+    # The sender sees who received it.
+    for name in ("Bob", "Hal"):
+        got = ended(arec, sending.number, name, timeout=30)
+        assert (got.status, got.text) == ("received", f"{name} received data.bin.")
+
+
+def test_the_host_sends_to_one_member_by_a_name_with_spaces(room) -> None:
+    (hal, hrec, _), (ann, arec), (bob, brec), tmp = room(bob="Bob Smith")
+    src = make_file(tmp / "src", "note.txt", 5000)
+    hal.send_file(str(src), "Bob Smith")
+    offer = offered(brec, "note.txt")
+    assert offer.private
+    assert offer.sender == "Hal"
+    bob.accept_file(offer.number)
+    done = ended(brec, offer.number)
+    assert sha(Path(done.path or "")) == sha(src)
+    assert ended(hrec, hrec.wait_for(ev.FileSending).number, "Bob Smith").status == "received"
+    assert not arec.of(ev.FileOffered)  # Ann never heard of it
+
+
+def test_decline_and_nothing_is_written_before_accepting(room) -> None:
+    (hal, hrec, _), (ann, arec), (bob, brec), tmp = room()
+    ann.send_file(str(make_file(tmp / "src", "a.txt", 10)))
+    offer = offered(brec, "a.txt")
+    assert files_in(tmp / "bob") == []
+    bob.decline_file(offer.number)
+    assert ended(brec, offer.number).status == "declined"
+    got = ended(arec, arec.wait_for(ev.FileSending).number, "Bob")
+    assert (got.status, got.text) == ("declined", "Bob declined a.txt.")
+    assert files_in(tmp / "bob") == []
+
+
+def test_a_second_file_of_the_same_name_does_not_overwrite_the_first(room) -> None:
+    (hal, hrec, _), (ann, arec), (bob, brec), tmp = room()
+    first = make_file(tmp / "one", "report.pdf", 1000)
+    second = make_file(tmp / "two", "report.pdf", 2000)
+    paths: list[Path] = []
+    for number, src in enumerate((first, second), 1):
+        ann.send_file(str(src))
+        offer = brec.wait_for(ev.FileOffered, lambda e, n=number: e.number == n)
+        bob.accept_file(offer.number)
+        done = ended(brec, offer.number)
+        paths.append(Path(done.path or ""))
+    assert [p.name for p in paths] == ["report.pdf", "report (1).pdf"]
+    assert sha(paths[0]) == sha(first)
+    assert sha(paths[1]) == sha(second)
+
+
+@pytest.mark.parametrize(("limit", "size"), [(1000, 1001), (0, 1)], ids=["over", "no-files"])
+def test_an_offer_over_the_host_limit_is_refused_up_front(room, limit: int, size: int) -> None:
+    (hal, hrec, _), (ann, arec), (bob, brec), tmp = room(max_file_size=limit)
+    ann.send_file(str(make_file(tmp / "src", "big.iso", size)))
+    refused = arec.wait_for(ev.FileEnded, lambda e: e.status == "refused")
+    assert ("allows files of up to 1.0 kB" if limit else "does not allow files") in refused.text
+    ann.send("after")  # the offer went nowhere: nobody got a card
+    brec.wait_for(ev.MessageReceived, lambda e: e.text == "after")
+    assert not brec.of(ev.FileOffered)
+    assert not hrec.of(ev.FileOffered)
+
+
+def test_a_text_peer_is_told_in_one_line(room) -> None:
+    (hal, hrec, port), (ann, arec), (bob, brec), tmp = room(allow_plain=True)
+    nc = RawPeer(port)
+    nc.read_until("You are")
+    ann.send_file(str(make_file(tmp / "src", "pic.png", 2_100_000)))
+    line = nc.read_until("pic.png")
+    assert (
+        line
+        == "* Ann offers the file pic.png (2.1 MB); to receive files, join with the Parley app."
+    )
+
+
+def test_a_sender_that_leaves_cancels_its_offer_for_everyone(room) -> None:
+    (hal, hrec, _), (ann, arec), (bob, brec), tmp = room()
+    ann.send_file(str(make_file(tmp / "src", "x.bin", 100)))
+    for rec in (brec, hrec):
+        offered(rec, "x.bin")
+    ann.leave().result(DEADLINE)
+    for rec in (brec, hrec):
+        gone = ended(rec, offered(rec, "x.bin").number)
+        assert gone.status == "cancelled"
+        assert "Ann left" in gone.text
+
+
+def _mid_way(room, links) -> tuple[Room, Link, ev.FileOffered, Path]:
+    """Bob, through a proxy, has some of a 10 MB file from Ann and is held there."""
+    made: list[Link] = []
+
+    def via(port: int) -> int:
+        made.append(links(port))
+        return made[0].port
+
+    setup = room(via=via)
+    (hal, hrec, _), (ann, arec), (bob, brec), tmp = setup
+    link = made[0]
+    src = make_file(tmp / "src", "movie.mkv", BIG)
+    ann.send_file(str(src))
+    offer = offered(brec, "movie.mkv")
+    link.hold(400_000)
+    bob.accept_file(offer.number)
+    brec.wait_for(ev.FileProgress, lambda e: e.incoming and e.done > 0)
+    assert files_in(tmp / "bob") == ["movie.mkv.part"]
+    return setup, link, offer, src
+
+
+def test_the_receiver_cancels_mid_way(room, links) -> None:
+    ((hal, hrec, _), (ann, arec), (bob, brec), tmp), link, offer, src = _mid_way(room, links)
+    bob.cancel_file(offer.number)
+    assert ended(brec, offer.number).status == "cancelled"
+    got = ended(arec, arec.wait_for(ev.FileSending).number, "Bob")
+    assert (got.status, got.text) == ("cancelled", "Bob cancelled receiving movie.mkv.")
+    link.let_go()
+    bob.send("still here")
+    arec.wait_for(ev.MessageReceived, lambda e: e.text == "still here")
+    assert files_in(tmp / "bob") == []
+
+
+def test_the_sender_cancels_mid_way(room, links) -> None:
+    ((hal, hrec, _), (ann, arec), (bob, brec), tmp), link, offer, src = _mid_way(room, links)
+    ann.cancel_file(arec.wait_for(ev.FileSending).number)
+    link.let_go()
+    gone = ended(brec, offer.number)
+    assert (gone.status, gone.text) == ("cancelled", "Ann cancelled movie.mkv.")
+    assert files_in(tmp / "bob") == []
+    assert not [e for e in arec.of(ev.FileEnded) if e.status == "received"]
+
+
+def test_a_receiver_cut_off_mid_way_resumes_and_completes(room, links) -> None:
+    ((hal, hrec, _), (ann, arec), (bob, brec), tmp), link, offer, src = _mid_way(room, links)
+    had = max(e.done for e in brec.of(ev.FileProgress) if e.incoming)
+    link.cut()
+    brec.wait_for(ev.Connected, lambda e: e.resumed)
+    done = ended(brec, offer.number, timeout=30)
+    assert done.status == "received", done
+    assert sha(Path(done.path or "")) == sha(src)
+    # Ann was asked again from where Bob had got to, not from the start.
+    number = arec.wait_for(ev.FileSending).number
+    arec.wait_for(ev.FileEnded, lambda e: e.number == number and e.status == "paused")
+    restarts = [e for e in arec.of(ev.FileProgress) if e.number == number and e.done >= had]
+    assert restarts
+    assert ended(arec, number, "Bob").status == "received"
+
+
+def test_a_flipped_byte_fails_the_transfer_and_leaves_no_file(room, links) -> None:
+    made: list[Link] = []
+
+    def via(port: int) -> int:
+        made.append(links(port))
+        return made[0].port
+
+    (hal, hrec, _), (ann, arec), (bob, brec), tmp = room(via=via, allow_plain=True)
+    made[0].flip = (b"YWFh", b"ZWFh", 200_000)  # "aaa" becomes "eaa" somewhere past 200 kB
+    ann.send_file(str(make_file(tmp / "src", "doc.txt", 1_000_000, fill=b"a")))
+    offer = offered(brec, "doc.txt")
+    bob.accept_file(offer.number)
+    failed = ended(brec, offer.number)
+    assert failed.status == "failed"
+    assert "did not match" in failed.text
+    assert made[0].flipped
+    assert files_in(tmp / "bob") == []
+    got = ended(arec, arec.wait_for(ev.FileSending).number, "Bob")
+    assert got.status == "failed"
+
+
+def _raw_app_peer(port: int, name: str) -> RawPeer:
+    peer = RawPeer(port)
+    peer.read_until("PARLEY/")
+    peer.send(encode_client(Hello(name, 1)))
+    peer.read_until('"welcome"')
+    return peer
+
+
+HOSTILE = ["../../evil", "CON.txt", "y" * 300 + ".txt", "\u202etxt.exe", "a\\..\\b", "nul"]
+
+
+def test_hostile_names_are_saved_safely_inside_the_downloads_folder(room) -> None:
+    (hal, hrec, port), (ann, arec), (bob, brec), tmp = room(allow_plain=True)
+    mallory = _raw_app_peer(port, "Mallory")
+    body = b"!"
+    digest = hashlib.sha256(body).hexdigest()
+    for i, name in enumerate(HOSTILE):
+        mallory.send(encode_frame(FileOffer(name, 1, digest, ref=f"r{i}", to="Bob")))
+        mallory.read_until('"file_offered"')
+    saved = []
+    for i in range(len(HOSTILE)):
+        offer = brec.wait_for(ev.FileOffered, lambda e, i=i: e.number == i + 1)
+        bob.accept_file(offer.number)
+        got = json.loads(mallory.read_until('"file_get"'))
+        mallory.send(encode_frame(FileData(0, body, stream=got["stream"])))
+        done = ended(brec, offer.number)
+        assert done.status == "received", done
+        saved.append(Path(done.path or ""))
+    folder = (tmp / "bob").resolve()
+    for path in saved:
+        assert path.resolve().parent == folder
+        assert path.read_bytes() == body
+        assert len(path.name) <= 120
+        assert not any(ch in path.name for ch in "/\\\u202e")
+    names = [p.name for p in saved]
+    assert names[0] == "_._evil"
+    assert names[1] == "_CON.txt"
+    assert names[3] == "txt.exe"
+    assert names[5] == "_nul"
+    assert not (tmp / "evil").exists()
+
+
+def test_an_unwritable_folder_gives_a_clear_error_and_no_file(
+    start_host, join, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the folder should be")
+    hal, hrec, port = start_host()
+    ann, arec = join(port, "Ann")
+    bob, brec = join(port, "Bob", downloads=blocker / "downloads")
+    brec.wait_for(ev.Connected)
+    ann.send_file(str(make_file(tmp_path / "src", "a.txt", 10)))
+    offer = offered(brec, "a.txt")
+    bob.accept_file(offer.number)
+    failed = ended(brec, offer.number)
+    assert failed.status == "failed"
+    assert failed.text.startswith(f"Could not save a.txt in {blocker / 'downloads'}: ")
+    assert blocker.read_text() == "a file where the folder should be"
+
+
+def test_a_full_disk_gives_a_clear_error_and_leaves_no_partial_file(room) -> None:
+    """The system refuses writes past RLIMIT_FSIZE as it would on a full disk (EFBIG)."""
+    (hal, hrec, _), (ann, arec), (bob, brec), tmp = room()
+    src = make_file(tmp / "src", "huge.bin", 4_000_000)
+    ann.send_file(str(src))
+    offer = offered(brec, "huge.bin")
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    old = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1_000_000, hard))
+    try:
+        bob.accept_file(offer.number)
+        failed = ended(brec, offer.number)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, old)
+    assert failed.status == "failed"
+    assert failed.text.startswith(f"Could not save huge.bin in {tmp / 'bob'}: File too large")
+    assert files_in(tmp / "bob") == []
+    assert ended(arec, arec.wait_for(ev.FileSending).number, "Bob").status == "cancelled"
+
+
+def test_chat_keeps_flowing_during_a_transfer(room, links) -> None:
+    made: list[Link] = []
+
+    def via(port: int) -> int:
+        made.append(links(port))
+        made[0].rate = 4_000_000  # Bob's link: 4 MB/s, so 20 MB takes about 5 s
+        return made[0].port
+
+    (hal, hrec, _), (ann, arec), (bob, brec), tmp = room(via=via)
+    ann.send_file(str(make_file(tmp / "src", "big.bin", 2 * BIG)))
+    offer = offered(brec, "big.bin")
+    bob.accept_file(offer.number)
+    brec.wait_for(ev.FileProgress, lambda e: e.incoming and e.done > 0)
+    for i in range(5):
+        ann.send(f"chat {i}")
+        hal.send(f"host {i}")
+    brec.wait_for(ev.MessageReceived, lambda e: e.text == "chat 4")
+    brec.wait_for(ev.MessageReceived, lambda e: e.text == "host 4")
+    arec.wait_for(ev.MessageReceived, lambda e: e.text == "host 4")
+    # Every line reached Bob while his file was still coming.
+    assert not [e for e in brec.of(ev.FileEnded) if e.number == offer.number]
+    bob.cancel_file(offer.number)
+    ended(brec, offer.number)
+
+
+def test_a_host_refuses_file_frames_that_break_the_window(room, links) -> None:
+    """A sender that ignores the window is answered with an error; the room goes on."""
+    made: list[Link] = []
+
+    def via(port: int) -> int:
+        made.append(links(port))
+        return made[0].port
+
+    (hal, hrec, port), (ann, arec), (bob, brec), tmp = room(via=via, allow_plain=True)
+    mallory = _raw_app_peer(port, "Mallory")
+    digest = hashlib.sha256(b"x" * 2_000_000).hexdigest()
+    mallory.send(encode_frame(FileOffer("flood.bin", 2_000_000, digest, ref="r", to="Bob")))
+    offer = offered(brec, "flood.bin")
+    made[0].hold(0)  # Bob gets nothing more, so grants nothing more: the window stays as it is
+    bob.accept_file(offer.number)
+    got = json.loads(mallory.read_until('"file_get"'))
+    chunk = b"x" * 32768
+    for i in range(got["window"] // len(chunk) + 1):  # one chunk more than the window
+        mallory.send(encode_frame(FileData(i * len(chunk), chunk, stream=got["stream"])))
+    assert "window" in mallory.read_until('"error"')
+    made[0].let_go()
+    ann.send("room still works")
+    brec.wait_for(ev.MessageReceived, lambda e: e.text == "room still works")

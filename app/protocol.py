@@ -28,9 +28,10 @@ from __future__ import annotations
 import json
 import math
 import re
-import unicodedata
 from collections.abc import Callable
 from typing import Any
+
+import regex
 
 from app.messages import (
     AuthChallenge,
@@ -77,9 +78,10 @@ def refusal_line(text: str) -> bytes:
 _REFUSED = re.compile(r"PARLEY/\d{1,6} ! ")  # a refusal from a host of any version
 _BYE = re.compile(r"\s*bye[\s.!?…]*", re.IGNORECASE)
 _GREETING = re.compile(r"PARLEY/(\d{1,6})(?:\s.*)?")
-# Kept by clean_text although they are Cc/Cf: newline, tab, and the zero-width (non-)joiner that
-# emoji sequences (👨‍👩‍👧) and scripts such as Persian need.
-_TEXT_KEEP = frozenset("\n\t\u200c\u200d")
+# What clean_text removes: every control (Cc) and format (Cf) character except newline, tab, and
+# the zero-width (non-)joiner that emoji sequences (👨‍👩‍👧) and scripts such as Persian need.
+# `regex` knows the Unicode properties, so this is one pass over the text.
+_UNWANTED = regex.compile(r"[[\p{Cc}\p{Cf}]--[\n\t\u200c\u200d]]", regex.V1)
 
 
 def is_bye(text: str) -> bool:
@@ -111,12 +113,19 @@ def clean_text(text: str) -> str:
     person's cursor, recolour their terminal or hide text. Surrogate pairs (Tk may hand over an
     emoji as two halves) are joined and lone halves dropped: they cannot be encoded as UTF-8.
     """
-    text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "ignore")
-    text = text.translate(_SEPARATORS)
-    text = _ESCAPES.sub("", text)
-    return "".join(
-        ch for ch in text if ch in _TEXT_KEEP or unicodedata.category(ch) not in ("Cc", "Cf")
-    ).strip("\n")
+    try:
+        text.encode("utf-8")  # fails only on surrogates, which are rare: then join them
+    except UnicodeEncodeError:
+        text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "ignore")
+    # Each step is one pass in C (a scan, or one regular expression over the whole text), so
+    # cleaning costs time in proportion to the text, never a Python step per character.
+    if "\u2028" in text or "\u2029" in text:
+        text = text.translate(_SEPARATORS)
+    if "\x1b" in text or "\x9b" in text or "\x9d" in text:
+        text = _ESCAPES.sub("", text)
+    if not text.isprintable():  # ordinary text (no newline, no control) needs nothing more
+        text = _UNWANTED.sub("", text)
+    return text.strip("\n")
 
 
 class LineSplitter:

@@ -70,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--rate",
         type=_rate,
         default=20.0,
-        help="messages per second a member may send on average (default 20; 0: no limit)",
+        help="messages per second a member may send on average (default 20; 0: no rate "
+        "limits at all, for benchmarks: messages, bytes and new connections)",
     )
     host.add_argument("--burst", type=_rate, default=40.0, help="... in bursts of (default 40)")
     _history_options(host)
@@ -182,6 +183,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             keep_messages=args.keep_messages,
             keep_days=args.keep_days,
         )
+        if args.rate == 0:  # no rate limits at all: bytes and new connections too
+            options.byte_rate = options.connect_rate = 0.0
         return cli.host(options)
     if args.command == "join":
         from app import cli

@@ -1,8 +1,15 @@
 """Limits that keep one address from wearing the host down: rates, open connections, guesses.
 
-All three are plain objects with an injectable clock, so the network layer asks them questions
-and tests drive time by hand. Memory stays bounded: entries exist only while they matter.
-Keys are addresses without the port (a client picks a new port for every connection).
+All are plain objects with an injectable clock, so the network layer asks them questions and
+tests drive time by hand. Memory stays bounded: entries exist only while they matter.
+Keys are addresses without the port (a client picks a new port for every connection), or a
+member's token, which it keeps when it reconnects: a limit that lived in the connection would
+start afresh with every reconnect, which is how one address relayed thousands of messages a
+second by reconnecting in a loop.
+
+`SendLimits` is what a member's messages pass: messages *and* bytes per second, for the member
+(keyed by its token, so a reconnect resumes the same allowance) and for its address (a few
+members' worth, shared by every connection from there).
 """
 
 from __future__ import annotations
@@ -28,14 +35,112 @@ class TokenBucket:
 
     def take(self, cost: float = 1.0) -> bool:
         """Spend `cost` tokens if there are enough; False means "too fast, refuse this one"."""
+        if self.can(cost):
+            self._tokens -= min(cost, self.burst)
+            return True
+        return False
+
+    def can(self, cost: float = 1.0) -> bool:
+        """Whether `take(cost)` would succeed now (nothing is spent). A cost above the burst
+        needs a full bucket and empties it: the largest message stays possible, now and then."""
         now = self._clock()
         elapsed = max(0.0, now - self._last)  # a clock that steps back refills nothing
         self._tokens = min(self.burst, self._tokens + elapsed * self.rate)
         self._last = now
-        if self._tokens >= cost:
-            self._tokens -= cost
-            return True
-        return False
+        return self._tokens >= min(cost, self.burst)
+
+
+class KeyedBuckets:
+    """A `TokenBucket` per key (an address, a member's token), made on first use.
+
+    A bucket left alone until it is full again is the same as a new one, so entries untouched
+    for `burst / rate` seconds are forgotten; at most `max_entries` are kept (the least
+    recently used go first)."""
+
+    def __init__(
+        self, rate: float, burst: float, max_entries: int = 10_000, clock: Clock = time.monotonic
+    ) -> None:
+        TokenBucket(rate, burst, clock)  # the same checks, once
+        if max_entries < 1:
+            raise ValueError("max_entries must be at least 1.")
+        self.rate = rate
+        self.burst = burst
+        self.max_entries = max_entries
+        self._clock = clock
+        self._buckets: OrderedDict[str, tuple[TokenBucket, float]] = OrderedDict()
+
+    def get(self, key: str) -> TokenBucket:
+        """The bucket for `key`, counted as used now."""
+        now = self._clock()
+        self._expire(now)
+        entry = self._buckets.pop(key, None)
+        bucket = entry[0] if entry else TokenBucket(self.rate, self.burst, self._clock)
+        self._buckets[key] = (bucket, now)
+        while len(self._buckets) > self.max_entries:
+            self._buckets.popitem(last=False)
+        return bucket
+
+    def take(self, key: str, cost: float = 1.0) -> bool:
+        return self.get(key).take(cost)
+
+    def _expire(self, now: float) -> None:
+        forget = self.burst / self.rate
+        while self._buckets:
+            _, (_, used) = next(iter(self._buckets.items()))
+            if now - used < forget:
+                break
+            self._buckets.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+
+class SendLimits:
+    """What every message a member sends must pass: at most `rate` messages and `byte_rate`
+    bytes per second on average (bursts of `burst` and `byte_burst`) for the member, and
+    `address_share` times that for all members at its address together. A rate of 0 lifts
+    that limit. A refused message spends nothing.
+
+    The member is named by a key that survives its reconnects (its token); the address part
+    holds however many connections it opens or reopens."""
+
+    def __init__(
+        self,
+        rate: float,
+        burst: float,
+        byte_rate: float,
+        byte_burst: float,
+        address_share: float = 4.0,
+        max_entries: int = 10_000,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        if address_share < 1:
+            raise ValueError("An address gets at least one member's share.")
+        self._tables: list[tuple[bool, KeyedBuckets, bool]] = []  # (per address, table, bytes)
+        for per_address, factor in ((False, 1.0), (True, address_share)):
+            if rate > 0:
+                table = KeyedBuckets(rate * factor, burst * factor, max_entries, clock)
+                self._tables.append((per_address, table, False))
+            if byte_rate > 0:
+                table = KeyedBuckets(byte_rate * factor, byte_burst * factor, max_entries, clock)
+                self._tables.append((per_address, table, True))
+
+    @property
+    def lifted(self) -> bool:
+        return not self._tables
+
+    def allow(self, member: str, address: str, size: int) -> bool:
+        """Count one message of `size` bytes from `member` at `address`, if every limit has
+        room for it; False (and nothing counted) otherwise."""
+        buckets = [
+            (table.get(address if per_address else member), size if is_bytes else 1)
+            for per_address, table, is_bytes in self._tables
+        ]
+        if not all(bucket.can(cost) for bucket, cost in buckets):
+            return False
+        for bucket, cost in buckets:
+            bucket.take(cost)
+        return True
 
 
 class ConnectionCounter:

@@ -246,6 +246,11 @@ class Room:
                 if self.journal is not None:
                     self.journal.member_out(token)
 
+    def said_after(self, seq: int) -> tuple[Chat, ...]:
+        """The public messages numbered after `seq` that the log still holds, oldest first: the
+        same record newcomers' history is taken from (a peer greeted at `seq` hears these)."""
+        return tuple(chat for chat in self._log if chat.seq > seq and chat.to is None)
+
     def _recent(self) -> tuple[Chat, ...]:
         if self._history <= 0:
             return ()

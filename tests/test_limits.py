@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.limits import ConnectionCounter, FailureBackoff, TokenBucket
+from app.limits import ConnectionCounter, FailureBackoff, KeyedBuckets, SendLimits, TokenBucket
 
 
 class FakeClock:
@@ -204,3 +204,68 @@ def test_a_repeat_offender_moves_to_the_back_of_the_eviction_line() -> None:
 def test_backoff_rejects_nonsense(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="base"):
         FailureBackoff(**kwargs)  # type: ignore[arg-type]
+
+
+# --- KeyedBuckets and SendLimits ------------------------------------------------------------------
+
+
+def test_a_cost_above_the_burst_needs_a_full_bucket_and_empties_it() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(rate=10.0, burst=100, clock=clock)
+    assert bucket.take(500)  # the largest message stays possible ...
+    assert not bucket.can(1)  # ... and costs everything
+    clock.advance(5)
+    assert not bucket.take(500)  # half full is not enough
+    clock.advance(5)
+    assert bucket.take(500)
+
+
+def test_keyed_buckets_are_separate_per_key_and_forgotten_once_refilled() -> None:
+    clock = FakeClock()
+    table = KeyedBuckets(rate=1.0, burst=2, clock=clock)
+    assert table.take("a")
+    assert table.take("a")
+    assert not table.take("a")
+    assert table.take("b")
+    clock.advance(2)  # both full again: the same as new, so nothing needs keeping
+    table.get("c")
+    assert len(table) == 1
+
+
+def test_keyed_buckets_keep_at_most_max_entries() -> None:
+    table = KeyedBuckets(rate=1.0, burst=5, max_entries=100, clock=FakeClock())
+    for i in range(10_000):
+        table.take(f"10.0.{i // 256}.{i % 256}")
+    assert len(table) == 100
+
+
+def test_send_limits_count_bytes_as_well_as_messages() -> None:
+    clock = FakeClock()
+    limits = SendLimits(rate=100, burst=100, byte_rate=1000, byte_burst=10_000, clock=clock)
+    assert limits.allow("m", "10.0.0.1", 6000)
+    assert not limits.allow("m", "10.0.0.1", 6000)  # few messages, too many bytes
+    assert limits.allow("m", "10.0.0.1", 4000)
+    clock.advance(6)
+    assert limits.allow("m", "10.0.0.1", 6000)
+
+
+def test_send_limits_share_an_address_and_follow_the_member() -> None:
+    clock = FakeClock()
+    limits = SendLimits(rate=1, burst=3, byte_rate=0, byte_burst=0, address_share=2, clock=clock)
+    # Members at one address share twice one member's allowance, however many connect.
+    allowed = sum(limits.allow(f"connection {i}", "10.0.0.1", 10) for i in range(10))
+    assert allowed == 6
+    assert limits.allow("connection 99", "10.0.0.2", 10)  # another address is not affected
+    # A member (by its token) that comes back gets no new allowance either.
+    assert sum(limits.allow("member T", "10.0.0.3", 10) for _ in range(5)) == 3
+    assert not limits.allow("member T", "10.0.0.4", 10)
+
+
+def test_send_limits_refuse_without_spending_and_can_be_lifted() -> None:
+    limits = SendLimits(rate=1, burst=2, byte_rate=1, byte_burst=10, clock=FakeClock())
+    assert limits.allow("m", "a", 8)
+    assert not limits.allow("m", "a", 5)  # too many bytes: the message is not counted either
+    assert limits.allow("m", "a", 2)  # so the second message still fits
+    assert not limits.allow("m", "a", 0)  # and now the messages are used up
+    assert SendLimits(rate=0, burst=0, byte_rate=0, byte_burst=0).lifted
+    assert not limits.lifted

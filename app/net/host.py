@@ -32,15 +32,16 @@ import socket
 import ssl
 import sys
 import time
+from collections import deque
 from collections.abc import Coroutine, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from app import events as ev
 from app.address import DEFAULT_PORT
 from app.invite import make_invite
-from app.limits import ConnectionCounter, FailureBackoff, TokenBucket
+from app.limits import ConnectionCounter, FailureBackoff, KeyedBuckets, SendLimits
 from app.messages import (
     AuthChallenge,
     AuthProof,
@@ -111,6 +112,12 @@ class HostOptions:
     max_per_address: int = 16  # open connections from one address
     rate: float = 20.0  # messages per second per member, on average (0: no limit) ...
     burst: float = 40.0  # ... with bursts this large
+    byte_rate: float = 32 * 1024  # bytes of text per second per member (0: no limit) ...
+    byte_burst: float = 256 * 1024  # ... with bursts this large
+    address_share: float = 4.0  # all members at one address: this many members' worth
+    connect_rate: float = 2.0  # new connections per second from one address (0: no limit) ...
+    connect_burst: float = 30.0  # ... with bursts this large
+    backoff_base: float = 1.0  # wait after a wrong password, doubling up to a minute
     flood_strikes: int = 20  # messages refused for rate before the member is dropped
     keepalive: float = 45.0  # an app member silent this long (no answer to pings) is gone
     grace: float = 60.0  # how long a dropped member's name waits for it to come back
@@ -128,6 +135,11 @@ ENCRYPTED_ONLY = (
     "or with a TLS client: openssl s_client -quiet -connect {where}"
 )
 APP_ONLY = "This room needs a password: join it with the Parley app."
+TOO_OFTEN = "Too many new connections from your address; wait a few seconds and try again."
+TOO_FAST = (
+    "You are sending too fast (too many messages, or too much text): that message was not "
+    "sent. Slow down or you will be disconnected."
+)
 
 
 TOO_MANY = "Too many connections from your address; close some first."
@@ -169,8 +181,9 @@ class _Peer(asyncio.Protocol):
         self.auth: HostAuth | None = None
         self.hello: Hello | None = None  # kept while the password exchange runs
         self.safety: str | None = None
-        rate, burst = host.options.rate, host.options.burst
-        self.bucket = TokenBucket(rate, burst) if rate > 0 else None
+        # Rate limits follow the member, not the connection: its token once it has one.
+        self.limit_key = f"connection {member_id}"
+        self.greeted_seq = host.room.last_seq  # the room said nothing to it before this
         self.strikes = 0
         self.last_strike = 0.0
         self.last_heard = time.monotonic()
@@ -288,8 +301,21 @@ class Host:
         self._listeners: list[socket.socket] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._per_address = ConnectionCounter(options.max_per_address)
-        self._backoff = FailureBackoff()
+        base = options.backoff_base
+        self._backoff = FailureBackoff(base=base, maximum=max(60.0, base), forget_after=600.0)
         self._refusing = 0  # refusals being said (each may need a TLS handshake first)
+        # One password attempt in flight per address; the others wait their turn.
+        self._guessing: dict[str, _Peer] = {}
+        self._waiting: dict[str, deque[_Peer]] = {}
+        self._send_limits = SendLimits(
+            options.rate,
+            options.burst,
+            options.byte_rate,
+            options.byte_burst,
+            options.address_share,
+        )
+        rate = options.connect_rate
+        self._connects = KeyedBuckets(rate, options.connect_burst) if rate > 0 else None
         self._finished = False
         self._stopping = False
         self.closed = asyncio.Event()
@@ -452,6 +478,10 @@ class Host:
         set_tcp_keepalive(sock, self.options.keepalive)
         address = _format_address(addr)
         ip = address.rsplit(":", 1)[0]
+        if self._connects is not None and not self._connects.take(ip):
+            log.warning("%s: refused, connecting too often", ip)
+            self._spawn(self._refuse(sock, TOO_OFTEN))
+            return
         if not self._per_address.acquire(ip):
             log.warning("%s: refused, over %d connections", ip, self.options.max_per_address)
             self._spawn(self._refuse(sock, TOO_MANY))
@@ -541,8 +571,34 @@ class Host:
         peer.admitted = True
         peer._stop_timers()
         token, last_seq = (hello.token, hello.last_seq) if hello else (None, 0)
-        self._deliver(self.room.join(peer.id, name, peer.kind, token, last_seq))
+        self._deliver(
+            self._admission(peer, self.room.join(peer.id, name, peer.kind, token, last_seq))
+        )
         self.files.joined(peer.id)
+
+    def _admission(self, peer: _Peer, sends: list[Send]) -> list[Send]:
+        """What admitting `peer` sends, made to keep two promises: its rate limits are its
+        member's (keyed by its token, which a reconnect brings back), and a text peer hears
+        everything said since its greeting, as it was said, not as "earlier" history."""
+        welcome = next(
+            (s.message for s in sends if s.to == (peer.id,) and isinstance(s.message, Welcome)),
+            None,
+        )
+        if welcome is None:
+            return sends
+        if welcome.token is not None:
+            peer.limit_key = f"member {welcome.token}"
+        if peer.kind != "text" or welcome.resumed:
+            return sends
+        since, count = peer.greeted_seq, len(welcome.history)
+        logged = self.room.said_after(0)
+        # As much history as the room gives newcomers, ending where the greeting went out ...
+        before = tuple(chat for chat in logged if chat.seq <= since)[-count:] if count else ()
+        trimmed = replace(welcome, history=before)
+        out = [Send(s.to, trimmed) if s.message is welcome else s for s in sends]
+        # ... then what was said since, as it was said.
+        out += [Send((peer.id,), chat) for chat in logged if chat.seq > since]
+        return out
 
     def received(self, peer: _Peer, msg: object) -> None:
         if not peer.admitted:
@@ -563,7 +619,7 @@ class Host:
             self._bad_line(peer, ProtocolError("unexpected", "No password exchange is running."))
 
     def _say(self, peer: _Peer, msg: Say) -> None:
-        if not self._within_rate(peer):
+        if not self._within_rate(peer, msg.text):
             return
         if msg.to is not None:
             self._deliver(self.room.tell(peer.id, msg.to, msg.text, msg.id))
@@ -596,11 +652,29 @@ class Host:
     # --- password rooms ------------------------------------------------------------------------
 
     def _challenge(self, peer: _Peer, hello: Hello) -> None:
-        assert self.options.password is not None
-        assert self.identity is not None
         if hello.pake is None:
             peer.refuse("password_required", "This room needs a password.")
             return
+        if peer.auth is not None or peer.hello is not None:
+            peer.refuse("unexpected", "One password attempt per connection.")
+            return
+        peer.hello = hello
+        if peer.ip in self._guessing:  # one attempt at a time per address: wait your turn
+            self._waiting.setdefault(peer.ip, deque()).append(peer)
+            return
+        self._guess(peer)
+
+    def _guess(self, peer: _Peer) -> None:
+        """Start the address's one password attempt in flight.
+
+        The host's half of the exchange, with its proof, lets the joiner test its password on
+        its own, so the guess counts as a failure from the moment it goes out (hanging up
+        then still spent it); a right proof takes it back. Counted once, here, however the
+        attempt ends."""
+        assert self.options.password is not None
+        assert self.identity is not None
+        assert peer.hello is not None
+        assert peer.hello.pake is not None
         wait = self._backoff.delay(peer.ip)
         if wait > 0:
             peer.refuse(
@@ -608,16 +682,16 @@ class Host:
                 f"Too many wrong passwords from your address; try again in {math.ceil(wait)} s.",
             )
             return
-        if peer.auth is not None:
-            peer.refuse("unexpected", "One password attempt per connection.")
-            return
         peer.auth = HostAuth(self.options.password, self.identity.fingerprint)
-        peer.hello = hello
         try:
-            pake, confirm = peer.auth.respond(from_b64(hello.pake, PAKE_SIZE, "exchange message"))
-        except AuthError as exc:
+            pake, confirm = peer.auth.respond(
+                from_b64(peer.hello.pake, PAKE_SIZE, "exchange message")
+            )
+        except AuthError as exc:  # nothing was tested: not a guess
             peer.refuse("bad_auth", str(exc))
             return
+        self._guessing[peer.ip] = peer
+        self._backoff.failed(peer.ip)
         peer.send(AuthChallenge(to_b64(pake), to_b64(confirm)))
 
     def _check_proof(self, peer: _Peer, proof: AuthProof) -> None:
@@ -626,24 +700,37 @@ class Host:
         try:
             peer.auth.verify(from_b64(proof.confirm, CONFIRM_SIZE, "proof"))
         except AuthError:
-            self._wrong_password(peer)
+            self._guess_over(peer, right=False)
             peer.refuse("wrong_password", "Wrong password.")
             return
         self._backoff.succeeded(peer.ip)
         peer.safety = safety_code(self.identity.cert_der, peer.auth.session_key)
         assert peer.hello is not None
+        self._guess_over(peer, right=True)
         self.admit(peer, peer.hello.name, peer.hello)
 
-    def _wrong_password(self, peer: _Peer) -> None:
-        self._backoff.failed(peer.ip)
-        failures = self._backoff.failures(peer.ip)
-        log.warning("wrong password from %s (%d in a row)", peer.ip, failures)
-        self.post(ev.NoticeShown(f"Wrong password from {peer.ip} ({failures} in a row)."))
+    def _guess_over(self, peer: _Peer, right: bool) -> None:
+        """The attempt in flight from `peer`'s address ended; the next one waiting may go."""
+        if self._guessing.get(peer.ip) is not peer:
+            return
+        del self._guessing[peer.ip]
+        if not right:
+            failures = self._backoff.failures(peer.ip)
+            log.warning("wrong password from %s (%d in a row)", peer.ip, failures)
+            self.post(ev.NoticeShown(f"Wrong password from {peer.ip} ({failures} in a row)."))
+        waiting = self._waiting.get(peer.ip)
+        while waiting and peer.ip not in self._guessing:
+            nxt = waiting.popleft()
+            if not nxt.closing:
+                self._guess(nxt)
+        if not waiting:
+            self._waiting.pop(peer.ip, None)
 
     # --- members' conduct ----------------------------------------------------------------------
 
-    def _within_rate(self, peer: _Peer) -> bool:
-        if peer.bucket is None or peer.bucket.take():
+    def _within_rate(self, peer: _Peer, text: str) -> bool:
+        limits = self._send_limits
+        if limits.lifted or limits.allow(peer.limit_key, peer.ip, len(text.encode())):
             return True
         now = time.monotonic()
         if now - peer.last_strike > 10:
@@ -653,13 +740,7 @@ class Host:
         if peer.strikes >= self.options.flood_strikes:
             self.drop(peer, "sending too fast", hold=False)
         elif peer.strikes == 1:
-            peer.send(
-                Error(
-                    "too_fast",
-                    "You are sending too fast: that message was not sent. "
-                    "Slow down or you will be disconnected.",
-                )
-            )
+            peer.send(Error("too_fast", TOO_FAST))
         return False
 
     def _bad_line(self, peer: _Peer, error: ProtocolError) -> None:
@@ -671,9 +752,11 @@ class Host:
     def lost(self, peer: _Peer, exc: Exception | None) -> None:
         self._peers.pop(peer.id, None)
         self._per_address.release(peer.ip)
-        if peer.auth is not None and not peer.admitted and peer.auth.session_key is None:
-            # Hanging up after the host's proof still spent a guess: count it.
-            self._wrong_password(peer)
+        waiting = self._waiting.get(peer.ip)
+        if waiting and peer in waiting:
+            waiting.remove(peer)
+        if not peer.admitted:
+            self._guess_over(peer, right=False)  # hung up after the host's half: a guess
         if peer.id in self.room:
             idle = peer.parser.pending == 0
             clean = exc is None and idle and peer.kind == "text"

@@ -7,6 +7,7 @@ import getpass
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app import __version__
@@ -75,6 +76,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     host.add_argument("--burst", type=_rate, default=40.0, help="... in bursts of (default 40)")
     _history_options(host)
+    host.add_argument(
+        "--max-file-size",
+        type=_size,
+        default=None,
+        metavar="SIZE",
+        help="largest file a member may send, e.g. 500MB (default 4GiB; 0: no files)",
+    )
+    _downloads_option(host)
 
     join = commands.add_parser("join", help="join a room from this terminal")
     join.add_argument("address", metavar="HOST[:PORT]|INVITE", help="where the host is")
@@ -89,7 +98,26 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="accept a host identity that changed since your last visit",
     )
+    _downloads_option(join)
     return parser
+
+
+def _downloads_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--downloads",
+        metavar="DIR",
+        default=None,
+        help="where files you accept are saved (or set PARLEY_DOWNLOADS; default: Downloads)",
+    )
+
+
+def _size(text: str) -> int:
+    from app.transfer import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def _history_options(parser: argparse.ArgumentParser) -> None:
@@ -182,9 +210,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             keep_history=not args.no_history,
             keep_messages=args.keep_messages,
             keep_days=args.keep_days,
+            downloads=Path(args.downloads).expanduser() if args.downloads else None,
         )
         if args.rate == 0:  # no rate limits at all: bytes and new connections too
             options.byte_rate = options.connect_rate = 0.0
+        if args.max_file_size is not None:
+            options.max_file_size = args.max_file_size
         return cli.host(options)
     if args.command == "join":
         from app import cli
@@ -197,6 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             password=args.password,
             plain=args.plain,
             trust_new=args.trust_new,
+            downloads=Path(args.downloads).expanduser() if args.downloads else None,
         )
         return cli.join(joining)
     from app.gui import run_window

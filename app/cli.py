@@ -8,6 +8,7 @@ line to the worker. In an interactive terminal a "You: " prompt is kept below in
 from __future__ import annotations
 
 import contextlib
+import functools
 import queue
 import signal
 import sys
@@ -18,6 +19,7 @@ from types import FrameType
 from typing import TextIO
 
 from app import events as ev
+from app.cli_files import NumberCommand, Progress, SendCommand, clock, describe_file, parse_command
 from app.net import HostOptions, JoinOptions
 from app.protocol import clean_text
 from app.worker import NetWorker
@@ -87,6 +89,8 @@ def describe(event: ev.Event) -> list[str]:
         return [*reason, "Chat ended."]
     if isinstance(event, ev.Failed):
         return [event.text]
+    if isinstance(event, ev.FileOffered | ev.FileSending | ev.FileEnded):
+        return describe_file(event)
     return []
 
 
@@ -114,13 +118,22 @@ class Terminal:
             except ImportError:  # Windows: no readline; the prompt is simply printed again
                 pass
         self.prompting = False
+        self.status = ""  # a line redrawn in place above the prompt's text (file progress)
+
+    def set_status(self, status: str) -> None:
+        """Redraw the status line in place (a terminal only)."""
+        self.status = for_terminal(status).replace("\n", " ")
+        if self.interactive:
+            prompt = PROMPT + self._line_buffer() if self.prompting else ""
+            self.out.write("\r\x1b[K" + self.status + prompt)
+            self.out.flush()
 
     def show(self, lines: list[str]) -> None:
         if not lines:
             return
         text = "".join(for_terminal(line) + "\n" for line in lines)
         if self.interactive and self.prompting:
-            self.out.write("\r\x1b[K" + text + PROMPT + self._line_buffer())
+            self.out.write("\r\x1b[K" + text + self.status + PROMPT + self._line_buffer())
         elif self.interactive:
             self.out.write("\r\x1b[K" + text)  # over the prompt left on screen
         else:
@@ -143,6 +156,24 @@ def _read_lines(terminal: Terminal, send: Callable[[str], None], eof: Callable[[
     eof()
 
 
+def _line_typed(worker: NetWorker, terminal: Terminal, line: str) -> None:
+    """A file command is the person's own (/send, /accept N, ...); anything else goes out."""
+    command = parse_command(line)
+    if command is None:
+        worker.send(line)
+    elif isinstance(command, str):
+        terminal.show([f"! {command}"])
+    elif isinstance(command, SendCommand):
+        worker.send_file(command.path, command.to)
+    elif isinstance(command, NumberCommand):
+        action = {
+            "accept": worker.accept_file,
+            "decline": worker.decline_file,
+            "cancel": worker.cancel_file,
+        }[command.verb]
+        action(command.number)
+
+
 def _sigterm(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
@@ -157,6 +188,7 @@ def run(start: Callable[[NetWorker], None], *, leave_on_eof: bool) -> int:
     worker.start()
     start(worker)
     reader_started = False
+    progress = Progress(terminal.interactive, terminal.set_status, clock)
     code = 1
     try:
         while True:
@@ -173,12 +205,13 @@ def run(start: Callable[[NetWorker], None], *, leave_on_eof: bool) -> int:
                 if isinstance(event, ev.Failed | ev.ChatEnded):
                     end = event  # the session's last event
                     break
-                lines += describe(event)
+                lines += progress.seen(event) + describe(event)
                 if isinstance(event, ev.Hosting | ev.Connected) and not reader_started:
                     reader_started = True
                     on_eof = worker.leave if leave_on_eof else (lambda: None)
+                    typed = functools.partial(_line_typed, worker, terminal)
                     threading.Thread(
-                        target=_read_lines, args=(terminal, worker.send, on_eof), daemon=True
+                        target=_read_lines, args=(terminal, typed, on_eof), daemon=True
                     ).start()
             terminal.show(lines)
             if isinstance(end, ev.Failed):

@@ -47,6 +47,7 @@ WINDOW = 1 << 20  # bytes a receiver lets be in flight per stream (the host hold
 MAX_FILE_SIZE = 4 << 30  # the host's default limit (4 GiB); 0 means no files at all
 MAX_FILE_NAME = 120  # characters of a saved name (bytes of UTF-8 stay well under 255)
 MAX_REF = 64
+MAX_OFFERS = 32  # open offers per member: each holds a little of the host's memory
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -533,6 +534,9 @@ class Relay:
                 f"of up to {format_size(self.max_size)}."
             )
             return [(sender, FileRefused(ref, "too_large", text))]
+        if sum(1 for o in self._offers.values() if o.sender == sender) >= MAX_OFFERS:
+            text = f"You have {MAX_OFFERS} files on offer already; cancel some first."
+            return [(sender, FileRefused(ref, "too_many", text))]
         others = {i: m for i, m in members.items() if i != sender}
         to_key: str | None = None
         if frame.to is not None:

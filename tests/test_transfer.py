@@ -11,6 +11,7 @@ from app.messages import Hello, ProtocolError
 from app.protocol import MAX_LINE, HostSideParser, JoinerSideParser, encode_client
 from app.transfer import (
     CHUNK,
+    MAX_OFFERS,
     WINDOW,
     FileAccept,
     FileCancel,
@@ -223,6 +224,19 @@ def test_offers_refused_up_front(limit: int, size: int, to: str | None, code: st
     refused = out[0][1]
     assert isinstance(refused, FileRefused)
     assert refused.code == code
+
+
+def test_a_member_may_hold_only_so_many_offers_open() -> None:
+    relay = Relay()
+    for i in range(MAX_OFFERS):
+        out = relay.offer(1, "Ann", FileOffer("x", 1, SHA, ref=f"f{i}"), ROOM)
+        assert isinstance(out[0][1], FileOffered)
+    out = relay.offer(1, "Ann", FileOffer("x", 1, SHA, ref="one more"), ROOM)
+    assert out == [(1, FileRefused("one more", "too_many", out[0][1].text))]  # type: ignore[union-attr]
+    relay.cancel(1, "Ann", FileCancel(1))
+    assert isinstance(
+        relay.offer(1, "Ann", FileOffer("x", 1, SHA, ref="r"), ROOM)[0][1], FileOffered
+    )
 
 
 def test_a_text_peer_cannot_be_sent_a_file() -> None:

@@ -3,7 +3,8 @@
 How this works
 --------------
 `start()` launches one thread that runs one asyncio event loop forever. The front end (Tk's main
-thread, or the terminal's) calls `host()`, `join()`, `send()`, `leave()` and `stop()`; each hands
+thread, or the terminal's) calls `host()`, `join()`, `send()`, `reconnect_now()`, `leave()` and
+`stop()`; each hands
 its work to the loop with `call_soon_threadsafe` / `run_coroutine_threadsafe` and returns at once
 (`stop()` waits, with a bound). Nothing else crosses into the loop.
 
@@ -88,8 +89,14 @@ class NetWorker:
 
         self._require_loop().call_soon_threadsafe(run)
 
+    def reconnect_now(self) -> None:
+        """While reconnecting after a drop: try again now instead of after the wait."""
+        loop = self._require_loop()
+        loop.call_soon_threadsafe(self._reconnect_now)
+
     def leave(self) -> concurrent.futures.Future[None]:
-        """Say bye and end the session (the host's bye ends the room for everyone)."""
+        """Say bye and end the session (the host's bye ends the room for everyone). While a
+        joiner is reconnecting this cancels it: no further attempt is made."""
         return self._submit(self._leave())
 
     def stop(self, timeout: float = 1.5) -> None:
@@ -150,6 +157,10 @@ class NetWorker:
             self._post(ev.ErrorShown("Not in a chat: host or join first."))
             return
         session.say(text)
+
+    def _reconnect_now(self) -> None:
+        if isinstance(self._session, Joiner):
+            self._session.reconnect_now()
 
     async def _leave(self) -> None:
         session, self._session = self._session, None

@@ -83,7 +83,9 @@ class JoinOptions:
     reconnect: bool = True  # after a drop (not a bye), come back by ourselves
     reconnect_initial: float = 0.5  # first wait before trying again, doubling ...
     reconnect_max: float = 30.0  # ... up to this
-    keepalive: float = 45.0  # a host silent this long (no answer to pings) is gone
+    # A host silent this long (no answer to pings) is gone; checked every keepalive / 6, so a
+    # host that froze or vanished without closing is noticed within 14 s.
+    keepalive: float = 12.0
     downloads: Path | None = None  # where accepted files go; None: the user's Downloads
 
 
@@ -126,6 +128,8 @@ class Joiner:
         self._token: str | None = None
         self._last_seq = 0
         self._last_heard = 0.0
+        self._lost_reason: str | None = None  # why the next loss happened, if we caused it
+        self._trying = False  # a reconnect attempt is under way
         self._delay = options.reconnect_initial
         self._attempt = 0
         self.welcomed = False  # at least once: from then on a drop means reconnect
@@ -482,7 +486,8 @@ class Joiner:
             self.say(text)
 
     async def leave(self) -> None:
-        """Say bye if in a room, and wait (briefly) until the session is over."""
+        """Say bye if in a room, and wait (briefly) until the session is over. Away (a
+        reconnect waiting or under way), it ends at once: no attempt follows."""
         if not self._finished:
             if self.in_room and not self._leaving:
                 self.say("bye")
@@ -514,7 +519,25 @@ class Joiner:
             self.post(ev.ErrorShown("The connection to the host was lost."))
             self._finish(ev.ChatEnded("Connection lost."))
         else:
-            self._retry_later("The connection to the host was lost.")
+            reason, self._lost_reason = self._lost_reason, None
+            self._retry_later(reason or "The connection to the host was lost.")
+
+    def reconnect_now(self) -> None:
+        """Try again at once instead of waiting out the back-off (a person asked to)."""
+        if self._finished or self._leaving or not self.welcomed or self._proto_open():
+            return
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
+        self._delay = self.options.reconnect_initial
+        self._spawn(self._reconnect())
+
+    def _proto_open(self) -> bool:
+        """A connection is up or being made (a reconnect under way): nothing to hurry."""
+        if self._trying:
+            return True
+        transport = self._proto.transport if self._proto is not None else None
+        return transport is not None and not transport.is_closing()
 
     def _retry_later(self, reason: str) -> None:
         self._attempt += 1
@@ -525,9 +548,13 @@ class Joiner:
         self._retry = loop.call_later(delay, lambda: self._spawn(self._reconnect()))
 
     async def _reconnect(self) -> None:
-        if self._finished:
+        if self._finished or self._trying:
             return
-        problem = await self._open()
+        self._trying = True
+        try:
+            problem = await self._open()
+        finally:
+            self._trying = False
         if problem is not None and not self._finished:
             self._retry_later(problem.text)
 
@@ -540,11 +567,14 @@ class Joiner:
         limit = self.options.keepalive
         loop = asyncio.get_running_loop()
         while not self._finished:
-            await asyncio.sleep(limit / 3)
+            await asyncio.sleep(limit / 6)
             if not self.in_room or self._proto is None or self._proto.transport is None:
                 continue
             quiet = loop.time() - self._last_heard
             if quiet > limit:
+                self._lost_reason = (
+                    f"The host is not answering: nothing heard from it for {quiet:.0f} s."
+                )
                 self._proto.transport.abort()  # lost() follows, and with it a reconnect
             elif quiet > limit / 3:
                 self._write(encode_client(Ping()))

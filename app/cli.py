@@ -8,7 +8,6 @@ line to the worker. In an interactive terminal a "You: " prompt is kept below in
 from __future__ import annotations
 
 import contextlib
-import functools
 import queue
 import signal
 import sys
@@ -20,6 +19,7 @@ from typing import TextIO
 
 from app import events as ev
 from app.cli_files import NumberCommand, Progress, SendCommand, clock, describe_file, parse_command
+from app.export import ExportLog, export
 from app.net import HostOptions, JoinOptions
 from app.protocol import clean_text
 from app.worker import NetWorker
@@ -60,12 +60,19 @@ def describe(event: ev.Event) -> list[str]:
             lines.append("Not encrypted: anyone on the network can read this chat.")
         return lines
     if isinstance(event, ev.MessageReceived):
-        if event.mine and not event.earlier:
+        if event.mine and not event.earlier and event.private is None:
             return []
         if event.sender is None:
             return event.text.split("\n")
         prefix = "(earlier) " if event.earlier else ""
+        if event.private is not None:  # a sender sees its private line go, marked
+            prefix += f"(private to {event.private}) " if event.mine else "(private) "
         return [f"{prefix}{event.sender}: {part}" for part in event.text.split("\n")]
+    if isinstance(event, ev.EarlierShown):
+        lines = [f"----- {event.text} -----"]
+        for message in event.messages:
+            lines += describe(message)
+        return lines
     if isinstance(event, ev.MemberJoined):
         if event.address:
             code = f" — safety code {event.safety_code}" if event.safety_code else ""
@@ -187,6 +194,28 @@ def run(start: Callable[[NetWorker], None], *, leave_on_eof: bool) -> int:
         signal.signal(signal.SIGTERM, _sigterm)
     worker.start()
     start(worker)
+    kept = ExportLog()
+    kept_lock = threading.Lock()
+    room = ["this room"]
+
+    def line_typed(text: str) -> None:
+        """The reader's lines: /export is this terminal's own; the rest goes to the room."""
+        word, _, arg = text.strip().partition(" ")
+        if word.lower() != "/export":
+            _line_typed(worker, terminal, text)
+            return
+        if not arg.strip():
+            events.put(ev.ErrorShown("Usage: /export PATH (.txt or .html)"))
+            return
+        with kept_lock:
+            entries = list(kept.entries)
+        try:
+            path = export(arg.strip(), room[0], entries)
+        except (OSError, ValueError) as exc:
+            events.put(ev.ErrorShown(f"Could not export: {exc}"))
+        else:
+            events.put(ev.NoticeShown(f"Exported {len(entries)} lines to {path}."))
+
     reader_started = False
     progress = Progress(terminal.interactive, terminal.set_status, clock)
     code = 1
@@ -206,12 +235,18 @@ def run(start: Callable[[NetWorker], None], *, leave_on_eof: bool) -> int:
                     end = event  # the session's last event
                     break
                 lines += progress.seen(event) + describe(event)
+                if isinstance(event, ev.MessageReceived):
+                    with kept_lock:
+                        kept.add(event)
+                elif isinstance(event, ev.Hosting):
+                    room[0] = f"{event.name}'s room (port {event.port})"
+                elif isinstance(event, ev.Connected):
+                    room[0] = f"the room at {event.host}:{event.port}"
                 if isinstance(event, ev.Hosting | ev.Connected) and not reader_started:
                     reader_started = True
                     on_eof = worker.leave if leave_on_eof else (lambda: None)
-                    typed = functools.partial(_line_typed, worker, terminal)
                     threading.Thread(
-                        target=_read_lines, args=(terminal, typed, on_eof), daemon=True
+                        target=_read_lines, args=(terminal, line_typed, on_eof), daemon=True
                     ).start()
             terminal.show(lines)
             if isinstance(end, ev.Failed):

@@ -66,6 +66,9 @@ class MessageReceived:
     mine: bool = False
     earlier: bool = False
     id: str | None = None
+    private: str | None = None  # a private message: the other person of the conversation
+    mention: bool = False  # it names you (@Ann, or Ann as a word)
+    key: str | None = None  # host identity / room epoch / seq: the same message, the same key
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,7 @@ class MessagePending:
 
     id: str
     text: str
+    private: str | None = None  # sent privately to this member
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,15 @@ class MemberRenamed:
 @dataclass(frozen=True)
 class NoticeShown:
     text: str
+
+
+@dataclass(frozen=True)
+class EarlierShown:
+    """Lines this person kept from earlier visits to this room (the transcript on disk), shown
+    below an "earlier" divider when they join. Each has a `key`, so none is shown twice."""
+
+    messages: tuple[MessageReceived, ...]
+    text: str = "earlier"
 
 
 @dataclass(frozen=True)
@@ -219,6 +232,7 @@ Event = (
     | MemberLeft
     | MemberRenamed
     | NoticeShown
+    | EarlierShown
     | ErrorShown
     | ChatEnded
     | Failed

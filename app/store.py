@@ -349,6 +349,9 @@ class Transcripts:
         self.keep_days = keep_days
         self._clock = clock
         self.problem: str | None = None
+        self.on_problem: Callable[[str], None] | None = None
+        self.on_pending: Callable[[], object] | None = None
+        self._pending: list[tuple[object, ...]] = []
 
     def _write(self, action: Callable[[sqlite3.Connection], object]) -> bool:
         if self._conn is None:
@@ -360,14 +363,28 @@ class Transcripts:
             self.problem = _problem("Your kept transcripts", self.path, exc)
             log.warning("%s", self.problem)
             self.close()
+            if self.on_problem is not None:
+                self.on_problem(self.problem)
             return False
         return True
 
     def add(self, host: str, lines: Iterable[Line]) -> None:
-        """Keep lines (a line already kept stays as it is)."""
+        """Keep lines (a line already kept stays as it is). With `on_pending` set, what is
+        added in one loop iteration is written together by `flush`."""
         rows = [
             (host, x.epoch, x.seq, x.sender, x.text, x.time, x.private, int(x.mine)) for x in lines
         ]
+        if not rows or self._conn is None:
+            return
+        first = not self._pending
+        self._pending += rows
+        if self.on_pending is None:
+            self.flush()
+        elif first:
+            self.on_pending()
+
+    def flush(self) -> None:
+        rows, self._pending = self._pending, []
         if rows:
             self._write(
                 lambda c: c.executemany(
@@ -396,6 +413,7 @@ class Transcripts:
         ]
 
     def clear(self, host: str) -> None:
+        self.flush()
         self._write(lambda c: c.execute("DELETE FROM lines WHERE host = ?", (host,)))
 
     def prune(self, host: str) -> None:
@@ -413,6 +431,8 @@ class Transcripts:
         self._write(delete)
 
     def close(self) -> None:
+        if self._conn is not None and self._pending:
+            self.flush()
         conn, self._conn = self._conn, None
         if conn is not None:
             with contextlib.suppress(sqlite3.Error):
@@ -425,6 +445,8 @@ def open_transcripts(
     path = folder / TRANSCRIPTS
     try:
         conn = _connect(path, _TRANSCRIPT_MIGRATIONS)
+        with conn:  # a first write now: a locked or read-only file is found here, not later
+            conn.execute("DELETE FROM lines WHERE time < ?", (time.time() - keep_days * 86400,))
         return Transcripts(conn, path, keep_messages=keep_messages, keep_days=keep_days), None
     except (sqlite3.Error, OSError) as exc:
         problem = _problem("Your kept transcripts", path, exc)

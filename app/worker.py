@@ -61,10 +61,10 @@ class NetWorker:
         """Join a room; `Connected` or `Failed` follows."""
         self._submit(self._open(Joiner(options, self._post)))
 
-    def send(self, text: str) -> None:
-        """Say `text` in the current session; a bye ends it."""
+    def send(self, text: str, to: str | None = None) -> None:
+        """Say `text` in the current session (a bye ends it); with `to`, to that member only."""
         loop = self._require_loop()
-        loop.call_soon_threadsafe(self._send, text)
+        loop.call_soon_threadsafe(self._send, text, to)
 
     def send_file(self, path: str, to: str | None = None) -> None:
         """Offer a file to the room, or to the member called `to`."""
@@ -93,6 +93,16 @@ class NetWorker:
         """While reconnecting after a drop: try again now instead of after the wait."""
         loop = self._require_loop()
         loop.call_soon_threadsafe(self._reconnect_now)
+
+    def clear_history(self) -> None:
+        """Forget the kept history of the current room (the host's log, or a joiner's
+        transcript of it)."""
+        self._require_loop().call_soon_threadsafe(self._clear_history)
+
+    def _clear_history(self) -> None:
+        session = self._session
+        if session is not None and not session.closed.is_set():
+            session.clear_history()
 
     def leave(self) -> concurrent.futures.Future[None]:
         """Say bye and end the session (the host's bye ends the room for everyone). While a
@@ -151,12 +161,12 @@ class NetWorker:
             log.exception("session failed to start")
             self._post(ev.Failed(f"Something went wrong: {exc}"))
 
-    def _send(self, text: str) -> None:
+    def _send(self, text: str, to: str | None = None) -> None:
         session = self._session
         if session is None or session.closed.is_set():
             self._post(ev.ErrorShown("Not in a chat: host or join first."))
             return
-        session.say(text)
+        session.say(text, to)
 
     def _reconnect_now(self) -> None:
         if isinstance(self._session, Joiner):

@@ -104,7 +104,7 @@ def test_a_corrupt_or_locked_log_is_refused_with_one_sentence(tmp_path: Path) ->
 
 
 def test_a_restarted_host_gives_newcomers_the_earlier_history_and_numbers_on(
-    start_host, join, workers
+    start_host, join, tmp_path: Path
 ) -> None:
     host, hrec, port = start_host(data="kept")
     ann, arec = join(port, "Ann")
@@ -116,7 +116,7 @@ def test_a_restarted_host_gives_newcomers_the_earlier_history_and_numbers_on(
     host.stop()
     ann.stop()
     host2, hrec2, port2 = start_host(data="kept")
-    carl, crec = join(port2, "Carl")
+    carl, crec = join(port2, "Carl", data_dir=tmp_path / "carl")  # a newcomer: its own folder
     early = crec.wait_for(ev.MessageReceived, lambda e: e.text == "before the restart")
     assert early.earlier
     assert crec.wait_for(ev.Connected).epoch == epoch_before
@@ -158,7 +158,7 @@ def test_a_corrupt_database_is_survived_once_and_the_room_runs(start_host, join,
     assert (folder / ROOM_LOG).read_bytes().startswith(b"\x00garbage")  # left for the person
 
 
-def test_a_host_killed_resumes_members_with_exactly_what_they_missed(join) -> None:
+def test_a_host_killed_resumes_members_with_exactly_what_they_missed(join, tmp_path) -> None:
     host = _cli_host(0)
     port = int(host.expect(r"on port (\d+)").group(1))
     try:
@@ -176,7 +176,8 @@ def test_a_host_killed_resumes_members_with_exactly_what_they_missed(join) -> No
         back = brec.wait_for(ev.Connected, lambda e: e.resumed)
         assert back.name == "Bob"
         missed = brec.wait_for(ev.MessageReceived, lambda e: e.text.startswith("two"))
-        newcomer, nrec = join(port, "Nell")
+        newcomer, nrec = join(port, "Nell", data_dir=tmp_path / "nell")
+        nrec.wait_for(ev.MessageReceived, lambda e: e.text.startswith("two") and e.earlier)
         earlier = [e.text for e in nrec.of(ev.MessageReceived) if e.earlier]
         assert earlier[-2:] == ["one", "two, while Bob is still away"]
         ann.send("three")
@@ -187,3 +188,72 @@ def test_a_host_killed_resumes_members_with_exactly_what_they_missed(join) -> No
         assert len(set(seqs)) == 3
     finally:
         host.kill()
+
+
+# --- joiners' transcripts ----------------------------------------------------------------------
+
+
+def test_a_rejoining_terminal_shows_its_earlier_transcript_once(
+    start_host, join, tmp_path: Path
+) -> None:
+    host, hrec, port = start_host(history=2)  # newcomers get only the last two from the host
+    bob, brec = join(port, "Bob", data_dir=tmp_path / "bob-data")  # Bob's own transcripts
+    ann = Proc("join", f"127.0.0.1:{port}", "--name", "Ann")
+    try:
+        ann.expect("You are Ann")
+        for n in range(1, 5):
+            bob.send(f"line {n}")
+            ann.expect(f"^Bob: line {n}$")
+        bob.send("/msg Ann a private word")
+        ann.expect("a private word")
+        ann.say("bye")
+        assert ann.wait() == 0
+    finally:
+        ann.kill()
+    again = Proc("join", f"127.0.0.1:{port}", "--name", "Ann")
+    try:
+        again.expect("You are Ann")
+        again.expect("^----- earlier -----$")
+        again.expect(r"^\(earlier\) Ann: bye$")  # also the last of the welcome's history
+        bob.send("marker")
+        again.expect("^Bob: marker$")
+        seen = again.seen
+        start = seen.index("----- earlier -----")
+        shown = [line for line in seen[start:] if "line " in line or "private" in line]
+        assert shown == [
+            "(earlier) Bob: line 1",
+            "(earlier) Bob: line 2",
+            "(earlier) Bob: line 3",
+            "(earlier) Bob: line 4",
+            "(earlier) (private) Bob: a private word",
+        ]
+        for n in range(1, 5):
+            assert sum(1 for line in seen if line.endswith(f"Bob: line {n}")) == 1, n
+        assert sum(1 for line in seen if line.endswith("a private word")) == 1
+        again.say("bye")
+        again.wait()
+    finally:
+        again.kill()
+
+
+def test_no_history_joiner_keeps_no_transcript(start_host, join, tmp_path: Path) -> None:
+    host, hrec, port = start_host()
+    mine = tmp_path / "ann-data"
+    ann, arec = join(port, "Ann", data_dir=mine, keep_history=False)
+    host.send("hello")
+    arec.wait_for(ev.MessageReceived, lambda e: e.text == "hello")
+    ann.stop()
+    assert not list(mine.glob("transcripts.sqlite3*"))
+
+
+def test_a_corrupt_transcript_file_is_said_once_and_the_chat_goes_on(start_host, join, tmp_path):
+    host, hrec, port = start_host()
+    mine = tmp_path / "ann-data"
+    mine.mkdir()
+    (mine / "transcripts.sqlite3").write_bytes(b"SQLite format 3\x00" + b"\xff" * 2000)
+    ann, arec = join(port, "Ann", data_dir=mine)
+    said = arec.wait_for(ev.ErrorShown, lambda e: "transcripts" in e.text)
+    assert "Carrying on without it" in said.text
+    host.send("still here")
+    arec.wait_for(ev.MessageReceived, lambda e: e.text == "still here")
+    assert len([e for e in arec.of(ev.ErrorShown) if "transcripts" in e.text]) == 1

@@ -7,9 +7,15 @@ import socket
 from collections.abc import Callable
 
 from app import events as ev
+from app.mentions import mentions
 from app.messages import Chat, Error, Joined, Left, Members, Notice, Renamed, ServerMessage, Welcome
+from app.names import name_key
 
 Post = Callable[[ev.Event], None]
+
+
+def same_name(a: str, b: str) -> bool:
+    return name_key(a) == name_key(b)
 
 
 def set_nodelay(sock: socket.socket | None) -> None:
@@ -44,6 +50,7 @@ class LocalView:
         self.details = details  # the host's: a member's address, safety code, encryption
         self.name = ""
         self.members: tuple[str, ...] = ()
+        self.key_prefix: str | None = None  # "host identity/epoch/": keys for messages
 
     def welcome(self, msg: Welcome) -> None:
         self.name, self.members = msg.name, msg.members
@@ -51,9 +58,18 @@ class LocalView:
             self.chat(chat, earlier=True)
 
     def chat(self, msg: Chat, earlier: bool = False) -> None:
-        mine = msg.id is not None
-        self.post(
-            ev.MessageReceived(msg.sender, msg.text, msg.time, msg.seq, mine, earlier, msg.id)
+        self.post(self.event(msg, earlier))
+
+    def event(self, msg: Chat, earlier: bool = False) -> ev.MessageReceived:
+        """How a message reads to this person: theirs or not, private with whom, naming them."""
+        mine = msg.id is not None or (msg.to is not None and same_name(msg.sender, self.name))
+        private = None
+        if msg.to is not None:
+            private = msg.to if same_name(msg.sender, self.name) else msg.sender
+        mention = not mine and mentions(msg.text, self.name)
+        key = None if self.key_prefix is None else f"{self.key_prefix}{msg.seq}"
+        return ev.MessageReceived(
+            msg.sender, msg.text, msg.time, msg.seq, mine, earlier, msg.id, private, mention, key
         )
 
     def handle(self, msg: ServerMessage) -> None:

@@ -345,6 +345,7 @@ class Host:
         self.room.epoch = new_epoch()  # a room without a kept log numbers afresh
         if self.options.keep_history:
             self._open_log(folder)
+        self._view.key_prefix = f"{self.identity.fingerprint}/{self.room.epoch}/"
         try:
             self._listeners = _listen(self.options.bind, self.options.port)
         except OSError as exc:

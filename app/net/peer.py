@@ -20,7 +20,7 @@ import itertools
 import socket
 import ssl
 from collections.abc import Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,10 +41,20 @@ from app.messages import (
     Say,
     Welcome,
 )
+from app.names import name_key
 from app.net.common import LocalView, Post, set_nodelay
 from app.net.files import Transfers
 from app.paths import data_dir, downloads_dir
-from app.protocol import MAX_LINE, VERSION, JoinerSideParser, clean_text, encode_client, is_bye
+from app.protocol import (
+    MAX_LINE,
+    MAX_NAME,
+    VERSION,
+    JoinerSideParser,
+    clean_text,
+    encode_client,
+    is_bye,
+)
+from app.room import MSG_USAGE, split_target
 from app.security import (
     CONFIRM_SIZE,
     PAKE_SIZE,
@@ -59,6 +69,7 @@ from app.security import (
     safety_code,
     to_b64,
 )
+from app.store import Line, Transcripts, open_transcripts
 from app.transfer import FileFrame, encode_frame
 
 KNOWN_HOSTS = "known_hosts.json"
@@ -86,6 +97,7 @@ class JoinOptions:
     # A host silent this long (no answer to pings) is gone; checked every keepalive / 6, so a
     # host that froze or vanished without closing is noticed within 14 s.
     keepalive: float = 12.0
+    keep_history: bool = True  # keep a transcript of the room on disk, shown on rejoining
     downloads: Path | None = None  # where accepted files go; None: the user's Downloads
 
 
@@ -117,8 +129,9 @@ class Joiner:
         self._view = LocalView(post)
         self._proto: _JoinerProtocol | None = None
         self._ids = itertools.count(1)
-        self._queued: list[str] = []  # typed before we knew what the server is
+        self._queued: list[tuple[str, str | None]] = []  # typed before we knew the server
         self._pending: dict[str, str] = {}  # sent (or waiting to be), not yet accepted
+        self._private: dict[str, str] = {}  # id -> recipient, for the pending private ones
         self._greet_timer: asyncio.TimerHandle | None = None
         self._retry: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -127,6 +140,8 @@ class Joiner:
         self._safety: str | None = None
         self._token: str | None = None
         self._last_seq = 0
+        self._epoch: str | None = None
+        self._transcripts: Transcripts | None = None
         self._last_heard = 0.0
         self._lost_reason: str | None = None  # why the next loss happened, if we caused it
         self._trying = False  # a reconnect attempt is under way
@@ -407,6 +422,10 @@ class Joiner:
 
     def _welcome(self, msg: Welcome) -> None:
         first = not self.welcomed
+        kept: ev.EarlierShown | None = None
+        if first and self.options.keep_history and self._transcripts is None:
+            self._open_transcripts()
+            kept = self._kept()  # read before anything is shown: the welcome's lines follow
         self.welcomed = True
         self.in_room = True
         self._token = msg.token
@@ -433,12 +452,21 @@ class Joiner:
             )
         )
         self._view.name, self._view.members = msg.name, msg.members
-        if not msg.resumed:
-            self._last_seq = 0  # a new membership: the room's numbering is its own
+        if not msg.resumed and (msg.epoch is None or msg.epoch != self._epoch):
+            self._last_seq = 0  # the room numbers afresh (a new epoch): its numbers are new
+        self._epoch = msg.epoch
+        self._view.key_prefix = f"{self.host_key}/{msg.epoch or ''}/"
+        shown: set[tuple[str, int]] = set()
+        if kept is not None:
+            self.post(kept)
+            shown = {(m.key.split("/")[1], m.seq or 0) for m in kept.messages if m.key}
         for chat in msg.history:
+            if (msg.epoch or "", chat.seq) in shown:  # kept, and shown in its place already
+                self._last_seq = max(self._last_seq, chat.seq)
+                continue
             self._chat(chat, earlier=first or not msg.resumed)
         for msg_id, text in self._pending.items():  # not accepted before the drop: again
-            self._write(encode_client(Say(text, msg_id)))
+            self._write(encode_client(Say(text, msg_id, self._private.get(msg_id))))
         self.transfers.welcomed(msg.resumed or first)
         self._start_keepalive()
         self._flush_queue()
@@ -446,17 +474,74 @@ class Joiner:
     def _chat(self, msg: Chat, earlier: bool = False) -> None:
         if msg.id is not None and msg.id in self._pending:
             del self._pending[msg.id]  # accepted: the echo is the acknowledgement
+            self._private.pop(msg.id, None)
         elif msg.seq <= self._last_seq:
             return  # seen already (sent again after a reconnect)
         self._last_seq = max(self._last_seq, msg.seq)
-        self._view.chat(msg, earlier)
+        event = self._view.event(msg, earlier)
+        self.post(event)
+        if self._transcripts is not None:
+            line = Line(self._epoch or "", msg.seq, msg.sender, msg.text, msg.time)
+            line = replace(line, private=event.private, mine=event.mine)
+            self._transcripts.add(self.host_key, [line])
+
+    # --- the transcript kept on disk -----------------------------------------------------------
+
+    @property
+    def host_key(self) -> str:
+        """The host's identity, which kept transcripts are filed under."""
+        return fingerprint(self._cert) if self._cert is not None else f"plain:{self.where}"
+
+    def _kept(self) -> ev.EarlierShown | None:
+        """What this person kept from earlier visits to this room, to show below an
+        "earlier" divider, in order; the welcome's history then skips those lines."""
+        if self._transcripts is None:
+            return None
+        host = self.host_key
+        kept = self._transcripts.recent(host)
+        if not kept:
+            return None
+        return ev.EarlierShown(
+            tuple(
+                ev.MessageReceived(
+                    x.sender,
+                    x.text,
+                    x.time,
+                    x.seq,
+                    x.mine,
+                    True,
+                    private=x.private,
+                    key=f"{host}/{x.epoch}/{x.seq}",
+                )
+                for x in kept
+            )
+        )
+
+    def _open_transcripts(self) -> None:
+        """Open this person's transcripts (on the first welcome, before anything is shown);
+        one that cannot be used is said once, and the chat goes on without."""
+        store, problem = open_transcripts(self.options.data_dir or data_dir())
+        if store is None:
+            self.post(ev.ErrorShown(problem or "Your kept transcripts cannot be used."))
+            return
+        self._transcripts = store
+        loop = asyncio.get_running_loop()
+        store.on_pending = lambda: loop.call_soon(store.flush)
+        store.on_problem = lambda text: self.post(ev.ErrorShown(text))
+
+    def clear_history(self) -> None:
+        """Chat → Clear history of this room: forget this room's kept transcript."""
+        if self._transcripts is not None and self.welcomed:
+            self._transcripts.clear(self.host_key)
+        self.post(ev.NoticeShown("Your kept history of this room was cleared."))
 
     # --- what the user does --------------------------------------------------------------------
 
-    def say(self, text: str) -> None:
+    def say(self, text: str, to: str | None = None) -> None:
+        """Say `text` to the room, or with `to` (or as ``/msg NAME text``) to one member."""
         if self._finished or self._leaving:
             return
-        bye = is_bye(text)
+        bye = is_bye(text) and to is None
         if self.foreign:
             self._write(text.replace("\n", " ").encode() + b"\n")
             self.post(ev.MessageReceived(self._view.name, text, mine=True))
@@ -464,26 +549,49 @@ class Joiner:
                 self._close(ev.ChatEnded("You left the chat."))
             return
         if not self.welcomed:
-            self._queued.append(text)
+            self._queued.append((text, to))
+            return
+        if to is None and text[:5].lower() in ("/msg ", "/msg\t"):
+            target = split_target(text[5:], self._view.members)
+            if target is None:
+                self.post(ev.ErrorShown(MSG_USAGE))
+                return
+            to, text = target
+        if to is not None and not self._may_tell(to):
             return
         if bye and not self.in_room:  # away, and leaving: nobody to tell
             self._close(ev.ChatEnded("You left the chat."))
             return
         msg_id = f"m{next(self._ids)}"
         self._pending[msg_id] = text
-        self.post(ev.MessagePending(msg_id, text))
+        if to is not None:
+            self._private[msg_id] = to
+        self.post(ev.MessagePending(msg_id, text, private=to))
         if self.in_room:
-            self._write(encode_client(Say(text, msg_id)))
+            self._write(encode_client(Say(text, msg_id, to)))
         if bye:
             self._leaving = True
             asyncio.get_running_loop().call_later(
                 self.options.bye_wait, self._close, ev.ChatEnded("You left the chat.")
             )
 
+    def _may_tell(self, name: str) -> bool:
+        """A private message goes only to someone present (and not to oneself): else one
+        line says why, and nothing is sent."""
+        key = name_key(name)
+        if key == name_key(self._view.name):
+            self.post(ev.ErrorShown("That is you: nothing was sent."))
+            return False
+        if key not in {name_key(m) for m in self._view.members}:
+            shown = clean_text(name)[:MAX_NAME]
+            self.post(ev.ErrorShown(f"{shown} is not in the room: nothing was sent."))
+            return False
+        return True
+
     def _flush_queue(self) -> None:
         queued, self._queued = self._queued, []
-        for text in queued:
-            self.say(text)
+        for text, to in queued:
+            self.say(text, to)
 
     async def leave(self) -> None:
         """Say bye if in a room, and wait (briefly) until the session is over. Away (a
@@ -597,6 +705,10 @@ class Joiner:
     def _finish(self, event: ev.Event) -> None:
         if not self._finished:
             self._finished = True
+            if self._transcripts is not None:
+                if self.welcomed:
+                    self._transcripts.prune(self.host_key)
+                self._transcripts.close()
             self.transfers.close()
             if self._retry is not None:
                 self._retry.cancel()

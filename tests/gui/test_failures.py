@@ -149,9 +149,9 @@ def test_connection_lost_then_back_when_the_host_returns(
     say(ann, "typed while away")
     pump_until(root, shows(ann, "typed while away"), "the pending line")
 
-    host, _ = terminal_host(port)  # the host is back, on the same port
-    try:
-        pump_until(root, shows(ann, "Connected again as Ann."), "Ann to be back")
+    host, _ = terminal_host(port)  # the host is back, on the same port and data folder:
+    try:  # its room log knows Ann, so she is resumed as herself
+        pump_until(root, shows(ann, "Back in the room."), "Ann to be back")
         host.expect(r"^Ann: typed while away$")
         assert ann.status.cget("text") == f"Connected as Ann to 127.0.0.1:{port}"
         pump_until(root, lambda: listed(ann) == ["Hal", "Ann (you)"], "the member list")

@@ -21,7 +21,7 @@ from app import events as ev
 from app.cli_files import NumberCommand, Progress, SendCommand, clock, describe_file, parse_command
 from app.export import ExportLog, export
 from app.net import HostOptions, JoinOptions
-from app.protocol import clean_text
+from app.protocol import clean_text, not_encrypted_warning
 from app.worker import NetWorker
 
 PROMPT = "You: "
@@ -58,6 +58,14 @@ def describe(event: ev.Event) -> list[str]:
             lines.append(f"Encrypted. Safety code: {event.safety_code}")
         else:
             lines.append("Not encrypted: anyone on the network can read this chat.")
+        if event.session_code:
+            lines.append(
+                f"Password checked. Session code: {event.session_code} "
+                "(the host sees the same next to your name)"
+            )
+        others = tuple(name for name in event.plain if name != event.name)
+        if others and event.safety_code:
+            lines.append(f"! {not_encrypted_warning(others)}")
         return lines
     if isinstance(event, ev.MessageReceived):
         if event.mine and not event.earlier and event.private is None:
@@ -75,9 +83,11 @@ def describe(event: ev.Event) -> list[str]:
         return lines
     if isinstance(event, ev.MemberJoined):
         if event.address:
-            code = f" — safety code {event.safety_code}" if event.safety_code else ""
+            code = f" — session code {event.safety_code}" if event.safety_code else ""
             plain = " — not encrypted" if event.encrypted is False else ""
             return [f"Got a connection from {event.address} ({event.name}){plain}{code}"]
+        if event.encrypted is False:
+            return [f"{event.name} joined.", f"! {not_encrypted_warning((event.name,))}"]
         return [f"{event.name} joined."]
     if isinstance(event, ev.MemberLeft):
         return [

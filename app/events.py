@@ -40,9 +40,14 @@ class Connected:
     members: tuple[str, ...]
     note: str | None = None
     foreign: bool = False
-    safety_code: str | None = None  # None: not encrypted
+    safety_code: str | None = None  # None: not encrypted. The host's identity code: the same
+    # code the host shows (`Hosting.safety_code`), for comparing with it
     resumed: bool = False  # back after a dropped connection, as the same member
     epoch: str | None = None  # the room's numbering (a new one: the host started afresh)
+    plain: tuple[str, ...] = ()  # members whose connection is not encrypted: others can read
+    # what is said in the room
+    session_code: str | None = None  # password rooms: the code of this session, which the
+    # host sees next to this member's name (`MemberJoined.safety_code`)
 
 
 @dataclass(frozen=True)
@@ -82,8 +87,10 @@ class MessagePending:
 
 @dataclass(frozen=True)
 class MemberJoined:
-    """`address`, `encrypted` and `safety_code` are known to the host only (the code in
-    password rooms)."""
+    """`address` and `safety_code` are known to the host only (the code is the session code of
+    a password room, which the member sees as its `Connected.session_code`). `encrypted` is
+    False for a member whose connection is not encrypted (everyone is told); the host also
+    sees True for the others."""
 
     name: str
     members: tuple[str, ...]

@@ -85,11 +85,13 @@ class Welcome:
     token: str | None = None  # present this in a later hello to come back as the same member
     resumed: bool = False  # the host recognised the token: `history` is what was missed
     epoch: str | None = None  # the room's numbering: a new epoch means new sequence numbers
+    plain: tuple[str, ...] = ()  # members whose connection is not encrypted (nc, --plain)
 
 
 @dataclass(frozen=True)
 class Joined:
     name: str
+    plain: bool = False  # this member's connection is not encrypted
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,7 @@ class Members:
     """The answer to /who."""
 
     names: tuple[str, ...]
+    plain: tuple[str, ...] = ()  # those of them not encrypted
 
 
 @dataclass(frozen=True)

@@ -429,11 +429,14 @@ _SERVER_DECODERS: dict[str, Callable[[dict[str, Any]], ServerMessage]] = {
         token=_field(o, "token", str, optional=True),
         resumed=o.get("resumed") is True,
         epoch=_short(o, "epoch") if o.get("epoch") is not None else None,
+        plain=_names(o, "plain") if o.get("plain") is not None else (),
     ),
-    "joined": lambda o: Joined(_field(o, "name", str)),
+    "joined": lambda o: Joined(_field(o, "name", str), o.get("plain") is True),
     "left": lambda o: Left(_field(o, "name", str), _field(o, "reason", str)),
     "renamed": lambda o: Renamed(_field(o, "old", str), _field(o, "new", str)),
-    "members": lambda o: Members(_names(o, "names")),
+    "members": lambda o: Members(
+        _names(o, "names"), _names(o, "plain") if o.get("plain") is not None else ()
+    ),
     "notice": lambda o: Notice(_field(o, "text", str)),
     "error": lambda o: Error(_field(o, "code", str), _field(o, "text", str)),
     "end": lambda o: Ended(_field(o, "reason", str)),
@@ -519,14 +522,20 @@ def encode_json(msg: ServerMessage) -> bytes:
             obj["resumed"] = True
         if msg.epoch is not None:
             obj["epoch"] = msg.epoch
+        if msg.plain:
+            obj["plain"] = list(msg.plain)
         return _dump(obj)
     if isinstance(msg, Joined):
+        if msg.plain:
+            return _dump({"type": "joined", "name": msg.name, "plain": True})
         return _dump({"type": "joined", "name": msg.name})
     if isinstance(msg, Left):
         return _dump({"type": "left", "name": msg.name, "reason": msg.reason})
     if isinstance(msg, Renamed):
         return _dump({"type": "renamed", "old": msg.old, "new": msg.new})
     if isinstance(msg, Members):
+        if msg.plain:
+            return _dump({"type": "members", "names": list(msg.names), "plain": list(msg.plain)})
         return _dump({"type": "members", "names": list(msg.names)})
     if isinstance(msg, Notice):
         return _dump({"type": "notice", "text": msg.text})
@@ -537,6 +546,16 @@ def encode_json(msg: ServerMessage) -> bytes:
     if isinstance(msg, AuthChallenge):
         return _dump({"type": "auth", "pake": msg.pake, "confirm": msg.confirm})
     return _dump({"type": "ping" if isinstance(msg, Ping) else "pong"})
+
+
+def not_encrypted_warning(plain: tuple[str, ...]) -> str:
+    """What everyone is told while unencrypted members are in the room."""
+    who = ", ".join(plain)
+    verb = "is" if len(plain) == 1 else "are"
+    return (
+        f"Not encrypted: {who} {verb} connected without encryption, so anyone on the network "
+        "can read what is said in this room."
+    )
 
 
 def describe_left(msg: Left) -> str:
@@ -553,17 +572,21 @@ def text_lines(msg: ServerMessage) -> list[str]:
         lines = [f"* You are {msg.name}. In the room: {', '.join(msg.members)}."]
         if msg.note:
             lines.append(f"* {msg.note}")
+        if msg.plain:
+            lines.append(f"* {not_encrypted_warning(msg.plain)}")
         for chat in msg.history:
             lines += [f"(earlier) {line}" for line in text_lines(chat)]
         return lines
     if isinstance(msg, Joined):
-        return [f"* {msg.name} joined."]
+        return [f"* {msg.name} joined (not encrypted)." if msg.plain else f"* {msg.name} joined."]
     if isinstance(msg, Left):
         return [f"* {describe_left(msg)}"]
     if isinstance(msg, Renamed):
         return [f"* {msg.old} is now {msg.new}."]
     if isinstance(msg, Members):
-        return [f"* In the room: {', '.join(msg.names)}."]
+        return [f"* In the room: {', '.join(msg.names)}."] + (
+            [f"* {not_encrypted_warning(msg.plain)}"] if msg.plain else []
+        )
     if isinstance(msg, Notice):
         return [f"* {msg.text}"]
     if isinstance(msg, Error):

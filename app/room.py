@@ -84,6 +84,7 @@ class Member:
     token: str | None = None  # lets an app member come back after its connection drops
     accepted: OrderedDict[str, Chat] = field(default_factory=OrderedDict)
     away_until: float = 0.0
+    encrypted: bool = True  # its connection is TLS (the host's own person: always)
 
 
 class Room:
@@ -145,6 +146,10 @@ class Room:
     def names(self) -> tuple[str, ...]:
         return tuple(m.name for m in self._members.values())
 
+    def plain_names(self) -> tuple[str, ...]:
+        """The members whose connection is not encrypted, in the order of `names()`."""
+        return tuple(m.name for m in self._members.values() if not m.encrypted)
+
     def name_of(self, member_id: int) -> str:
         return self._members[member_id].name
 
@@ -179,14 +184,19 @@ class Room:
         kind: str,
         token: str | None = None,
         last_seq: int = 0,
+        encrypted: bool = True,
     ) -> list[Send]:
         """Admit a member under `requested` (or a guest name), made valid and unique; or, with
-        the token of a member held after a dropped connection, bring that member back."""
+        the token of a member held after a dropped connection, bring that member back.
+        `encrypted` False (a plain connection) is told to everyone, in the welcome and on
+        arrival."""
         if self.ended:
             return [Send((member_id,), Ended())]
         self.expire()
         if token is not None and token in self._away:
-            return self._resume(member_id, self._away.pop(token), last_seq)
+            back = self._away.pop(token)
+            back.encrypted = encrypted
+            return self._resume(member_id, back, last_seq)
         note: str | None = None
         if requested is None:
             name = self._guest_name()
@@ -203,12 +213,21 @@ class Room:
                 name = unique
         others = self._ids()
         member = Member(member_id, name, kind, self._new_token() if kind == "app" else None)
+        member.encrypted = encrypted
         self._members[member_id] = member
         self._by_key[name_key(name)] = member_id
         if self.journal is not None and member.token is not None:
             self.journal.member_in(member.token, name)
-        welcome = Welcome(name, self.names(), self._recent(), note, member.token, epoch=self.epoch)
-        return [Send((member_id,), welcome), Send(others, Joined(name))]
+        welcome = Welcome(
+            name,
+            self.names(),
+            self._recent(),
+            note,
+            member.token,
+            epoch=self.epoch,
+            plain=self.plain_names(),
+        )
+        return [Send((member_id,), welcome), Send(others, Joined(name, not encrypted))]
 
     def _resume(self, member_id: int, member: Member, last_seq: int) -> list[Send]:
         del self._reserved[name_key(member.name)]
@@ -228,9 +247,19 @@ class Room:
         if self._log and last_seq < self._log[0].seq - 1:
             note = "Some messages sent while you were away are too old to send again."
         welcome = Welcome(
-            member.name, self.names(), missed, note, member.token, resumed=True, epoch=self.epoch
+            member.name,
+            self.names(),
+            missed,
+            note,
+            member.token,
+            resumed=True,
+            epoch=self.epoch,
+            plain=self.plain_names(),
         )
-        return [Send((member_id,), welcome), Send(others, Joined(member.name))]
+        return [
+            Send((member_id,), welcome),
+            Send(others, Joined(member.name, not member.encrypted)),
+        ]
 
     def forget_log(self) -> None:
         """Forget the messages kept for newcomers and returning members (numbering goes on)."""
@@ -289,7 +318,13 @@ class Room:
         if self.journal is not None:
             self.journal.member_in(member.token, member.name)
         welcome = Welcome(
-            member.name, self.names(), self._recent(), note, member.token, epoch=self.epoch
+            member.name,
+            self.names(),
+            self._recent(),
+            note,
+            member.token,
+            epoch=self.epoch,
+            plain=self.plain_names(),
         )
         return [*sends, Send((member_id,), welcome)]
 
@@ -405,7 +440,7 @@ class Room:
         word = word.lower()
         me = (member.id,)
         if word == "/who":
-            return [Send(me, Members(self.names()))]
+            return [Send(me, Members(self.names(), self.plain_names()))]
         if word == "/nick":
             return self._rename(member, arg)
         if word == "/help":

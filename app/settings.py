@@ -1,5 +1,7 @@
-"""What the window remembers between launches: mode, host, port, name and the two "unencrypted"
-checkboxes, in a small JSON file. Never a password, nor an invite (it may carry one).
+"""What the window remembers between launches: mode, host, port and name, in a small JSON file.
+Never a password, nor an invite (it may carry one), nor the two "unencrypted" checkboxes ("No
+encryption", "Also admit unencrypted peers"): giving up encryption is chosen anew each time, so
+a box ticked once cannot silently stay ticked. Older files that hold them are read without them.
 
 The file lives in the user's config folder (`platformdirs`), or in `$PARLEY_CONFIG_DIR` when that
 is set (tests point it at a temporary folder). Reading never fails: a missing, unreadable or
@@ -35,8 +37,6 @@ class Settings:
     host: str = ""  # where to connect when joining (without the port)
     port: int = DEFAULT_PORT
     name: str = ""
-    plain: bool = False  # joining: "No encryption"
-    allow_plain: bool = False  # hosting: "Also admit unencrypted peers"
 
     @classmethod
     def from_json(cls, data: Any) -> Settings:
@@ -48,8 +48,6 @@ class Settings:
         host = data.get("host")
         port = data.get("port")
         name = data.get("name")
-        plain = data.get("plain")
-        allow_plain = data.get("allow_plain")
         return cls(
             mode=mode if mode in ("host", "join") else default.mode,
             host=host if isinstance(host, str) and len(host) <= 255 else default.host,
@@ -57,8 +55,6 @@ class Settings:
             if isinstance(port, int) and not isinstance(port, bool) and 0 <= port <= 65535
             else default.port,
             name=name if isinstance(name, str) and len(name) <= 255 else default.name,
-            plain=plain if isinstance(plain, bool) else default.plain,
-            allow_plain=allow_plain if isinstance(allow_plain, bool) else default.allow_plain,
         )
 
 

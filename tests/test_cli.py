@@ -266,3 +266,20 @@ def test_what_a_server_says_before_the_welcome_reaches_the_terminal_clean(procs,
     err = "\n".join(ann.err)
     assert not any(ch in err for ch in "\x1b\x07\u2028\u2029\x9b\x9d"), ann.err
     assert ann.err == ["Go away", "  Hal: you are fired", "  red"]
+
+
+def test_the_terminal_says_when_someone_in_the_room_is_not_encrypted(procs) -> None:
+    host, port = start_host(procs)
+    peer = RawPeer(port)
+    peer.line("hello from nc")
+    host.expect(r"— not encrypted")
+    ann = procs("join", f"127.0.0.1:{port}", "--name", "Ann")
+    ann.expect(r"^Encrypted\. Safety code: ")
+    ann.expect(
+        r"^! Not encrypted: guest1 is connected without encryption, so anyone on the network "
+        r"can read what is said in this room\.$"
+    )
+    other = RawPeer(port)
+    other.line("me too")
+    ann.expect(r"^guest2 joined\.$")
+    ann.expect(r"^! Not encrypted: guest2 is connected without encryption")

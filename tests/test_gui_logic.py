@@ -413,9 +413,10 @@ def test_hosting_a_password_room_says_so_with_the_safety_code() -> None:
         "Password room: joiners need the password or the invite (share it privately).",
         f"Safety code {code} — read it to joiners to compare.",
     ]
-    # A member's own code (mixed from the password exchange) is on their arrival line.
+    # A member's session code (mixed from the password exchange) is on their arrival line,
+    # named as the session code: the one to compare is the safety code above.
     assert view.apply(ev.MemberJoined("Ann", ("Hal", "Ann"), "10.0.0.9:4000", "9999 8888")) == [
-        Line("notice", "Ann joined from 10.0.0.9:4000 (safety code 9999 8888).")
+        Line("notice", "Ann joined from 10.0.0.9:4000 (session code 9999 8888).")
     ]
     view.apply(ev.ChatEnded("You ended the chat."))
     assert (view.invite, view.password_room, view.security) == ("", False, NO_SECURITY)

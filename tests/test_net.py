@@ -360,3 +360,34 @@ def _syn_sent(port: int) -> int:
     with open("/proc/net/tcp") as table:
         rows = [line.split() for line in table.readlines()[1:]]
     return sum(1 for row in rows if row[2] == f"0100007F:{port:04X}" and row[3] == "02")
+
+
+def test_encrypted_members_are_told_who_is_not_encrypted(start_host, join) -> None:
+    host, hrec, port = start_host()
+    ann, arec = join(port, "Ann")
+    peer, guest = text_peer(port)  # nc: plain TCP
+    joined = arec.wait_for(ev.MemberJoined, lambda e: e.name == guest)
+    assert joined.encrypted is False
+    assert hrec.wait_for(ev.MemberJoined, lambda e: e.name == guest).encrypted is False
+    bob, brec = join(port, "Bob")
+    connected = brec.wait_for(ev.Connected)
+    assert connected.safety_code is not None  # Bob's own link is encrypted ...
+    assert connected.plain == (guest,)  # ... but he is told the room is not private
+    assert peer.read_until(r"^\* Bob joined") == "* Bob joined."
+    ann.send("/who")
+    assert "without encryption" in arec.wait_for(ev.ErrorShown).text
+    peer.close()
+    arec.wait_for(ev.MemberLeft, lambda e: e.name == guest)
+    carl, crec = join(port, "Carl")
+    assert crec.wait_for(ev.Connected).plain == ()
+
+
+def test_a_text_peer_is_told_it_is_not_encrypted_and_others_hear_it(start_host, join) -> None:
+    host, hrec, port = start_host()
+    peer, guest = text_peer(port)
+    assert peer.read_until(r"^\* Not encrypted") == (
+        f"* Not encrypted: {guest} is connected without encryption, so anyone on the network "
+        "can read what is said in this room."
+    )
+    other, second = text_peer(port)
+    assert peer.read_until(rf"^\* {second} joined") == f"* {second} joined (not encrypted)."

@@ -160,9 +160,12 @@ def test_right_and_wrong_passwords(start_host, join) -> None:
     ann, arec = join(port, password="correct horse")
     connected = arec.wait_for(ev.Connected)
     joined = hrec.wait_for(ev.MemberJoined, lambda e: e.name == "Ann")
-    assert connected.safety_code is not None
-    assert connected.safety_code == joined.safety_code  # both mixed in the exchange's key
-    assert connected.safety_code != hrec.wait_for(ev.Hosting).safety_code
+    # The code both sides are told to compare matches: the host's identity code. The session
+    # code, mixed from the exchange's key, matches too, and is called that on both sides.
+    assert connected.safety_code == hrec.wait_for(ev.Hosting).safety_code
+    assert connected.session_code is not None
+    assert connected.session_code == joined.safety_code
+    assert connected.session_code != connected.safety_code
     eve, erec = join(port, "Eve", password="battery staple")
     assert "Wrong password" in erec.wait_for(ev.Failed).text
     hrec.wait_for(ev.NoticeShown, lambda e: e.text == "Wrong password from 127.0.0.1 (1 in a row).")

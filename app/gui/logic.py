@@ -15,7 +15,7 @@ from typing import Literal
 from app import events as ev
 from app.address import parse_address, parse_port
 from app.invite import Invite, is_invite, parse_invite
-from app.protocol import check_name, name_key
+from app.protocol import check_name, name_key, not_encrypted_warning
 
 Mode = Literal["host", "join"]
 State = Literal["idle", "starting", "in_room"]
@@ -37,6 +37,7 @@ PALETTE = (
 
 IDLE_STATUS = "Not in a chat. Host a room, or join one by its address or invite."
 NOT_ENCRYPTED = "Not encrypted: anyone on the network can read this chat."
+NOT_ENCRYPTED_BADGE = "Not encrypted"  # the person's own connection is plain
 PLAIN_WITH_INVITE = (
     "An invite is for an encrypted connection (it pins the host's identity): "
     "untick “No encryption”."
@@ -276,8 +277,15 @@ def joined_text(event: ev.MemberJoined) -> str:
     """ "Ann joined from 192.168.1.7:50123 (safety code …)." — address and code are the host's
     to see; the code is per member in a password room, for comparing with that member's."""
     where = f" from {event.address}" if event.address else ""
-    code = f" (safety code {event.safety_code})" if event.safety_code else ""
-    return f"{event.name} joined{where}{code}."
+    code = f" (session code {event.safety_code})" if event.safety_code else ""
+    plain = " — not encrypted" if event.encrypted is False else ""
+    return f"{event.name} joined{where}{plain}{code}."
+
+
+def member_label(name: str, me: str, plain: tuple[str, ...]) -> str:
+    """A member list entry: "Ann (you)", "guest1 (not encrypted)"."""
+    marks = [word for word, on in (("you", name == me), ("not encrypted", name in plain)) if on]
+    return f"{name} ({', '.join(marks)})" if marks else name
 
 
 class SessionView:
@@ -302,6 +310,8 @@ class SessionView:
         self.reconnecting = False
         self.request: Request | None = None  # the last Start, for "Trust new identity"
         self.security: Security = NO_SECURITY
+        self._secure = NO_SECURITY  # the badge while every member is encrypted
+        self.plain: tuple[str, ...] = ()  # members whose connection is not encrypted
         self.invite = ""  # hosting: the invite to hand out
         self.password_room = False
         self.changed: ev.IdentityChanged | None = None
@@ -318,7 +328,8 @@ class SessionView:
         self.foreign = False
         self.reconnecting = False
         self.request = request
-        self.security = NO_SECURITY
+        self.security = self._secure = NO_SECURITY
+        self.plain = ()
         self.invite = ""
         self.password_room = False
         self.changed = None
@@ -362,13 +373,22 @@ class SessionView:
             return [self._message(event)]
         if isinstance(event, ev.MemberJoined):
             self.members = event.members
-            return [Line("notice", joined_text(event))]
+            plain = event.encrypted is False
+            self._set_plain(
+                tuple(m for m in self.plain if m != event.name) + ((event.name,) if plain else ())
+            )
+            lines = [Line("notice", joined_text(event))]
+            if plain and self._secure.text and not self._secure.warn:
+                lines.append(Line("error", not_encrypted_warning((event.name,))))
+            return lines
         if isinstance(event, ev.MemberLeft):
             self.members = event.members
+            self._set_plain(tuple(m for m in self.plain if m in event.members))
             why = "" if event.reason == "left" else f" ({event.reason})"
             return [Line("notice", f"{event.name} left{why}.")]
         if isinstance(event, ev.MemberRenamed):
             self.members = event.members
+            self._set_plain(tuple(event.new if m == event.old else m for m in self.plain))
             if event.you:
                 self.me = event.new
                 if self.mode == "join" and self.state == "in_room":
@@ -418,10 +438,11 @@ class SessionView:
         self.invite = event.invite
         self.password_room = event.password
         code = f" · safety code {event.safety_code}" if event.safety_code else ""
+        self.plain = ()
         if event.allow_plain and not event.password:  # some members may be unencrypted
-            self.security = Security(f"Unencrypted peers admitted{code}", warn=True)
+            self._set_security(Security(f"Unencrypted peers admitted{code}", warn=True))
         else:
-            self.security = Security(f"Encrypted{code}")
+            self._set_security(Security(f"Encrypted{code}"))
         tell = ", ".join(event.addresses)
         room = "a password room " if event.password else ""
         # Short: the security badge shares the status bar; the bar shows the addresses.
@@ -466,10 +487,11 @@ class SessionView:
         self.state, self.mode = "in_room", "join"
         self.me, self.members, self.foreign = event.name, event.members, event.foreign
         self.where = _where(event.host, event.port)
+        self.plain = event.plain
         if event.safety_code is None:
-            self.security = Security("Not encrypted", warn=True)
+            self._set_security(Security(NOT_ENCRYPTED_BADGE, warn=True))
         else:
-            self.security = Security(f"Encrypted · safety code {event.safety_code}")
+            self._set_security(Security(f"Encrypted · safety code {event.safety_code}"))
         if event.foreign:
             self.status = f"Connected to {self.where} (not a Parley server)"
             lines = [Line("notice", f"Connected to {self.where}.")]
@@ -495,6 +517,17 @@ class SessionView:
                     f"Encrypted. Safety code {event.safety_code} — compare it with the host's.",
                 )
             )
+        if event.session_code:
+            lines.append(
+                Line(
+                    "notice",
+                    f"Password checked. Session code {event.session_code} — the host sees the "
+                    "same next to your name.",
+                )
+            )
+        unencrypted = tuple(m for m in event.plain if m != event.name)
+        if unencrypted and event.safety_code is not None:
+            lines.append(Line("error", not_encrypted_warning(unencrypted)))
         return lines
 
     def _message(self, event: ev.MessageReceived) -> Line:
@@ -504,10 +537,30 @@ class SessionView:
         kind: LineKind = "mine" if event.mine else "chat"
         return Line(kind, event.text, event.sender, event.time, event.earlier, event.id)
 
+    def _set_security(self, secure: Security) -> None:
+        self._secure = secure
+        self._set_plain(self.plain)
+
+    def _set_plain(self, plain: tuple[str, ...]) -> None:
+        """Who is not encrypted decides the badge: the room is only as private as its least
+        encrypted member (the person's own unencrypted link is said by `_secure` already)."""
+        self.plain = plain
+        others = tuple(m for m in plain if m != self.me)
+        if others and self._secure.text and self._secure.text != NOT_ENCRYPTED_BADGE:
+            code = self._secure.text.partition(" · ")[2]
+            self.security = Security(
+                f"Not all encrypted: {', '.join(others)}" + (f" · {code}" if code else ""),
+                warn=True,
+            )
+        else:
+            self.security = self._secure
+
     def _end(self, status: str) -> None:
         self.state = "idle"
         self.reconnecting = False
         self.members = ()
+        self.plain = ()
+        self._secure = NO_SECURITY
         self.addresses = ()
         self.security = NO_SECURITY
         self.invite = ""

@@ -55,6 +55,7 @@ from app.gui.logic import (
     invite_in,
     invite_note,
     invite_shown,
+    member_label,
     message_to_send,
     split_join_target,
     title_for,
@@ -299,12 +300,11 @@ class ChatWindow:
         self.bar.address.set(settings.host)
         self.bar.port.set(str(settings.port))
         self.bar.name.set(settings.name or default_name())
-        self.bar.plain.set(settings.plain)
-        self.bar.allow_plain.set(settings.allow_plain)
-        self.bar.set_mode(settings.mode)
+        self.bar.set_mode(settings.mode)  # the "unencrypted" checkboxes start unticked, always
 
     def current_settings(self) -> Settings:
-        """What to remember: never the password, nor an invite (it may carry the password)."""
+        """What to remember: never the password, nor an invite (it may carry the password), nor
+        the "unencrypted" checkboxes (a choice to give up encryption is made each time)."""
         bar = self.bar
         host, invite_port = address_to_remember(bar.address.get())
         try:
@@ -316,8 +316,6 @@ class ChatWindow:
             host,
             port,
             bar.name.get().strip(),
-            plain=bool(bar.plain.get()),
-            allow_plain=bool(bar.allow_plain.get()),
         )
 
     def save_settings(self) -> None:
@@ -532,6 +530,7 @@ class ChatWindow:
             view.password_room,
             view.warning,
             view.can_trust,
+            view.plain,
         )
         if drawn == self._drawn:
             return
@@ -541,7 +540,7 @@ class ChatWindow:
         self.status.configure(text=view.status)
         if not before or before[0] != view.state:
             self._state_changed()
-        if not before or before[1:3] != (view.members, view.me):
+        if not before or before[1:3] != (view.members, view.me) or before[-1] != view.plain:
             self._show_members()
         if not before or before[5:] != drawn[5:]:
             self._show_security()
@@ -587,7 +586,7 @@ class ChatWindow:
         box = self.members
         box.delete(0, "end")
         for i, name in enumerate(members):
-            box.insert("end", f"{name} (you)" if name == self.view.me else name)
+            box.insert("end", member_label(name, self.view.me, self.view.plain))
             box.itemconfigure(i, foreground=colour_for(name))
         n = len(members)
         self.members_label.configure(text=f"In the room ({n})" if n else "In the room")

@@ -10,6 +10,7 @@ from app import events as ev
 from app.mentions import mentions
 from app.messages import Chat, Error, Joined, Left, Members, Notice, Renamed, ServerMessage, Welcome
 from app.names import name_key
+from app.protocol import not_encrypted_warning
 
 Post = Callable[[ev.Event], None]
 
@@ -79,7 +80,8 @@ class LocalView:
         elif isinstance(msg, Joined):
             self.members += (msg.name,)
             address, code, tls = self.details(msg.name) if self.details else (None, None, None)
-            post(ev.MemberJoined(msg.name, self.members, address, code, tls))
+            encrypted = False if msg.plain else tls
+            post(ev.MemberJoined(msg.name, self.members, address, code, encrypted))
         elif isinstance(msg, Left):
             self.members = tuple(m for m in self.members if m != msg.name)
             post(ev.MemberLeft(msg.name, msg.reason, self.members))
@@ -92,6 +94,8 @@ class LocalView:
         elif isinstance(msg, Members):
             self.members = msg.names
             post(ev.NoticeShown(f"In the room: {', '.join(msg.names)}."))
+            if msg.plain:
+                post(ev.ErrorShown(not_encrypted_warning(msg.plain)))
         elif isinstance(msg, Notice):
             post(ev.NoticeShown(msg.text))
         elif isinstance(msg, Error):

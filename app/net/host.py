@@ -573,7 +573,9 @@ class Host:
         peer._stop_timers()
         token, last_seq = (hello.token, hello.last_seq) if hello else (None, 0)
         self._deliver(
-            self._admission(peer, self.room.join(peer.id, name, peer.kind, token, last_seq))
+            self._admission(
+                peer, self.room.join(peer.id, name, peer.kind, token, last_seq, peer.tls)
+            )
         )
         self.files.joined(peer.id)
 

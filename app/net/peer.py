@@ -431,9 +431,13 @@ class Joiner:
         self._token = msg.token
         self._delay = self.options.reconnect_initial
         self._attempt = 0
+        session: str | None = None
         if self._cert is not None:
+            # The code both sides are told to compare is the host's identity code (what the
+            # host shows); a password room's session code is shown beside it, as such.
+            self._safety = safety_code(self._cert)
             key = self._auth.session_key if self._auth is not None else None
-            self._safety = safety_code(self._cert, key)
+            session = safety_code(self._cert, key) if key is not None else None
         if first and self.options.password and self._auth is None:
             self.post(ev.NoticeShown("This room has no password."))
         note = msg.note
@@ -449,6 +453,8 @@ class Joiner:
                 safety_code=self._safety,
                 resumed=msg.resumed,
                 epoch=msg.epoch,
+                plain=msg.plain,
+                session_code=session,
             )
         )
         self._view.name, self._view.members = msg.name, msg.members

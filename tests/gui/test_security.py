@@ -29,7 +29,7 @@ from tests.gui.tk_helpers import (
     start_host,
     start_join,
 )
-from tests.helpers import Proc
+from tests.helpers import Proc, RawPeer
 
 PASSWORD = "open sesame"
 CODE = r"\d{4} \d{4} \d{4} \d{4}"
@@ -80,16 +80,18 @@ def test_a_password_room_admits_the_right_password(make_window: MakeWindow, root
     say(hal, "welcome")
     pump_until(root, shows(ann, "Hal  welcome"), "Hal's message at Ann")
 
-    # In a password room each member has a code of their own, mixed from the exchange: the
-    # host sees Ann's next to her arrival, and it is the one Ann's window shows.
-    ann_code = code_in(ann.security_label.cget("text"))
-    assert ann.security_label.cget("text") == f"Encrypted · safety code {ann_code}"
-    assert f"Encrypted. Safety code {ann_code}" in ann.transcript.contents()
+    # The code both are told to compare is the same: the host's identity code. Each member
+    # of a password room also has a session code, mixed from the exchange, shown as such on
+    # both sides: the host next to her arrival, Ann under her safety code.
+    assert ann.security_label.cget("text") == f"Encrypted · safety code {host_code}"
+    assert f"Encrypted. Safety code {host_code} — compare it" in ann.transcript.contents()
+    session = re.search(rf"Password checked\. Session code ({CODE})", ann.transcript.contents())
+    assert session is not None
     assert re.search(
-        rf"Ann joined from 127\.0\.0\.1:\d+ \(safety code {ann_code}\)\.",
+        rf"Ann joined from 127\.0\.0\.1:\d+ \(session code {session[1]}\)\.",
         hal.transcript.contents(),
     )
-    assert ann_code != host_code
+    assert session[1] != host_code
 
 
 def test_a_wrong_password_is_said_plainly_and_not_admitted(
@@ -337,6 +339,42 @@ def test_plain_joins_an_allow_plain_host_and_says_not_encrypted(
     pump_until(root, shows(hal, "Ann  in the clear"), "Ann's message")
 
 
+def test_an_unencrypted_member_shows_in_the_badge_and_member_list(
+    make_window: MakeWindow, root: tk.Tk
+) -> None:
+    hal = make_window()
+    hal.bar.allow_plain.set(True)
+    port = start_host(hal, "Hal")
+    ann = make_window()
+    start_join(ann, port, "Ann")
+    host_code = code_in(hal.security_label.cget("text"))
+    assert ann.security_label.cget("text") == f"Encrypted · safety code {host_code}"
+
+    peer = RawPeer(port)  # nc: everything it reads crosses the network in the clear
+    peer.line("hello from nc")
+    for window, me in ((ann, "Ann (you)"), (hal, "Hal (you)")):
+        pump_until(
+            root,
+            lambda w=window: "guest1 (not encrypted)" in listed(w),
+            "the member list to mark guest1",
+        )
+        assert me in listed(window)
+        assert window.security_label.cget("text") == (
+            f"Not all encrypted: guest1 · safety code {host_code}"
+        )
+        assert window.security_label.cget("style") == "Warn.Status.TLabel"
+    assert "guest1 is connected without encryption" in ann.transcript.contents()
+
+    peer.close()
+    pump_until(root, lambda: listed(ann) == ["Hal", "Ann (you)"], "guest1 to leave")
+    pump_until(
+        root,
+        lambda: ann.security_label.cget("text") == f"Encrypted · safety code {host_code}",
+        "Ann's badge to say Encrypted again",
+    )
+    assert ann.security_label.cget("style") == "Status.TLabel"
+
+
 def test_plain_is_refused_by_a_host_that_does_not_allow_it(
     make_window: MakeWindow, root: tk.Tk
 ) -> None:
@@ -363,7 +401,7 @@ def test_plain_with_a_password_is_refused_at_the_field(make_window: MakeWindow) 
     assert ann.bar.errors == {}
 
 
-def test_checkboxes_are_remembered_and_passwords_never(
+def test_unencrypted_checkboxes_and_passwords_are_never_remembered(
     make_window: MakeWindow, root: tk.Tk, config_dir: Path, tmp_path: Path
 ) -> None:
     first = make_window()
@@ -378,13 +416,15 @@ def test_checkboxes_are_remembered_and_passwords_never(
     assert "sesame" not in raw
     assert "parley://" not in raw
     saved = json.loads(raw)
-    assert saved["plain"] is True
-    assert saved["allow_plain"] is True
+    assert "plain" not in saved
+    assert "allow_plain" not in saved
     assert (saved["host"], saved["port"]) == ("192.0.2.7", 6000)  # from the invite
 
+    # Even a settings file from an older Parley that kept them ticked does not tick them.
+    (config_dir / FILE_NAME).write_text(json.dumps(dict(saved, plain=True, allow_plain=True)))
     second = make_window()
-    assert second.bar.plain.get() is True
-    assert second.bar.allow_plain.get() is True
+    assert second.bar.plain.get() is False
+    assert second.bar.allow_plain.get() is False
     assert second.bar.password.get() == ""
     assert (second.bar.address.get(), second.bar.port.get()) == ("192.0.2.7", "6000")
 
@@ -397,7 +437,7 @@ def test_the_app_window_joins_an_invite_from_the_command_line(config_dir: Path) 
     try:
         invite = host.expect(r"Invite \(.*\): (parley://\S+)").group(1)
         app = Proc("--join", invite, "--name", "Ann")
-        host.expect(rf"Got a connection from 127\.0\.0\.1:\d+ \(Ann\) — safety code {CODE}")
+        host.expect(rf"Got a connection from 127\.0\.0\.1:\d+ \(Ann\) — session code {CODE}")
         app.p.send_signal(signal.SIGTERM)  # closes the window, saying bye
         host.expect(r"Ann left\.")
         assert app.wait() == 0

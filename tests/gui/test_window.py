@@ -103,8 +103,6 @@ def test_settings_are_remembered_between_windows(
         "host": "192.0.2.7",
         "port": 6123,
         "name": "Ann",
-        "plain": False,
-        "allow_plain": False,
     }
 
     second = make_window()
@@ -170,8 +168,6 @@ def test_the_app_window_hosts_from_the_command_line(config_dir: Path) -> None:
         "host": "",
         "port": port,
         "name": "Hal",
-        "plain": False,
-        "allow_plain": False,
     }
 
 

@@ -115,6 +115,22 @@ class Transcript(ttk.Frame):
             self.jump.configure(text=f"New messages ({self.missed}) ↓")
             self.jump.place(relx=1.0, rely=1.0, x=-28, y=-14, anchor="se")
 
+    def add_widget(self, widget: tk.Widget) -> None:
+        """An embedded widget (a file's card, app/gui/transfers.py) as an entry of its own;
+        trimmed like any entry (Tk destroys it with its line)."""
+        text = self.text
+        text.configure(state="normal")
+        try:
+            text.window_create("end", window=widget, padx=12, pady=4)
+            text.insert("end", "\n", ("entry",))
+            self._sizes.append(1)
+            self._trim()
+        finally:
+            text.configure(state="disabled")
+        self.shown += 1
+        if self.follow:
+            text.see("end")
+
     def _chunks(self, line: Line) -> list[Chunk]:
         base: tuple[str, ...] = ("entry",)
         if line.kind in ("mine", "pending"):

@@ -62,6 +62,7 @@ from app.gui.logic import (
 )
 from app.gui.poller import QueuePoller
 from app.gui.transcript import Transcript
+from app.gui.transfers import FILE_EVENTS, Transfers
 from app.net import DEFAULT_PORT, HostOptions, JoinOptions, local_addresses
 from app.settings import Settings, SettingsStore
 from app.worker import NetWorker
@@ -153,6 +154,14 @@ class ChatWindow:
         if isinstance(top, tk.Tk):
             top.report_callback_exception = self._callback_failed
         self._build()
+        self.files = Transfers(
+            top,
+            self.transcript,
+            self.members,
+            worker,
+            member_name=self._member_at,
+            before_card=self._flush_lines,
+        )
         self._load_settings()
         top.minsize(max(680, self.bar.min_width()), 440)
 
@@ -260,6 +269,10 @@ class ChatWindow:
             composer, text="Send", style="Accent.TButton", command=self.send
         )
         self.send_button.grid(row=0, column=1, sticky="ns", padx=(8, 0))
+        self.file_button = ttk.Button(
+            composer, text="Send file…", command=lambda: self.files.choose_and_send()
+        )
+        self.file_button.grid(row=0, column=2, sticky="ns", padx=(8, 0))
         self.entry.bind("<Return>", self._enter)
         self.entry.bind("<KP_Enter>", self._enter)
         self.entry.bind("<Shift-Return>", self._newline)
@@ -497,7 +510,24 @@ class ChatWindow:
 
     # --- events from the worker (main thread, via the poller) -----------------------------------
 
+    def _member_at(self, index: int) -> str | None:
+        """The member shown at `index` in the list, if it is someone else."""
+        members = self.view.members
+        if 0 <= index < len(members) and members[index] != self.view.me:
+            return members[index]
+        return None
+
+    def _flush_lines(self) -> None:
+        """Lines before a file's card go in first, so the transcript keeps the order."""
+        lines, self._lines = self._lines, []
+        if lines:
+            self.transcript.add(lines)
+
     def _handle(self, event: ev.Event) -> None:
+        if isinstance(event, FILE_EVENTS):
+            self.files.handle(event)
+        elif isinstance(event, ev.Hosting | ev.Connecting):
+            self.files.session_started()
         lines = self.view.apply(event)
         self._lines += lines
         if isinstance(event, ev.Hosting):
@@ -573,6 +603,8 @@ class ChatWindow:
         in_room = state == "in_room"
         self.chat_menu.entryconfigure(0, state="normal" if in_room else "disabled")
         self.send_button.state(["!disabled" if in_room else "disabled"])
+        self.file_button.state(["!disabled" if in_room else "disabled"])
+        self.files.enabled = in_room
         if in_room:
             self._enable_entry()
         else:

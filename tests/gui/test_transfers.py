@@ -1,0 +1,140 @@
+"""Files in a real window under Xvfb: Send file…, the offer card, Accept, the progress bar
+moving, Cancel, and Open folder once the file is saved."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from app.gui.window import ChatWindow
+from tests.gui.tk_helpers import pump_until, start_host, start_join
+from tests.test_files import Link
+
+SHOTS = os.environ.get("PARLEY_SHOTS")  # a folder: save what the window looked like there
+
+
+@pytest.fixture
+def slow_link() -> Iterator[Callable[[int], Link]]:
+    made: list[Link] = []
+
+    def make(port: int) -> Link:
+        link = Link(port)
+        link.rate = 2_000_000  # bytes per second: slow enough to watch the bar move
+        made.append(link)
+        return link
+
+    yield make
+    for link in made:
+        link.close()
+
+
+def _card(window: ChatWindow, number: int = 1):  # type: ignore[no-untyped-def]
+    pump_until(window.top, lambda: number in window.files.cards, f"card {number}")
+    return window.files.cards[number]
+
+
+def _shot(window: ChatWindow, name: str) -> None:
+    if SHOTS:
+        window.top.update()
+        subprocess.run(
+            ["import", "-window", str(window.top.winfo_id()), str(Path(SHOTS) / name)],
+            check=True,
+            timeout=20,
+        )
+
+
+def test_send_accept_progress_and_open_folder(
+    make_window, slow_link, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PARLEY_DOWNLOADS", str(tmp_path / "downloads"))
+    hal = make_window()
+    port = start_host(hal, "Hal")
+    ann = make_window()
+    link = slow_link(port)
+    start_join(ann, link.port, "Ann")
+    pump_until(hal.top, lambda: "Ann" in hal.view.members, "Ann in Hal's list")
+    src = tmp_path / "holiday photos.zip"
+    src.write_bytes(os.urandom(6_000_000))
+    asked: list[str] = []
+
+    def ask(parent: object, title: str) -> list[str]:
+        asked.append(title)
+        return [str(src)]
+
+    hal.files.ask = ask
+    hal.file_button.invoke()  # Send file…
+    assert asked == ["Send files to the room"]
+    sending = _card(hal)
+    assert sending.title.cget("text") == "You offer holiday photos.zip (6.0 MB) to Ann"
+    assert sending.shown_buttons() == ["Cancel"]
+
+    card = _card(ann)
+    assert card.title.cget("text") == "Hal offers holiday photos.zip (6.0 MB)"
+    assert card.shown_buttons() == ["Accept", "Decline"]
+    assert not (tmp_path / "downloads").exists()  # nothing written before Accept
+    _shot(ann, "offer-card.png")
+    card.accept.invoke()
+    assert card.shown_buttons() == ["Cancel"]
+    pump_until(ann.top, lambda: "Hal" in card.rows, "a progress row")
+    row = card.rows["Hal"]
+    pump_until(ann.top, lambda: 0 < float(row.bar.cget("value")) < 1000, "the bar to move")
+    first = float(row.bar.cget("value"))
+    pump_until(ann.top, lambda: float(row.bar.cget("value")) > first + 50, "the bar to move on")
+    figures = str(row.figures.cget("text"))
+    assert re.fullmatch(r"\d+% · [\d.]+ [kM]?B of 6\.0 MB · [\d.]+ [kM]?B/s · .+ left", figures)
+    _shot(ann, "progress.png")
+    pump_until(hal.top, lambda: "Ann" in sending.rows, "the sender's progress row")
+
+    pump_until(ann.top, lambda: card.over, "the file to arrive", timeout=30)
+    saved = tmp_path / "downloads" / "holiday photos.zip"
+    assert card.status.cget("text") == f"Saved to {saved}"
+    assert card.shown_buttons() == ["Open folder"]
+    assert hashlib.sha256(saved.read_bytes()).digest() == hashlib.sha256(src.read_bytes()).digest()
+    opened: list[str] = []
+    ann.files.open_folder = opened.append
+    card.open.invoke()
+    assert opened == [str(saved.parent)]
+    pump_until(
+        hal.top,
+        lambda: "Ann received holiday photos.zip." in str(sending.status.cget("text")),
+        "the sender to see who received it",
+    )
+    _shot(ann, "saved.png")
+
+
+def test_send_file_to_one_member_from_the_member_list_and_decline(
+    make_window, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PARLEY_DOWNLOADS", str(tmp_path / "downloads"))
+    hal = make_window()
+    port = start_host(hal, "Hal")
+    ann = make_window()
+    start_join(ann, port, "Ann")
+    src = tmp_path / "a.txt"
+    src.write_text("hello")
+    ann.files.ask = lambda parent, title: [str(src), str(src)]  # several files at once
+    pump_until(ann.top, lambda: len(ann.view.members) == 2, "both in Ann's list")
+    index = ann.view.members.index("Hal")
+    assert ann.files.choose_and_send(ann._member_at(index)) == [str(src), str(src)]
+    first, second = _card(hal, 1), _card(hal, 2)
+    assert first.title.cget("text") == "Ann offers you a.txt (5 B)"
+    first.decline.invoke()
+    assert first.shown_buttons() == []
+    _card(ann, 2)
+    pump_until(
+        ann.top,
+        lambda: any(
+            "Hal declined a.txt." in str(c.status.cget("text")) for c in ann.files.cards.values()
+        ),
+        "Ann to hear of the decline",
+    )
+    second.accept.invoke()
+    pump_until(hal.top, lambda: second.over, "the second to arrive")
+    assert (tmp_path / "downloads" / "a.txt").read_text() == "hello"
+    assert ann._member_at(ann.view.members.index("Ann")) is None  # not to yourself

@@ -16,6 +16,8 @@ from app.address import DEFAULT_PORT, parse_address, parse_port
 if TYPE_CHECKING:
     from app.net import JoinOptions
 
+ENV_PASSWORD = "PARLEY_PASSWORD"
+
 # The network stack, the crypto and the window are imported only once it is clear which of them
 # this run needs: `--version` and `--help` answer at once, and the window appears sooner.
 
@@ -146,9 +148,18 @@ def _password_option(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument(
         "--password",
         metavar="PW",
-        default=os.environ.get("PARLEY_PASSWORD") or None,
+        default=None,
         help=f"{what} (or set PARLEY_PASSWORD, which other users cannot see in ps)",
     )
+
+
+def _password_from_env(args: argparse.Namespace) -> bool:
+    """Fill in PARLEY_PASSWORD when --password was not given; True if that is where it came
+    from (a host then never writes it where it is not shown on a terminal)."""
+    if args.password is not None:
+        return False
+    args.password = os.environ.get(ENV_PASSWORD) or None
+    return args.password is not None
 
 
 def _rate(text: str) -> float:
@@ -193,6 +204,7 @@ def join_options(
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from_env = _password_from_env(args) if args.command in ("host", "join") else False
     if args.command == "host":
         from app import cli
         from app.net import HostOptions
@@ -216,7 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             options.byte_rate = options.connect_rate = 0.0
         if args.max_file_size is not None:
             options.max_file_size = args.max_file_size
-        return cli.host(options)
+        return cli.host(options, password_from_env=from_env)
     if args.command == "join":
         from app import cli
 

@@ -8,6 +8,7 @@ line to the worker. In an interactive terminal a "You: " prompt is kept below in
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import queue
 import signal
 import sys
@@ -20,6 +21,7 @@ from typing import TextIO
 from app import events as ev
 from app.cli_files import NumberCommand, Progress, SendCommand, clock, describe_file, parse_command
 from app.export import ExportLog, export
+from app.invite import Invite, parse_invite
 from app.net import HostOptions, JoinOptions
 from app.protocol import clean_text, not_encrypted_warning
 from app.worker import NetWorker
@@ -35,8 +37,7 @@ def describe(event: ev.Event) -> list[str]:
         return [
             f"Server is waiting for a connection... on port {event.port}",
             f"Others can join with: {', '.join(event.addresses)}",
-            f"Invite (address, identity{' and password' if event.password else ''}): "
-            f"{event.invite}",
+            f"Invite ({_invite_holds(event)}): {event.invite}",
             f"Encrypted. Safety code: {event.safety_code}",
             f"Plain connections: {plain}",
         ]
@@ -195,8 +196,33 @@ def _sigterm(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def run(start: Callable[[NetWorker], None], *, leave_on_eof: bool) -> int:
-    """Run one session in the terminal; returns the process exit code."""
+def without_password(event: ev.Hosting) -> ev.Hosting:
+    """The Hosting event with an invite that leaves the password out (the rest still pins the
+    host's identity); `describe` then says the password is not shown."""
+    if not event.password or not event.invite:
+        return event
+    try:
+        invite = parse_invite(event.invite)
+    except ValueError:
+        return dataclasses.replace(event, invite="(not shown: it would hold the password)")
+    return dataclasses.replace(
+        event, invite=Invite(invite.host, invite.port, invite.fingerprint).to_text()
+    )
+
+
+def _invite_holds(event: ev.Hosting) -> str:
+    if not event.password:
+        return "address, identity"
+    if "&pw=" in event.invite:
+        return "address, identity and password"
+    return "address, identity; the password is not shown: share it yourself"
+
+
+def run(
+    start: Callable[[NetWorker], None], *, leave_on_eof: bool, hide_password: bool = False
+) -> int:
+    """Run one session in the terminal; returns the process exit code. With `hide_password`
+    the host's invite is printed without its password."""
     events: queue.Queue[ev.Event] = queue.Queue()
     worker = NetWorker(events.put)
     terminal = Terminal()
@@ -244,6 +270,8 @@ def run(start: Callable[[NetWorker], None], *, leave_on_eof: bool) -> int:
                 if isinstance(event, ev.Failed | ev.ChatEnded):
                     end = event  # the session's last event
                     break
+                if hide_password and isinstance(event, ev.Hosting):
+                    event = without_password(event)
                 lines += progress.seen(event) + describe(event)
                 if isinstance(event, ev.MessageReceived):
                     with kept_lock:
@@ -292,8 +320,11 @@ def _finish_after_interrupt(
     return 0
 
 
-def host(options: HostOptions) -> int:
-    return run(lambda worker: worker.host(options), leave_on_eof=False)
+def host(options: HostOptions, *, password_from_env: bool = False) -> int:
+    """Host in the terminal. A password from PARLEY_PASSWORD is never written where it is not
+    shown on a terminal (a pipe, a log file): the printed invite leaves it out there."""
+    hide = password_from_env and not sys.stdout.isatty()
+    return run(lambda worker: worker.host(options), leave_on_eof=False, hide_password=hide)
 
 
 def join(options: JoinOptions) -> int:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from app.invite import parse_invite
 from tests.helpers import ROOT, LoopServer, Proc, RawPeer, free_port
 
 
@@ -283,3 +284,22 @@ def test_the_terminal_says_when_someone_in_the_room_is_not_encrypted(procs) -> N
     other.line("me too")
     ann.expect(r"^guest2 joined\.$")
     ann.expect(r"^! Not encrypted: guest2 is connected without encryption")
+
+
+def test_a_host_with_parley_password_never_writes_it_where_it_is_not_on_a_terminal(
+    procs, monkeypatch
+) -> None:
+    secret = "do-not-print-7f3a"
+    monkeypatch.setenv("PARLEY_PASSWORD", secret)
+    host = procs("host", "--port", "0", "--bind", "127.0.0.1", "--name", "Hal")  # stdout: a pipe
+    port = int(host.expect(r"on port (\d+)").group(1))
+    line = host.expect(r"^Invite \(address, identity; the password is not shown")
+    invite = line.string.rsplit(": ", 1)[1]
+    assert "pw=" not in invite
+    # The invite still pins the host; the joiner brings the password from its own environment.
+    ann = procs("join", invite, "--name", "Ann")
+    ann.expect(r"^You are Ann\. In the room: Hal, Ann\.$")
+    ann.say("let in")
+    host.expect(r"^Ann: let in$")
+    assert parse_invite(invite).port == port
+    assert secret not in "\n".join(host.seen + host.err)

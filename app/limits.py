@@ -49,6 +49,18 @@ class TokenBucket:
         self._last = now
         return self._tokens >= min(cost, self.burst)
 
+    def spend(self, cost: float = 1.0) -> None:
+        """Spend `cost` tokens whether there are enough or not (a debt is paid back by waiting):
+        for a sender's own count of what it has sent."""
+        self.can(cost)  # refill up to now
+        self._tokens -= min(cost, self.burst)
+
+    def wait(self, cost: float = 1.0) -> float:
+        """Seconds until `take(cost)` would succeed (0.0: now)."""
+        if self.can(cost):
+            return 0.0
+        return (min(cost, self.burst) - self._tokens) / self.rate
+
 
 class KeyedBuckets:
     """A `TokenBucket` per key (an address, a member's token), made on first use.
@@ -241,3 +253,47 @@ class FailureBackoff:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+class Pacer:
+    """The sender's side of `SendLimits`: how long to hold a message so that the host, which
+    counts the same way, never has to refuse it.
+
+    It keeps under the host's figures (`margin` of the rate, half the burst), because the host
+    counts by arrival and the network may deliver two messages closer together than they were
+    sent. A rate of 0 means no limit. Kept across reconnects, as the host keeps its count."""
+
+    def __init__(
+        self,
+        rate: float,
+        burst: float,
+        byte_rate: float = 0.0,
+        byte_burst: float = 0.0,
+        margin: float = 0.9,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self.limits = (rate, burst, byte_rate, byte_burst)
+        self._messages = (
+            TokenBucket(rate * margin, max(1.0, burst / 2), clock) if rate > 0 else None
+        )
+        self._bytes = (
+            TokenBucket(byte_rate * margin, max(1.0, byte_burst / 2), clock)
+            if byte_rate > 0
+            else None
+        )
+
+    def wait(self, size: int) -> float:
+        """Seconds to hold a message of `size` bytes before it may go (0.0: now)."""
+        waits = [0.0]
+        if self._messages is not None:
+            waits.append(self._messages.wait(1))
+        if self._bytes is not None:
+            waits.append(self._bytes.wait(size))
+        return max(waits)
+
+    def sent(self, size: int) -> None:
+        """Count a message that went out (after `wait` said 0)."""
+        if self._messages is not None:
+            self._messages.spend(1)
+        if self._bytes is not None:
+            self._bytes.spend(size)

@@ -75,6 +75,18 @@ class AuthChallenge:
 
 
 @dataclass(frozen=True)
+class SendRates:
+    """The host's limits on what one member sends, told in the welcome so that a joiner can
+    pace itself instead of being refused: messages and bytes of text per second on average,
+    and the bursts allowed. A rate of 0 means no limit."""
+
+    rate: float = 0.0
+    burst: float = 0.0
+    byte_rate: float = 0.0
+    byte_burst: float = 0.0
+
+
+@dataclass(frozen=True)
 class Welcome:
     """Sent once on admission: the member's final name, who is present, and recent history."""
 
@@ -86,6 +98,7 @@ class Welcome:
     resumed: bool = False  # the host recognised the token: `history` is what was missed
     epoch: str | None = None  # the room's numbering: a new epoch means new sequence numbers
     plain: tuple[str, ...] = ()  # members whose connection is not encrypted (nc, --plain)
+    limits: SendRates | None = None  # how fast this member may send (None: not said)
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,7 @@ from app.messages import (
     RawLine,
     Renamed,
     Say,
+    SendRates,
     ServerMessage,
     Welcome,
 )
@@ -295,6 +296,7 @@ _KIND_WORDS: dict[type | tuple[type, ...], str] = {
     str: "a string",
     int: "an integer",
     list: "a list",
+    dict: "an object",
     (int, float): "a number",
 }
 
@@ -419,6 +421,23 @@ def _history(obj: dict[str, Any]) -> tuple[Chat, ...]:
     return tuple(_chat_from(item) for item in items)
 
 
+def _limits(obj: dict[str, Any]) -> SendRates | None:
+    """A welcome's `limits`: four numbers, each finite and at least 0 (0: no limit)."""
+    if obj.get("limits") is None:
+        return None
+    limits = _field(obj, "limits", dict)
+    values = []
+    for key in ("rate", "burst", "bytes", "byte_burst"):
+        try:
+            value = float(_field(limits, key, (int, float), optional=True) or 0)
+        except OverflowError:  # an integer too large for a float
+            value = math.inf
+        if not math.isfinite(value) or value < 0:
+            raise _Bad(f"limit '{key}' must be a finite number of at least 0")
+        values.append(value)
+    return SendRates(*values)
+
+
 _SERVER_DECODERS: dict[str, Callable[[dict[str, Any]], ServerMessage]] = {
     "msg": _chat_from,
     "welcome": lambda o: Welcome(
@@ -430,6 +449,7 @@ _SERVER_DECODERS: dict[str, Callable[[dict[str, Any]], ServerMessage]] = {
         resumed=o.get("resumed") is True,
         epoch=_short(o, "epoch") if o.get("epoch") is not None else None,
         plain=_names(o, "plain") if o.get("plain") is not None else (),
+        limits=_limits(o),
     ),
     "joined": lambda o: Joined(_field(o, "name", str), o.get("plain") is True),
     "left": lambda o: Left(_field(o, "name", str), _field(o, "reason", str)),
@@ -524,6 +544,14 @@ def encode_json(msg: ServerMessage) -> bytes:
             obj["epoch"] = msg.epoch
         if msg.plain:
             obj["plain"] = list(msg.plain)
+        if msg.limits is not None:
+            rates = msg.limits
+            obj["limits"] = {
+                "rate": rates.rate,
+                "burst": rates.burst,
+                "bytes": rates.byte_rate,
+                "byte_burst": rates.byte_burst,
+            }
         return _dump(obj)
     if isinstance(msg, Joined):
         if msg.plain:

@@ -12,6 +12,7 @@ import json
 import re
 import socket
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -20,7 +21,7 @@ from app.net import JoinOptions
 from app.security import JoinerAuth, client_context, fingerprint, to_b64
 from app.worker import NetWorker
 from tests.conftest import Hosted
-from tests.helpers import DEADLINE, RawPeer, Recorder
+from tests.helpers import DEADLINE, Proc, RawPeer, Recorder
 
 QUICK = {"sniff_wait": 0.05, "hello_wait": 0.2}
 
@@ -182,3 +183,36 @@ def test_a_text_peer_receives_everything_said_after_its_greeting(start_host) -> 
         *[f"Hal: m{i}" for i in range(25)],
         "Hal: after",
     ]
+
+
+# --- the terminal joiner paces itself to the host's limits ----------------------------------------
+
+
+def test_a_file_piped_into_join_arrives_whole_and_in_order(start_host, tmp_path: Path) -> None:
+    # The host's limits, told in the welcome: 200 messages a second, bursts of 20. Sent at once,
+    # 500 lines would be 480 refusals and a drop for "sending too fast".
+    host, hrec, port = start_host(rate=200, burst=20)
+    lines = [f"line {i:03d} of the file" for i in range(500)]
+    source = tmp_path / "lines.txt"
+    source.write_text("".join(f"{line}\n" for line in lines))
+    with source.open() as stdin:
+        ann = Proc("join", f"127.0.0.1:{port}", "--name", "Ann", stdin=stdin)
+    try:
+        hrec.wait_for(ev.MessageReceived, lambda e: e.text == lines[-1], timeout=30)
+        assert ann.wait(timeout=DEADLINE) == 0  # then it said bye and left, as at end of input
+        ann.expect(r"^Chat ended\.$")
+    finally:
+        ann.kill()
+    got = [e.text for e in hrec.of(ev.MessageReceived) if e.sender == "Ann"]
+    assert got == [*lines, "bye"]
+    assert not [e for e in hrec.of(ev.MemberLeft) if e.reason == "sending too fast"]
+    assert not [line for line in ann.seen + ann.err if "too fast" in line]
+
+
+def test_the_welcome_tells_a_joiner_its_limits(start_host) -> None:
+    host, hrec, port = start_host(rate=7, burst=9, byte_rate=1000, byte_burst=70_000)
+    peer = RawPeer(port)
+    peer.read_until(r"^PARLEY/1 ")
+    peer.line('{"type":"hello","version":1,"name":"Ann"}')
+    welcome = json.loads(peer.read_until('"welcome"'))
+    assert welcome["limits"] == {"rate": 7, "burst": 9, "bytes": 1000, "byte_burst": 70_000}

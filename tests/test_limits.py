@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from app.limits import ConnectionCounter, FailureBackoff, KeyedBuckets, SendLimits, TokenBucket
+from app.limits import (
+    ConnectionCounter,
+    FailureBackoff,
+    KeyedBuckets,
+    Pacer,
+    SendLimits,
+    TokenBucket,
+)
 
 
 class FakeClock:
@@ -269,3 +276,29 @@ def test_send_limits_refuse_without_spending_and_can_be_lifted() -> None:
     assert not limits.allow("m", "a", 0)  # and now the messages are used up
     assert SendLimits(rate=0, burst=0, byte_rate=0, byte_burst=0).lifted
     assert not limits.lifted
+
+
+def test_a_pacer_keeps_under_the_hosts_limits_over_a_simulated_minute() -> None:
+    clock = FakeClock()
+    host = SendLimits(rate=20, burst=40, byte_rate=1000, byte_burst=4000, clock=clock)
+    pacer = Pacer(rate=20, burst=40, byte_rate=1000, byte_burst=4000, clock=clock)
+    sent = refused = 0
+    for i in range(3000):  # a backlog of messages of 1 to 300 bytes, sent as soon as allowed
+        size = 1 + (i * 37) % 300
+        clock.advance(pacer.wait(size))
+        pacer.sent(size)
+        if host.allow("m", "a", size):
+            sent += 1
+        else:
+            refused += 1
+        if clock.now > 1060:
+            break
+    assert refused == 0
+    assert sent > 0.8 * 60 * min(20, 1000 / 150)  # and not much slower than allowed
+
+
+def test_a_pacer_without_limits_never_waits() -> None:
+    pacer = Pacer(rate=0, burst=0, clock=FakeClock())
+    for _ in range(1000):
+        assert pacer.wait(65_536) == 0.0
+        pacer.sent(65_536)

@@ -31,6 +31,7 @@ from app.messages import (
     RawLine,
     Renamed,
     Say,
+    SendRates,
     ServerMessage,
     Welcome,
 )
@@ -914,3 +915,31 @@ def test_doc_json_examples_are_valid_frames() -> None:
         as_joiner = [m for m in parley_joiner().feed(data) if not isinstance(m, ProtocolError)]
         first = HostSideParser().feed(data)
         assert as_host or as_joiner or isinstance(first[0], Hello), frame
+
+
+# --- the welcome's limits -------------------------------------------------------------------------
+
+
+def test_a_welcome_carries_the_members_limits_both_ways() -> None:
+    rates = SendRates(rate=20.0, burst=40.0, byte_rate=32768.0, byte_burst=262144.0)
+    welcome = Welcome("Ann", ("Hal", "Ann"), limits=rates)
+    assert json.loads(encode_json(welcome))["limits"] == {
+        "rate": 20.0,
+        "burst": 40.0,
+        "bytes": 32768.0,
+        "byte_burst": 262144.0,
+    }
+    assert parley_joiner().feed(encode_json(welcome)) == [welcome]
+    no_limits = Welcome("Ann", ("Hal", "Ann"))
+    assert "limits" not in json.loads(encode_json(no_limits))
+    assert parley_joiner().feed(encode_json(no_limits)) == [no_limits]
+
+
+@pytest.mark.parametrize(
+    "limits", ['"fast"', '{"rate":-1}', '{"rate":"20"}', '{"bytes":1e999}', '{"burst":true}']
+)
+def test_a_welcome_with_broken_limits_is_malformed(limits: str) -> None:
+    line = f'{{"type":"welcome","name":"Ann","members":[],"history":[],"limits":{limits}}}\n'
+    (got,) = parley_joiner().feed(line.encode())
+    assert isinstance(got, ProtocolError)
+    assert got.code == "malformed"

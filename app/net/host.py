@@ -53,6 +53,7 @@ from app.messages import (
     ProtocolError,
     Say,
     Send,
+    SendRates,
     ServerMessage,
     Welcome,
 )
@@ -304,6 +305,7 @@ class Host:
         base = options.backoff_base
         self._backoff = FailureBackoff(base=base, maximum=max(60.0, base), forget_after=600.0)
         self._refusing = 0  # refusals being said (each may need a TLS handshake first)
+        self._lingering: set[_Peer] = set()  # dropped, told why, closing after `close_wait`
         # One password attempt in flight per address; the others wait their turn.
         self._guessing: dict[str, _Peer] = {}
         self._waiting: dict[str, deque[_Peer]] = {}
@@ -316,6 +318,13 @@ class Host:
         )
         rate = options.connect_rate
         self._connects = KeyedBuckets(rate, options.connect_burst) if rate > 0 else None
+        # Told in every welcome, so that joiners pace themselves (0: no limit).
+        self._rates = SendRates(
+            options.rate,
+            options.burst if options.rate > 0 else 0.0,
+            options.byte_rate,
+            options.byte_burst if options.byte_rate > 0 else 0.0,
+        )
         self._finished = False
         self._stopping = False
         self.closed = asyncio.Event()
@@ -427,7 +436,7 @@ class Host:
         for task in list(self._tasks):
             if task is not asyncio.current_task():
                 task.cancel()
-        peers = list(self._peers.values())
+        peers = [*self._peers.values(), *self._lingering]
         for peer in peers:
             peer.close()
         if peers:
@@ -450,7 +459,7 @@ class Host:
         self.files.close()
         for sock in self._listeners:
             sock.close()
-        for peer in list(self._peers.values()):
+        for peer in [*self._peers.values(), *self._lingering]:
             peer.abort()
         self._finish(ev.ChatEnded("The chat was closed."))
 
@@ -754,6 +763,7 @@ class Host:
 
     def lost(self, peer: _Peer, exc: Exception | None) -> None:
         self._peers.pop(peer.id, None)
+        self._lingering.discard(peer)
         self._per_address.release(peer.ip)
         waiting = self._waiting.get(peer.ip)
         if waiting and peer in waiting:
@@ -806,6 +816,7 @@ class Host:
         else:
             peer.send(Ended(f"The host disconnected you: {reason}."))
             peer.close(linger=self.options.close_wait)
+            self._lingering.add(peer)  # still ours to close if the room ends meanwhile
         self.files.gone(peer.id, held=hold)
         self._peers.pop(peer.id, None)
         self._deliver(self.room.leave(peer.id, reason, hold))
@@ -830,6 +841,8 @@ class Host:
     def _deliver(self, sends: Iterable[Send]) -> None:
         for send in sends:
             msg = send.message
+            if isinstance(msg, Welcome) and msg.limits is None:
+                msg = replace(msg, limits=self._rates)  # the member's limits, to pace itself
             encoded: dict[str, bytes] = {}
             for member_id in send.to:
                 if member_id == LOCAL:

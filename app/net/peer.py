@@ -19,6 +19,7 @@ import errno
 import itertools
 import socket
 import ssl
+from collections import deque
 from collections.abc import Coroutine
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -26,6 +27,7 @@ from typing import Any
 
 from app import events as ev
 from app.address import DEFAULT_PORT
+from app.limits import Pacer
 from app.messages import (
     AuthChallenge,
     AuthProof,
@@ -39,6 +41,7 @@ from app.messages import (
     ProtocolError,
     RawLine,
     Say,
+    SendRates,
     Welcome,
 )
 from app.names import name_key
@@ -132,6 +135,9 @@ class Joiner:
         self._queued: list[tuple[str, str | None]] = []  # typed before we knew the server
         self._pending: dict[str, str] = {}  # sent (or waiting to be), not yet accepted
         self._private: dict[str, str] = {}  # id -> recipient, for the pending private ones
+        self._outbox: deque[str] = deque()  # ids of pending messages not yet written, in order
+        self._pacer: Pacer | None = None  # keeps us within the host's limits
+        self._pump_timer: asyncio.TimerHandle | None = None
         self._greet_timer: asyncio.TimerHandle | None = None
         self._retry: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -471,8 +477,9 @@ class Joiner:
                 self._last_seq = max(self._last_seq, chat.seq)
                 continue
             self._chat(chat, earlier=first or not msg.resumed)
-        for msg_id, text in self._pending.items():  # not accepted before the drop: again
-            self._write(encode_client(Say(text, msg_id, self._private.get(msg_id))))
+        self._pace_to(msg.limits)
+        self._outbox = deque(self._pending)  # not accepted before the drop: again, paced
+        self._pump()
         self.transfers.welcomed(msg.resumed or first)
         self._start_keepalive()
         self._flush_queue()
@@ -573,13 +580,11 @@ class Joiner:
         if to is not None:
             self._private[msg_id] = to
         self.post(ev.MessagePending(msg_id, text, private=to))
-        if self.in_room:
-            self._write(encode_client(Say(text, msg_id, to)))
         if bye:
-            self._leaving = True
-            asyncio.get_running_loop().call_later(
-                self.options.bye_wait, self._close, ev.ChatEnded("You left the chat.")
-            )
+            self._leaving = True  # the goodbye waits for it to go out (after what is queued)
+        if self.in_room:
+            self._outbox.append(msg_id)
+            self._pump()
 
     def _may_tell(self, name: str) -> bool:
         """A private message goes only to someone present (and not to oneself): else one
@@ -607,9 +612,51 @@ class Joiner:
                 self.say("bye")
             elif not self._leaving:
                 self._close(ev.ChatEnded("You left the chat."))
+        left = len(self._outbox) + 1
+        # Lines still paced out (a file piped into `join`) go first: wait while they move.
+        while 0 < len(self._outbox) < left and self.in_room:
+            left = len(self._outbox)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.closed.wait(), self.options.bye_wait + 0.5)
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self.closed.wait(), self.options.bye_wait + 0.5)
         self._close(ev.ChatEnded("You left the chat."))
+
+    # --- pacing: never faster than the host allows ---------------------------------------------
+
+    def _pace_to(self, rates: SendRates | None) -> None:
+        """Keep to the limits the host's welcome told (kept across reconnects, as the host
+        keeps its count; made anew only when the limits change)."""
+        figures = (rates.rate, rates.burst, rates.byte_rate, rates.byte_burst) if rates else None
+        if figures is None:
+            self._pacer = None
+        elif self._pacer is None or self._pacer.limits != figures:
+            self._pacer = Pacer(*figures)
+
+    def _pump(self) -> None:
+        """Write what waits in the outbox, each message when the pacer lets it go."""
+        if self._pump_timer is not None:
+            self._pump_timer.cancel()
+            self._pump_timer = None
+        while self._outbox and self.in_room and not self._finished:
+            text = self._pending.get(self._outbox[0])
+            if text is None:  # accepted meanwhile (its echo came after a resend)
+                self._outbox.popleft()
+                continue
+            size = len(text.encode("utf-8", "surrogatepass"))
+            if self._pacer is not None:
+                wait = self._pacer.wait(size)
+                if wait > 0:
+                    loop = asyncio.get_running_loop()
+                    self._pump_timer = loop.call_later(wait, self._pump)
+                    return
+                self._pacer.sent(size)
+            msg_id = self._outbox.popleft()
+            self._write(encode_client(Say(text, msg_id, self._private.get(msg_id))))
+            if self._leaving and is_bye(text) and msg_id not in self._private:
+                asyncio.get_running_loop().call_later(
+                    self.options.bye_wait, self._close, ev.ChatEnded("You left the chat.")
+                )
 
     # --- drops, keepalive and reconnecting -----------------------------------------------------
 

@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=_port, help=f"port (default {DEFAULT_PORT})")
     parser.add_argument("--name", help="your display name")
     parser.add_argument("--bind", metavar="ADDR", help="window: when hosting, listen on ADDR only")
-    commands = parser.add_subparsers(dest="command", metavar="{host,join}")
+    commands = parser.add_subparsers(dest="command", metavar="{host,join,rooms}")
 
     host = commands.add_parser("host", help="host a room in this terminal")
     host.add_argument(
@@ -61,6 +61,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     host.add_argument("--bind", metavar="ADDR", help="listen on this address only")
     host.add_argument("--name", default=None, help="your display name")
+    host.add_argument(
+        "--room",
+        type=_room,
+        default=None,
+        help="the room's name on the network (default: \"NAME's room\")",
+    )
+    host.add_argument(
+        "--no-announce",
+        action="store_true",
+        help="do not announce the room on the local network (join by address only)",
+    )
     _password_option(host, "let in only people who know PW")
     host.add_argument(
         "--allow-plain",
@@ -88,7 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
     _downloads_option(host)
 
     join = commands.add_parser("join", help="join a room from this terminal")
-    join.add_argument("address", metavar="HOST[:PORT]|INVITE", help="where the host is")
+    join.add_argument(
+        "address",
+        metavar="HOST[:PORT]|INVITE|ROOM",
+        help="where the host is, or the name of a room on the network (see `rooms`)",
+    )
     join.add_argument("--port", type=_port, default=None, help=f"default {DEFAULT_PORT}")
     join.add_argument("--name", default=None, help="your display name")
     _password_option(join, "the room's password")
@@ -101,6 +116,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="accept a host identity that changed since your last visit",
     )
     _downloads_option(join)
+    rooms = commands.add_parser("rooms", help="list the rooms announced on the network")
+    rooms.add_argument(
+        "--wait",
+        type=_seconds,
+        default=3.0,
+        metavar="SECONDS",
+        help="how long to look (default 3)",
+    )
     return parser
 
 
@@ -142,6 +165,22 @@ def _history_options(parser: argparse.ArgumentParser) -> None:
         default=KEEP_DAYS,
         help=f"days the history keeps messages (default {KEEP_DAYS:g})",
     )
+
+
+def _room(text: str) -> str:
+    from app.net.discovery import check_room_name, trim_room_name
+
+    problem = check_room_name(text)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return trim_room_name(text)
+
+
+def _seconds(text: str) -> float:
+    value = _rate(text)
+    if value > 3600:
+        raise argparse.ArgumentTypeError(f"expected at most 3600 seconds, not {text!r}")
+    return value
 
 
 def _password_option(parser: argparse.ArgumentParser, what: str) -> None:
@@ -201,6 +240,68 @@ def join_options(
     return JoinOptions(host, port if port is not None else parsed_port, **rest)
 
 
+ROOM_WAIT = 3.0  # how long `join "ROOM NAME"` looks for the room
+WORD_WAIT = 2.0  # ... and for a single word, which may be a host name instead
+
+
+def _parses_as_address(text: str) -> bool:
+    try:
+        parse_address(text, DEFAULT_PORT)
+    except ValueError:
+        return False
+    return True
+
+
+def may_be_room_name(text: str) -> bool:
+    """Whether `join TEXT` should look for a room called TEXT: anything that is not an invite,
+    an IP address or HOST:PORT; a single word without dots may be either a room or a host name
+    (the room wins, and with none of that name it is joined as a host name)."""
+    from app.invite import is_invite
+
+    text = text.strip()
+    if not text or is_invite(text):
+        return False
+    if not _parses_as_address(text):
+        # "host:notaport" is a mistyped address (said as such); "Ann's room" a room name
+        return any(ch.isspace() for ch in text) or not (":" in text or text.startswith("["))
+    host, _ = parse_address(text, DEFAULT_PORT)
+    if host != text:  # a port or brackets: an address
+        return False
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return "." not in host and host.lower() != "localhost"
+    return False
+
+
+def _room_by_name(name: str, *, sure: bool) -> tuple[str, int] | int | None:
+    """Where the room called `name` is; an exit code when it cannot be joined by name; None
+    when it was only maybe a room name and none was found (join it as a host name)."""
+    from app import cli
+
+    wait = ROOM_WAIT if sure else WORD_WAIT
+    found = cli.find_rooms(wait, name=name)
+    if len(found) == 1:
+        room = found[0]
+        print(f"Found the room “{room.name}” at {cli.room_where(room)}.")
+        return (f"[{room.host}]" if ":" in room.host else room.host), room.port
+    if len(found) > 1:
+        print(f"{len(found)} rooms are called “{name}”; join one by its address:", file=sys.stderr)
+        for room in found:
+            print(f"  {cli.room_line(room)}", file=sys.stderr)
+        return 1
+    if not sure:
+        return None
+    print(
+        f"No room called “{name}” was found on the network (looked for {wait:g} s). "
+        "See `parley rooms`, or join by address.",
+        file=sys.stderr,
+    )
+    return 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -223,19 +324,32 @@ def main(argv: Sequence[str] | None = None) -> int:
             keep_messages=args.keep_messages,
             keep_days=args.keep_days,
             downloads=Path(args.downloads).expanduser() if args.downloads else None,
+            room=args.room,
+            announce=not args.no_announce,
         )
         if args.rate == 0:  # no rate limits at all: bytes and new connections too
             options.byte_rate = options.connect_rate = 0.0
         if args.max_file_size is not None:
             options.max_file_size = args.max_file_size
         return cli.host(options, password_from_env=from_env)
+    if args.command == "rooms":
+        from app import cli
+
+        return cli.rooms(args.wait)
     if args.command == "join":
         from app import cli
 
+        address, port = args.address, args.port
+        if may_be_room_name(address):
+            found = _room_by_name(address, sure=not _parses_as_address(address))
+            if isinstance(found, int):
+                return found
+            if found is not None:
+                address, port = found
         joining = join_options(
             parser,
-            args.address,
-            args.port,
+            address,
+            port,
             name=args.name or _default_name("Guest"),
             password=args.password,
             plain=args.plain,

@@ -320,6 +320,66 @@ def _finish_after_interrupt(
     return 0
 
 
+def find_rooms(wait: float, *, name: str | None = None) -> list[ev.RoomFound]:
+    """The rooms announced on the network, looking for `wait` seconds (the whole time, even
+    once one is found: another room of the same name may answer a moment later). With `name`,
+    only rooms of that name (case-insensitive)."""
+    events: queue.Queue[ev.Event] = queue.Queue()
+    worker = NetWorker(events.put)
+    worker.start()
+    worker.browse()
+    rooms: dict[str, ev.RoomFound] = {}
+    wanted = name.casefold().strip() if name is not None else None
+    deadline = time.monotonic() + wait
+    try:
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                event = events.get(timeout=left)
+            except queue.Empty:
+                break
+            if isinstance(event, ev.RoomFound):
+                if wanted is not None and event.name.casefold() != wanted:
+                    continue
+                rooms[event.key] = event
+            elif isinstance(event, ev.RoomGone):
+                rooms.pop(event.key, None)
+            elif isinstance(event, ev.NoticeShown):
+                print(f"* {event.text}", file=sys.stderr)
+    finally:
+        worker.stop()
+    return sorted(rooms.values(), key=lambda r: (r.name.casefold(), r.key))
+
+
+def room_where(room: ev.RoomFound) -> str:
+    """HOST:PORT of a found room (IPv6 in brackets)."""
+    host = f"[{room.host}]" if ":" in room.host else room.host
+    return f"{host}:{room.port}"
+
+
+def room_line(room: ev.RoomFound) -> str:
+    """One room as `rooms` prints it: name, where, members, password, the fingerprint's start."""
+    people = "1 member" if room.members == 1 else f"{room.members} members"
+    parts = [room.name, room_where(room), people]
+    if room.password:
+        parts.append("password")
+    if room.fingerprint:
+        parts.append(f"identity {room.fingerprint[:11]}…")
+    return clean_text("  ".join(parts))
+
+
+def rooms(wait: float) -> int:
+    """`parley rooms`: print the rooms found on the network; exit 0 either way."""
+    found = find_rooms(wait)
+    for room in found:
+        print(room_line(room))
+    if not found:
+        print(
+            f"No rooms found on the network (looked for {wait:g} s). "
+            "A firewall, another network or a VPN may hide them: join by address instead."
+        )
+    return 0
+
+
 def host(options: HostOptions, *, password_from_env: bool = False) -> int:
     """Host in the terminal. A password from PARLEY_PASSWORD is never written where it is not
     shown on a terminal (a pipe, a log file): the printed invite leaves it out there."""

@@ -227,6 +227,31 @@ class FileEnded:
     path: str | None = None
 
 
+@dataclass(frozen=True)
+class RoomFound:
+    """A room announced on the local network (new, or its details changed). `key` is its
+    unique name on the network; `name` is the room's own (cleaned) name; `host` is the best of
+    `addresses` to connect to. Unauthenticated: joining it is first contact on trust."""
+
+    key: str
+    name: str
+    host: str
+    port: int
+    members: int = 0
+    password: bool = False
+    allow_plain: bool = False
+    fingerprint: str = ""
+    version: str = ""
+    addresses: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RoomGone:
+    """The room announced as `key` left the network (its goodbye, or its records ran out)."""
+
+    key: str
+
+
 Event = (
     Hosting
     | Connecting
@@ -247,4 +272,6 @@ Event = (
     | FileSending
     | FileProgress
     | FileEnded
+    | RoomFound
+    | RoomGone
 )

@@ -21,11 +21,14 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app import events as ev
 from app.net import Host, HostOptions, Joiner, JoinOptions, Post
 from app.net.files import Transfers
+
+if TYPE_CHECKING:
+    from app.net.discovery import Discovery
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,9 @@ class NetWorker:
         # its TLS politely, and asyncio may no longer hold it: we do, and abort what is left
         # of it when the next session opens or the loop stops, so no socket outlives it.
         self._sessions: list[Host | Joiner] = []
+        # Multicast DNS (announcing rooms, browsing for them): made on first need, on the loop,
+        # and closed when the loop stops. Its events go to the same `post`.
+        self._discovery: Discovery | None = None
 
     # --- the facade (any thread) ---------------------------------------------------------------
 
@@ -55,7 +61,15 @@ class NetWorker:
 
     def host(self, options: HostOptions) -> None:
         """Open a room; `Hosting` or `Failed` follows."""
-        self._submit(self._open(Host(options, self._post)))
+        self._submit(self._open_host(options))
+
+    def browse(self) -> None:
+        """Start posting the rooms on the network (`RoomFound` / `RoomGone`)."""
+        self._submit(self._browse(True))
+
+    def stop_browsing(self) -> None:
+        """Stop looking for rooms (a `RoomGone` follows for each room posted)."""
+        self._submit(self._browse(False))
 
     def join(self, options: JoinOptions) -> None:
         """Join a room; `Connected` or `Failed` follows."""
@@ -138,6 +152,8 @@ class NetWorker:
         finally:
             # Close what is still open, politely or not (inside the loop, as sessions expect).
             loop.run_until_complete(self._abort_all())
+            if self._discovery is not None:  # goodbyes for rooms still announced
+                loop.run_until_complete(self._discovery.close())
             tasks = asyncio.all_tasks(loop)
             for task in tasks:
                 task.cancel()
@@ -149,6 +165,27 @@ class NetWorker:
         for session in self._sessions:
             session.abort()
         self._sessions = []
+
+    def _discovery_now(self) -> Discovery:
+        if self._discovery is None:
+            from app.net.discovery import Discovery
+
+            self._discovery = Discovery(self._post)
+        return self._discovery
+
+    async def _browse(self, on: bool) -> None:
+        try:
+            if on:
+                await self._discovery_now().browse()
+            elif self._discovery is not None:
+                await self._discovery.stop_browsing()
+        except Exception as exc:  # e.g. zeroconf missing from a broken install: say so
+            log.exception("browsing failed")
+            self._post(ev.NoticeShown(f"Cannot look for rooms on the network: {exc}"))
+
+    async def _open_host(self, options: HostOptions) -> None:
+        discovery = self._discovery_now() if options.announce else None
+        await self._open(Host(options, self._post, discovery))
 
     async def _open(self, session: Host | Joiner) -> None:
         await self._leave()

@@ -52,7 +52,11 @@ def start_host(workers: list[NetWorker], tmp_path: Path) -> Callable[..., Hosted
         rec = Recorder()
         worker = NetWorker(rec)
         workers.append(worker)
-        opts = HostOptions(port=port, bind="127.0.0.1", name="Hal", data_dir=tmp_path / data)
+        # Not announced unless a test asks (announce=True): the suite's many hosts stay off
+        # the (loopback) network that other test runs on this machine browse.
+        opts = HostOptions(
+            port=port, bind="127.0.0.1", name="Hal", data_dir=tmp_path / data, announce=False
+        )
         for key, value in options.items():
             setattr(opts, key, value)
         worker.host(opts)

@@ -36,7 +36,7 @@ from collections import deque
 from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app import events as ev
 from app.address import DEFAULT_PORT
@@ -87,6 +87,9 @@ from app.security import (
 from app.store import RoomLog, new_epoch, open_room_log
 from app.transfer import MAX_FILE_SIZE, FileFrame
 
+if TYPE_CHECKING:  # zeroconf is imported only by a host that announces
+    from app.net.discovery import Announcement, Discovery
+
 log = logging.getLogger(__name__)
 
 LOCAL = 0  # the host's own person in the room
@@ -129,6 +132,9 @@ class HostOptions:
     keep_history: bool = True  # keep the room's log on disk (False: nothing is written)
     keep_messages: int = KEEP_MESSAGES  # the log keeps at most this many messages ...
     keep_days: float = KEEP_DAYS  # ... none older than this
+    room: str | None = None  # the room's name on the network; None: "NAME's room"
+    announce: bool = True  # announce the room on the local network (multicast DNS)
+    announce_ttl: int | None = None  # the announcement's lifetime; None: discovery's default
 
 
 ENCRYPTED_ONLY = (
@@ -287,9 +293,13 @@ class _Peer(asyncio.Protocol):
 class Host:
     """A running room. Create, `await start()`, then `say()`; `end()` closes it for everyone."""
 
-    def __init__(self, options: HostOptions, post: Post) -> None:
+    def __init__(
+        self, options: HostOptions, post: Post, discovery: Discovery | None = None
+    ) -> None:
         self.options = options
         self.post = post
+        self._discovery = discovery if options.announce else None
+        self._announcement: Announcement | None = None
         self.room = Room(history=options.history, grace=options.grace)
         self.port = 0
         self.identity: Identity | None = None
@@ -384,7 +394,43 @@ class Host:
                 allow_plain=self.options.allow_plain,
             )
         )
+        if self._discovery is not None:
+            self._spawn(self._announce(addresses))
         return True
+
+    async def _announce(self, addresses: tuple[str, ...]) -> None:
+        """Put the room on the network and keep its member count current; hosting never
+        waits for this, and a failure is a notice (see `app.net.discovery`)."""
+        from app.net.discovery import RoomAd, default_room_name
+
+        assert self._discovery is not None
+        assert self.identity is not None
+        ad = RoomAd(
+            name=self.options.room or default_room_name(self.options.name),
+            port=self.port,
+            addresses=addresses,
+            fingerprint=self.identity.fingerprint,
+            members=len(self.room),
+            password=bool(self.options.password),
+            allow_plain=self.options.allow_plain,
+        )
+        announcement = await self._discovery.announce(
+            ad, self.options.bind, ttl=self.options.announce_ttl
+        )
+        if announcement is None:
+            return
+        if self._stopping or self._finished:
+            await announcement.withdraw()
+            return
+        self._announcement = announcement
+        while not announcement.withdrawn:
+            announcement.set_members(len(self.room))
+            await asyncio.sleep(self._discovery.interval / 2)
+
+    async def _withdraw(self) -> None:
+        announcement, self._announcement = self._announcement, None
+        if announcement is not None:
+            await announcement.withdraw()
 
     def _open_log(self, folder: Path) -> None:
         """Carry on the room kept in `folder`; a log that cannot be used is said once and the
@@ -433,6 +479,7 @@ class Host:
         self.files.close()
         for sock in self._listeners:
             sock.close()
+        await self._withdraw()  # the goodbye first: browsers drop the room at once
         for task in list(self._tasks):
             if task is not asyncio.current_task():
                 task.cancel()

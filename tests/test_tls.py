@@ -246,6 +246,25 @@ def test_joining_a_plain_text_server_with_tls_names_the_option(join) -> None:
     assert "--plain" in failed.text
 
 
+class _HangUpServer(LoopServer):
+    """Accepts and hangs up at once, saying nothing (a service that is not for us)."""
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+
+def test_a_server_that_hangs_up_at_once_is_closed_not_plain(join) -> None:
+    server = _HangUpServer()
+    try:
+        ann, arec = join(server.port, handshake_timeout=2.0)
+        failed = arec.wait_for(ev.Failed)
+    finally:
+        server.close()
+    assert failed.kind == "closed"
+    assert failed.text.endswith("it closed the connection during the handshake.")
+    assert "--plain" not in failed.text
+
+
 def test_a_tls_joiner_over_the_per_address_cap_reads_the_real_reason(start_host, join) -> None:
     host, hrec, port = start_host(max_per_address=1)
     ann, arec = join(port, "Ann")

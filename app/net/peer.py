@@ -847,7 +847,8 @@ def _tls_error(host: str, port: int, exc: BaseException, plain_line: str | None)
             "--plain.",
             "not_tls",
         )
-    if isinstance(exc, ssl.SSLError):  # it sent something that is not TLS, then fell silent
+    if isinstance(exc, ssl.SSLError) and not isinstance(exc, ssl.SSLEOFError):
+        # it sent something that is not TLS, then fell silent
         return ev.Failed(
             f"{failed}: it did not speak TLS. If it is a plain server (nc, ncat --chat), "
             "join with --plain.",

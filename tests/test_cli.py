@@ -5,10 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import pty
+import select
 import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -303,3 +307,36 @@ def test_a_host_with_parley_password_never_writes_it_where_it_is_not_on_a_termin
     host.expect(r"^Ann: let in$")
     assert parse_invite(invite).port == port
     assert secret not in "\n".join(host.seen + host.err)
+
+
+def test_on_a_terminal_the_host_shows_the_parley_password_once() -> None:
+    """A person at a terminal may see it (to pass it on), in the invite, once."""
+    secret = "shown-once-91c2"
+    env = dict(os.environ, PARLEY_PASSWORD=secret, PYTHONUNBUFFERED="1")
+    main, child = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app", "host", "--port", "0", "--bind", "127.0.0.1"],
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=child,
+        stderr=child,
+        env=env,
+    )
+    os.close(child)
+    got = b""
+    try:
+        deadline = time.monotonic() + 10
+        while b"Plain connections" not in got and time.monotonic() < deadline:
+            ready, _, _ = select.select([main], [], [], 0.2)
+            if ready:
+                try:
+                    got += os.read(main, 65536)
+                except OSError:
+                    break
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        os.close(main)
+    text = got.decode("utf-8", "replace")
+    assert "Invite (address, identity and password)" in text
+    assert text.count(secret) == 1

@@ -148,6 +148,34 @@ def test_reconnecting_does_not_reset_the_rate_limit(start_host, join) -> None:
     assert 5 <= len(relayed) <= 6, relayed
 
 
+def app_peer(port: int, hello: dict[str, object]) -> tuple[RawPeer, dict[str, object]]:
+    """An app peer that ignores the limits its welcome gives (the app would pace itself)."""
+    peer = RawPeer(port)
+    peer.read_until(r"^PARLEY/1 ")
+    peer.line(json.dumps({"type": "hello", "version": 1, **hello}))
+    return peer, json.loads(peer.read_until('"welcome"'))
+
+
+def test_a_member_coming_back_with_its_token_keeps_its_rate_count(start_host, join) -> None:
+    # The address may send plenty (share 100): the member's own limit is what binds here.
+    host, hrec, port = start_host(rate=0.1, burst=3, address_share=100)
+    ann, arec = join(port, "Ann")
+    bob, welcome = app_peer(port, {"name": "Bob"})
+    bob.send("".join(f'{{"type":"msg","text":"first {i}"}}\n' for i in range(5)))
+    bob.read_until('"too_fast"')
+    bob.close()  # dropped, held for the grace period
+    arec.wait_for(ev.MemberLeft, lambda e: e.name == "Bob")
+    token = welcome["token"]
+    back, again = app_peer(port, {"name": "Bob", "token": token, "last_seq": 0})
+    assert again["resumed"] is True
+    back.send("".join(f'{{"type":"msg","text":"again {i}"}}\n' for i in range(5)))
+    back.read_until('"too_fast"')
+    host.send("marker")
+    arec.wait_for(ev.MessageReceived, lambda e: e.text == "marker")
+    bobs = [e.text for e in arec.of(ev.MessageReceived) if e.sender == "Bob"]
+    assert bobs == ["first 0", "first 1", "first 2"]  # nothing new for coming back
+
+
 def test_new_connections_per_address_are_capped_per_interval(start_host) -> None:
     host, hrec, port = start_host(connect_rate=0.01, connect_burst=3)
     peers = [RawPeer(port) for _ in range(3)]

@@ -37,6 +37,11 @@ class Settings:
     host: str = ""  # where to connect when joining (without the port)
     port: int = DEFAULT_PORT
     name: str = ""
+    # The window's reading comfort (issue 12): theme, text size, member list, asking first.
+    theme: str = "system"  # "system", "light" or "dark"
+    text_size: int = 0  # steps of one point from the default
+    show_members: bool = True
+    confirm_end: bool = True  # a host's Leave / close asks "End the room for everyone?"
 
     @classmethod
     def from_json(cls, data: Any) -> Settings:
@@ -55,7 +60,24 @@ class Settings:
             if isinstance(port, int) and not isinstance(port, bool) and 0 <= port <= 65535
             else default.port,
             name=name if isinstance(name, str) and len(name) <= 255 else default.name,
+            **_comfort(data, default),
         )
+
+
+def _comfort(data: dict[str, Any], default: Settings) -> dict[str, Any]:
+    """The window's comfort settings from `data`, each falling back to its default."""
+    theme = data.get("theme")
+    size = data.get("text_size")
+    members = data.get("show_members")
+    confirm = data.get("confirm_end")
+    return {
+        "theme": theme if theme in ("system", "light", "dark") else default.theme,
+        "text_size": size
+        if isinstance(size, int) and not isinstance(size, bool) and -10 <= size <= 20
+        else default.text_size,
+        "show_members": members if isinstance(members, bool) else default.show_members,
+        "confirm_end": confirm if isinstance(confirm, bool) else default.confirm_end,
+    }
 
 
 def config_dir(override: str | os.PathLike[str] | None = None) -> Path:

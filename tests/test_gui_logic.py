@@ -316,8 +316,11 @@ def test_joining_pending_and_confirmed_messages() -> None:
     assert view.status == "Connected as Ann (2) to 10.0.0.2:5151"
 
     earlier = view.apply(ev.MessageReceived("Hal", "old", 1.0, 1, earlier=True))
-    assert earlier == [Line("chat", "old", "Hal", 1.0, earlier=True)]
-    assert not earlier[0].unread
+    assert earlier == [
+        Line("divider", "Earlier in the room", earlier=True),
+        Line("chat", "old", "Hal", 1.0, earlier=True, seq=1),
+    ]
+    assert not earlier[1].unread
 
     assert view.apply(ev.MessagePending("m1", "hi all")) == [
         Line("pending", "hi all", "Ann (2)", None, id="m1")
@@ -347,7 +350,8 @@ def test_joining_pending_and_confirmed_messages() -> None:
 
 
 def test_a_dropped_connection_reconnects_without_leaving_the_room() -> None:
-    view = SessionView()
+    now = [100.0]
+    view = SessionView(clock=lambda: now[0])
     view.apply(ev.Connected("Ann", "h", 1, ("Hal", "Ann")))
     lines = view.apply(ev.Reconnecting(0.5, "The connection to the host was lost."))
     assert lines == [
@@ -355,10 +359,12 @@ def test_a_dropped_connection_reconnects_without_leaving_the_room() -> None:
         Line("notice", "Reconnecting… what you send now goes out once back."),
     ]
     assert view.state == "in_room"
-    assert view.status == "Connection lost. Reconnecting in 0.5 s (attempt 1)…"
+    assert view.status == "Connection lost. Reconnecting: next try in 1 s (attempt 1)."
+    now[0] += 0.6
+    assert view.reconnect_status() == "Connection lost. Reconnecting: trying again now (attempt 1)."
     # Later attempts only update the status line: no transcript line per attempt.
     assert view.apply(ev.Reconnecting(2.0, "Could not connect.", 3)) == []
-    assert view.status == "Connection lost. Reconnecting in 2 s (attempt 3)…"
+    assert view.status == "Connection lost. Reconnecting: next try in 2 s (attempt 3)."
     assert view.apply(ev.Connected("Ann", "h", 1, ("Hal", "Ann"), resumed=True)) == [
         Line("notice", "Back in the room.")
     ]

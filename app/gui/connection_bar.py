@@ -7,6 +7,14 @@ of `self.options`.
 
 Under those rows: the host's invite with its Copy invite button (while hosting), the red hints
 for bad fields, and a muted note (what an invite pasted into the address field will do).
+
+The columns flow: each field sits in a cell (its label above its widget), and the cells fill
+rows as wide as the bar, wrapping to the next row when the window is narrow, so no control is
+ever cut off (at 640 × 480 the bar takes three rows). Cells are gridded into row frames
+created before any widget, so the widgets stay above them in Tk's stacking order.
+
+Keyboard: the Host / Join toggle answers the arrow keys (and Space on the focused one), and
+Ctrl+A selects all in every field.
 """
 
 from __future__ import annotations
@@ -27,9 +35,11 @@ class Field:
     modes: tuple[Mode, ...]
     inputs: tuple[ttk.Widget, ...]  # what gets disabled in a room and marked invalid
     below: bool = False  # on the options row, not a column
+    cell: ttk.Frame | None = None  # label above widget, placed by the flow
 
 
 PASSWORD_MASK = "\u2022"
+CELL_GAP = 10  # pixels between cells of the flow
 ALLOW_PLAIN_TEXT = "Also admit unencrypted peers (nc, telnet)"
 PLAIN_TEXT = "No encryption, for nc -l / ncat --chat"
 
@@ -44,6 +54,10 @@ class ConnectionBar(ttk.Frame):
         on_copy: Callable[[str], None],
     ) -> None:
         super().__init__(parent, style="Bar.TFrame", padding=(12, 8, 12, 10))
+        # The flow's rows, first of all children, so every widget stacks above them.
+        self.flow = ttk.Frame(self, style="Bar.TFrame")
+        self._rows = [ttk.Frame(self.flow, style="Bar.TFrame") for _ in range(6)]
+        self._placed: list[tuple[str, int]] = []
         self._on_mode = on_mode
         self._on_copy = on_copy
         self._fields: list[Field] = []
@@ -79,6 +93,11 @@ class ConnectionBar(ttk.Frame):
         self.host_button.pack(side="left")
         self.join_button.pack(side="left")
         self.toggle_label = ttk.Label(self, text="I want to", style="Bar.TLabel")
+        self.toggle_cell = self._cell(self.toggle_label, self.toggle)
+        for button in (self.host_button, self.join_button):
+            for key in ("<Left>", "<Right>", "<Up>", "<Down>"):
+                button.bind(key, self._toggle_key)
+            button.bind("<space>", lambda e: self._toggle_to(str(e.widget)))
 
         self.address_entry = ttk.Entry(self, textvariable=self.address, width=24)
         self.add_field("address", "Host address", self.address_entry, ("join",))
@@ -138,6 +157,7 @@ class ConnectionBar(ttk.Frame):
             var.trace_add("write", lambda *_args, key=key: self._edited(key))
         for entry in (self.address_entry, self.port_entry, self.name_entry, self.password_entry):
             entry.bind("<Return>", lambda e: on_start())
+        self.bind("<Configure>", lambda e: self._reflow(), add="+")
         self._layout()
 
     # --- building -------------------------------------------------------------------------------
@@ -158,65 +178,133 @@ class ConnectionBar(ttk.Frame):
         without a label: a checkbox says what it is itself."""
         if inputs is None:
             inputs = (widget,) if isinstance(widget, ttk.Widget) else ()
+        label_widget = ttk.Label(self, text=label, style="Bar.TLabel")
         field = Field(
             key,
-            ttk.Label(self, text=label, style="Bar.TLabel"),
+            label_widget,
             widget,
             modes,
             tuple(inputs),
             below,
+            None if below else self._cell(label_widget, widget),
         )
         self._fields.append(field)
         if hasattr(self, "start_button"):
             self._layout()
         return field
 
+    def _cell(self, label: tk.Widget, widget: tk.Widget) -> ttk.Frame:
+        """A frame holding `label` above `widget` (both children of the bar, raised above it)."""
+        cell = ttk.Frame(self, style="Bar.TFrame")
+        label.grid(in_=cell, row=0, column=0, sticky="w")
+        widget.grid(in_=cell, row=1, column=0, sticky="w")
+        label.lift(cell)
+        widget.lift(cell)
+        return cell
+
+    def entries(self) -> list[ttk.Entry]:
+        """The text fields (for Ctrl+A and the like)."""
+        return [self.address_entry, self.port_entry, self.name_entry, self.password_entry]
+
     def field(self, key: str) -> Field:
         return next(f for f in self._fields if f.key == key)
 
     def min_width(self) -> int:
-        """The width the bar needs in its widest mode (so the window never hides the button)."""
-        mode = self.current_mode
-        widths = []
-        for each in ("host", "join"):
-            self.mode.set(each)
-            self._layout()
-            self.update_idletasks()
-            widths.append(self.winfo_reqwidth())
-        self.mode.set(mode)
-        self._layout()
-        return max(widths)
+        """The width the bar needs at the least: its widest cell (the rest wraps)."""
+        self.update_idletasks()
+        cells = [self.toggle_cell, self.start_button] + [f.cell for f in self._fields if f.cell]
+        left, _top, right, _bottom = (int(str(x)) for x in self.cget("padding"))
+        return max(c.winfo_reqwidth() for c in cells) + left + right + CELL_GAP
 
     def _layout(self) -> None:
         mode = self.current_mode
         for child in self.grid_slaves():
             child.grid_forget()
-        self.toggle_label.grid(row=0, column=0, sticky="w", padx=(0, 14))
-        self.toggle.grid(row=1, column=0, sticky="w", padx=(0, 14))
-        column = 1
+        self.flow.grid(row=0, column=0, sticky="ew")
+        self.columnconfigure(0, weight=1)
         for child in self.options.pack_slaves():
             child.pack_forget()
         for field in self._fields:
-            if mode not in field.modes:
-                continue
-            if field.below:
+            if mode in field.modes and field.below:
                 field.widget.pack(side="left", padx=(0, 16))
-                continue
-            field.label.grid(row=0, column=column, sticky="w", padx=(0, 10))
-            field.widget.grid(row=1, column=column, sticky="w", padx=(0, 10))
-            column += 1
-        self.columnconfigure(column, weight=1)
-        self.start_button.grid(row=1, column=column + 1, sticky="e")
-        span = column + 1
         if self.options.pack_slaves():
-            self.options.grid(row=2, column=1, columnspan=span, sticky="w", pady=(6, 0))
+            self.options.grid(row=2, column=0, sticky="w", pady=(6, 0))
         if self._invite and mode == "host":
-            self.invite_label.grid(row=3, column=0, sticky="w", pady=(8, 0))
-            self.invite_row.grid(row=3, column=1, columnspan=span, sticky="w", pady=(8, 0))
+            if not self.invite_label.winfo_manager():
+                self.invite_label.pack(
+                    in_=self.invite_row, side="left", before=self.invite_text, padx=(0, 10)
+                )
+            self.invite_label.lift(self.invite_row)
+            self.invite_row.grid(row=3, column=0, sticky="w", pady=(8, 0))
         if self.hint.cget("text"):
-            self.hint.grid(row=4, column=0, columnspan=span + 1, sticky="w", pady=(6, 0))
+            self.hint.grid(row=4, column=0, sticky="w", pady=(6, 0))
         if self.note.cget("text"):
-            self.note.grid(row=5, column=0, columnspan=span + 1, sticky="w", pady=(6, 0))
+            self.note.grid(row=5, column=0, sticky="w", pady=(6, 0))
+        self._placed = []
+        self._reflow()
+
+    def _flowing(self) -> list[tk.Widget]:
+        mode = self.current_mode
+        cells: list[tk.Widget] = [self.toggle_cell]
+        cells += [f.cell for f in self._fields if f.cell is not None and mode in f.modes]
+        return [*cells, self.start_button]
+
+    def _reflow(self) -> None:
+        """Fill rows as wide as the bar with the cells; wrap what does not fit."""
+        left, _top, right, _bottom = (int(str(x)) for x in self.cget("padding"))
+        width = self.winfo_width() - left - right
+        if width <= 1:
+            width = 10_000  # not shown yet: one row
+        placed: list[tuple[str, int]] = []
+        row, used = 0, 0
+        for cell in self._flowing():
+            need = cell.winfo_reqwidth() + CELL_GAP
+            if used and used + need > width and row < len(self._rows) - 1:
+                row, used = row + 1, 0
+            placed.append((str(cell), row))
+            used += need
+        for label in (self.hint, self.note):
+            label.configure(wraplength=max(200, width - 10))
+        if placed == self._placed:
+            return
+        self._placed = placed
+        for frame in self._rows:
+            for child in frame.grid_slaves():
+                child.grid_forget()
+            frame.grid_forget()
+        columns: dict[int, int] = {}
+        for path, row in placed:
+            cell = self.nametowidget(path)
+            column = columns.get(row, 0)
+            columns[row] = column + 1
+            last = path == str(self.start_button)
+            cell.grid(
+                in_=self._rows[row],
+                row=0,
+                column=column,
+                sticky="sw",
+                padx=(0, 0 if last else CELL_GAP),
+            )
+            cell.lift(self._rows[row])
+            if isinstance(cell, ttk.Frame):
+                for child in cell.grid_slaves():
+                    child.lift(cell)
+        for row in sorted(set(columns)):
+            self._rows[row].grid(row=row, column=0, sticky="w", pady=(0 if row == 0 else 6, 0))
+
+    def _toggle_key(self, event: tk.Event[tk.Misc]) -> str:
+        """Arrow keys move the Host / Join choice (as in a radio group)."""
+        if self._state == "idle":
+            forward = event.keysym in ("Right", "Down")
+            self._toggle_to(str(self.join_button if forward else self.host_button))
+        return "break"
+
+    def _toggle_to(self, path: str) -> str:
+        button = self.nametowidget(path)
+        if self._state == "idle" and isinstance(button, ttk.Radiobutton):
+            button.focus_set()
+            button.invoke()
+        return "break"
 
     # --- state ----------------------------------------------------------------------------------
 
@@ -249,8 +337,8 @@ class ConnectionBar(ttk.Frame):
             self.start_button.configure(text="Connect" if joining else "Start")
             self.start_button.state(["!disabled"])
         elif state == "starting":
-            self.start_button.configure(text="Connecting…" if joining else "Starting…")
-            self.start_button.state(["disabled"])
+            self.start_button.configure(text="Cancel")  # stop connecting (or starting)
+            self.start_button.state(["!disabled"])
         else:
             self.start_button.configure(text="Leave")
             self.start_button.state(["!disabled"])
@@ -301,7 +389,7 @@ class ConnectionBar(ttk.Frame):
         if invite:
             self._layout()
         else:
-            self.invite_label.grid_forget()
+            self.invite_label.pack_forget()
             self.invite_row.grid_forget()
 
     @property

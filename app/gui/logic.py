@@ -6,20 +6,27 @@ widgets in `app/gui/window.py` only draw what `SessionView` and friends decide.
 
 from __future__ import annotations
 
+import math
+import re
 import time
+import unicodedata
 import zlib
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
 from app import events as ev
 from app.address import parse_address, parse_port
 from app.invite import Invite, is_invite, parse_invite
-from app.protocol import check_name, name_key, not_encrypted_warning
+from app.protocol import check_name, is_bye, name_key, not_encrypted_warning
 
 Mode = Literal["host", "join"]
 State = Literal["idle", "starting", "in_room"]
-LineKind = Literal["chat", "mine", "pending", "confirm", "notice", "error", "alarm", "ended"]
+LineKind = Literal[
+    "chat", "mine", "pending", "confirm", "notice", "error", "alarm", "ended", "divider"
+]
+EARLIER_DIVIDER = "Earlier in the room"
 
 # Readable on white (contrast ≥ 4.5:1), and far enough apart to tell people apart: a few clearly
 # different colours beat many similar ones. Red is left out: it means "error" in the transcript.
@@ -204,6 +211,63 @@ def invite_shown(invite: str) -> str:
     return f"{where}#{'&'.join(parts)}"
 
 
+def masked_invite(text: str) -> str:
+    """An invite as the address field shows it: the password hidden (the field keeps standing
+    for the whole invite, `ChatWindow.typed_address`). Anything else is returned as it is."""
+    if not is_invite(text):
+        return text
+    where, sep, fragment = text.strip().partition("#")
+    if not sep:
+        return text
+    parts = []
+    for part in fragment.split("&"):
+        key, eq, value = part.partition("=")
+        parts.append(f"{key}{eq}{'•' * 6}" if key == "pw" and value else part)
+    return f"{where}#{'&'.join(parts)}"
+
+
+# What the engine says for the terminal, in the window's words (its buttons and checkboxes).
+_WINDOW_WORDS = (
+    (
+        re.compile(r"join again with --trust-new \(window: Trust new identity\)"),
+        "press “Trust new identity”",
+    ),
+    (
+        re.compile(r"[Jj]oin(?: again)? with --plain(?: \(window: [^)]*\))?"),
+        "tick “No encryption” and connect again",
+    ),
+    (re.compile(r"join without --plain"), "untick “No encryption”"),
+    (
+        re.compile(r"(?:give it |join )?with --password(?: PW)?(?: \(window: [^)]*\))?"),
+        "in the Password field",
+    ),
+    (re.compile(r"--allow-plain"), "“Also admit unencrypted peers”"),
+    (re.compile(r"--trust-new"), "“Trust new identity”"),
+    (re.compile(r"--plain"), "“No encryption”"),
+    (re.compile(r" \(window: [^)]*\)"), ""),
+)
+
+
+def in_window_words(text: str) -> str:
+    """`text` with command-line advice ("join again with --trust-new") put in the words of
+    the window's own controls ("press “Trust new identity”")."""
+    for pattern, words in _WINDOW_WORDS:
+        text = pattern.sub(words, text)
+    return text
+
+
+def text_limit() -> int:
+    """The largest message, in bytes of UTF-8, that the window lets you send: the protocol's
+    size contract when it names one, else a size whose frame always fits a line."""
+    from app import protocol
+
+    for name in ("MAX_TEXT_BYTES", "MAX_TEXT", "MAX_MESSAGE_BYTES", "MAX_MESSAGE"):
+        value = getattr(protocol, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return 16_000
+
+
 def split_join_target(text: str) -> tuple[str, int | None]:
     """`--join HOST[:PORT]` split for the address and port fields (None: no port was given).
 
@@ -225,13 +289,114 @@ def colour_for(name: str) -> str:
     return PALETTE[zlib.crc32(name_key(name).encode("utf-8")) % len(PALETTE)]
 
 
+class NameColours:
+    """Which of `slots` name colours each person present gets.
+
+    A name keeps its colour while its owner stays; a newcomer gets the colour its name hashes to
+    if nobody present has it, else the first free one, so no two people present share a colour
+    while the palette has room. Someone not present (an earlier line) gets their hashed colour.
+    """
+
+    def __init__(self, slots: int) -> None:
+        if slots < 1:
+            raise ValueError("slots must be at least 1")
+        self.slots = slots
+        self._given: dict[str, int] = {}
+
+    def preferred(self, name: str) -> int:
+        return zlib.crc32(name_key(name).encode("utf-8")) % self.slots
+
+    def update(self, members: Iterable[str]) -> None:
+        present = {name_key(m): m for m in members}
+        self._given = {k: v for k, v in self._given.items() if k in present}
+        for key, name in present.items():
+            if key in self._given:
+                continue
+            taken = set(self._given.values())
+            want = self.preferred(name)
+            if want in taken:
+                free = [i for i in range(self.slots) if i not in taken]
+                want = free[0] if free else want
+            self._given[key] = want
+
+    def slot(self, name: str) -> int:
+        return self._given.get(name_key(name), self.preferred(name))
+
+
+_RTL = frozenset(("R", "AL", "AN"))
+_LINK = re.compile(r"\bhttps?://[^\s<>\"'`]+", re.IGNORECASE)
+_TRAILING = ".,;:!?'\"»”’"
+_PAIRS = {")": "(", "]": "[", "}": "{"}
+
+
+def has_rtl(text: str) -> bool:
+    return any(unicodedata.bidirectional(ch) in _RTL for ch in text)
+
+
+def for_display(text: str) -> str:
+    """`text` as Tk must draw it to be read: Tk 8.6 draws characters in logical order, so
+    right-to-left scripts are reordered (Unicode bidi) and Arabic is shaped into its joined
+    forms. For display only: what is sent and stored stays as typed. Left-to-right text is
+    returned as it is."""
+    if not has_rtl(text):
+        return text
+    import arabic_reshaper
+    from bidi import get_display
+
+    return "\n".join(get_display(arabic_reshaper.reshape(line)) for line in text.split("\n"))
+
+
+def link_spans(text: str) -> list[tuple[str, str]]:
+    """`text` cut into (piece, url) pairs: url is "" for plain text, else the http(s) link the
+    piece is. Trailing punctuation and an unmatched closing bracket are not part of a link
+    ("see https://x.org/a)." links https://x.org/a)."""
+    spans: list[tuple[str, str]] = []
+    last = 0
+    for match in _LINK.finditer(text):
+        url = match.group(0)
+        while url:
+            tail = url[-1]
+            if tail in _TRAILING or (tail in _PAIRS and url.count(_PAIRS[tail]) < url.count(tail)):
+                url = url[:-1]
+            else:
+                break
+        if len(url) <= len("https://"):
+            continue
+        start = match.start()
+        if start > last:
+            spans.append((text[last:start], ""))
+        spans.append((url, url))
+        last = start + len(url)
+    if last < len(text) or not spans:
+        spans.append((text[last:], ""))
+    return spans
+
+
 def clock_text(when: float | None, now: Callable[[], float] = time.time) -> str:
     """HH:MM in local time; messages without a time are stamped with the time they are shown."""
     return time.strftime("%H:%M", time.localtime(now() if when is None else when))
 
 
-def title_for(unread: int, base: str = "Parley") -> str:
-    return f"({unread}) {base}" if unread else base
+def title_for(unread: int, base: str = "Parley", room: str = "") -> str:
+    """ "(3) Maya's room — Parley": the room first, so two windows can be told apart."""
+    title = f"{room} — {base}" if room else base
+    return f"({unread}) {title}" if unread else title
+
+
+def is_command(text: str) -> bool:
+    """A line the host answers as a command (/who, /nick, /msg ...), not a chat message."""
+    return text.startswith("/") and not text.startswith("//")
+
+
+def too_long(text: str, limit: int) -> str | None:
+    """Why `text` cannot be sent (over `limit` bytes as UTF-8), or None if it fits."""
+    size = len(text.encode("utf-8"))
+    if size <= limit:
+        return None
+    return (
+        f"Too long to send: {size:,} bytes, and a message can be at most {limit:,}. "
+        "Shorten it or send it in parts; your text is still here."
+    )
 
 
 def end_status(reason: str) -> str:
@@ -255,6 +420,7 @@ class Line:
     time: float | None = None
     earlier: bool = False
     id: str | None = None
+    seq: int | None = None
 
     @property
     def unread(self) -> bool:
@@ -297,7 +463,8 @@ class SessionView:
     changed and the join was refused (the window then offers "Trust new identity").
     """
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic, remember: int = 10_000) -> None:
+        self._clock = clock
         self.state: State = "idle"
         self.mode: Mode = "host"
         self.me = ""
@@ -317,6 +484,14 @@ class SessionView:
         self.changed: ev.IdentityChanged | None = None
         self.warning = ""  # the refusal that followed `changed`, in the engine's words
         self._pending: set[str] = set()
+        self.room = ""  # the room's own name, when the engine tells one
+        self.host_name = ""  # joining: the first member, who is the host
+        self.retry_at: float | None = None  # reconnecting: when the next try starts
+        self.attempt = 0
+        # Earlier messages already shown in this window, so rejoining does not repeat them.
+        self._seen: OrderedDict[tuple[str, int | None, str | None, str], None] = OrderedDict()
+        self._remember = remember
+        self._divided = False  # the "earlier" divider is up for this session
 
     def starting(self, request: Request) -> None:
         """The user pressed Start: nothing has been heard from the worker yet."""
@@ -335,6 +510,11 @@ class SessionView:
         self.changed = None
         self.warning = ""
         self._pending.clear()
+        self.room = ""
+        self.host_name = ""
+        self.retry_at = None
+        self.attempt = 0
+        self._divided = False
         if request.mode == "host":
             self.status = f"Starting to host on port {request.port}…"
         else:
@@ -357,9 +537,9 @@ class SessionView:
             # what is typed meanwhile waits (pending) until the connection is back.
             first = not self.reconnecting
             self.reconnecting = True
-            self.status = (
-                f"Connection lost. Reconnecting in {event.delay:g} s (attempt {event.attempt})…"
-            )
+            self.retry_at = self._clock() + event.delay
+            self.attempt = event.attempt
+            self.status = self.reconnect_status()
             if not first:
                 return []
             return [
@@ -367,10 +547,14 @@ class SessionView:
                 Line("notice", "Reconnecting… what you send now goes out once back."),
             ]
         if isinstance(event, ev.MessagePending):
+            if is_command(event.text) or is_bye(event.text):
+                return []  # a command is answered by the host; a bye by "You left the chat."
             self._pending.add(event.id)
             return [Line("pending", event.text, self.me, None, id=event.id)]
         if isinstance(event, ev.MessageReceived):
-            return [self._message(event)]
+            return self._message(event)
+        if isinstance(event, ev.EarlierShown):  # kept from earlier visits: under the divider
+            return [line for m in event.messages for line in self._earlier(m)]
         if isinstance(event, ev.MemberJoined):
             self.members = event.members
             plain = event.encrypted is False
@@ -433,6 +617,7 @@ class SessionView:
 
     def _hosting(self, event: ev.Hosting) -> list[Line]:
         self.state, self.mode = "in_room", "host"
+        self.room = str(getattr(event, "room", "") or "")
         self.me, self.port, self.addresses = event.name, event.port, event.addresses
         self.members = (event.name,)
         self.invite = event.invite
@@ -484,6 +669,10 @@ class SessionView:
 
     def _connected(self, event: ev.Connected) -> list[Line]:
         again, self.reconnecting = self.reconnecting, False
+        self.retry_at = None
+        self.room = str(getattr(event, "room", "") or "")
+        if event.members and not event.foreign:
+            self.host_name = event.members[0]
         self.state, self.mode = "in_room", "join"
         self.me, self.members, self.foreign = event.name, event.members, event.foreign
         self.where = _where(event.host, event.port)
@@ -530,12 +719,58 @@ class SessionView:
             lines.append(Line("error", not_encrypted_warning(unencrypted)))
         return lines
 
-    def _message(self, event: ev.MessageReceived) -> Line:
+    def _message(self, event: ev.MessageReceived) -> list[Line]:
         if event.mine and event.id is not None and event.id in self._pending:
             self._pending.discard(event.id)
-            return Line("confirm", event.text, event.sender, event.time, id=event.id)
+            return [Line("confirm", event.text, event.sender, event.time, id=event.id)]
+        if event.earlier:
+            return self._earlier(event)
+        if is_bye(event.text):
+            return []  # the "left" (or "chat ended") line that follows says it once
         kind: LineKind = "mine" if event.mine else "chat"
-        return Line(kind, event.text, event.sender, event.time, event.earlier, event.id)
+        return [Line(kind, event.text, event.sender, event.time, False, event.id, event.seq)]
+
+    def _earlier(self, event: ev.MessageReceived) -> list[Line]:
+        """History on joining: under one divider, and never twice in this window."""
+        key = (event.key or self.where, None if event.key else event.seq, event.sender, event.text)
+        if key in self._seen:
+            return []
+        self._seen[key] = None
+        while len(self._seen) > self._remember:
+            self._seen.popitem(last=False)
+        lines = []
+        if not self._divided:
+            self._divided = True
+            lines.append(Line("divider", EARLIER_DIVIDER, earlier=True))
+        if is_bye(event.text) and event.sender is not None:
+            lines.append(Line("notice", f"{event.sender} left.", earlier=True, seq=event.seq))
+        else:
+            kind: LineKind = "mine" if event.mine else "chat"
+            lines.append(
+                Line(kind, event.text, event.sender, event.time, True, event.id, event.seq)
+            )
+        return lines
+
+    def reconnect_status(self) -> str:
+        """ "Connection lost. Next try in 3 s (attempt 2)." — counted down by the window."""
+        if self.retry_at is None:
+            return self.status
+        left = max(0, math.ceil(self.retry_at - self._clock()))
+        when = f"next try in {left} s" if left else "trying again now"
+        return f"Connection lost. Reconnecting: {when} (attempt {self.attempt})."
+
+    @property
+    def title(self) -> str:
+        """What the window's title names: the room ("Maya's room"), or "" when not in one."""
+        if self.state == "idle":
+            return ""
+        if self.room:
+            return self.room
+        if self.mode == "host":
+            return f"{self.me}'s room" if self.me else ""
+        if self.host_name and not self.foreign:
+            return f"{self.host_name}'s room"
+        return self.where
 
     def _set_security(self, secure: Security) -> None:
         self._secure = secure
@@ -558,6 +793,7 @@ class SessionView:
     def _end(self, status: str) -> None:
         self.state = "idle"
         self.reconnecting = False
+        self.retry_at = None
         self.members = ()
         self.plain = ()
         self._secure = NO_SECURITY

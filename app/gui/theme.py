@@ -1,29 +1,202 @@
-"""The window's look: a ttk theme, fonts and colours, set up once per Tk interpreter.
+"""The window's look: two palettes (light and dark), fonts and text size, in one place.
 
-On Windows and macOS the native ttk themes already look current, so only fonts are added.
-Elsewhere the built-in "clam" theme is used, lightened and given an accent colour: Tk's X11
-defaults (grey-beige panels) look decades old next to today's desktop apps.
+How new widgets get their colours
+---------------------------------
+Never write a colour in a widget. Name a *role* (the fields of `Palette`: "surface", "text",
+"muted", "accent", "error", ...), and let this module apply it, now and whenever the theme or the
+text size changes:
+
+* ttk widgets: use a style configured in `_configure_styles` ("TLabel", "Muted.TLabel",
+  "Bar.TFrame", "Accent.TButton", "Card.TFrame" ...), or add yours there. ttk restyles itself.
+* classic Tk widgets (Text, Listbox, Canvas, Menu): ``theme.paint(widget, background="surface",
+  foreground="text")`` or ``theme.paint(widget, **theme.surface_roles())`` for the usual
+  white-on-page look; ``theme.paint_tag(text, "mytag", foreground="muted")`` for Text tags.
+* anything else: ``theme.get(widget).on_change(callback)``; the callback gets the new `Palette`.
+* fonts: ``theme.get(widget).fonts.body`` (and .bold, .small, .italic, .heading, .mono); they are
+  named fonts, so Ctrl+plus / Ctrl+minus resize every widget that uses them.
+
+Name colours for people: ``palette.names[i]``, readable on "surface" and "mine_fill" in both
+themes (tests/test_theme.py checks every text role for WCAG AA, 4.5:1).
+
+One `Theme` per Tk interpreter (``theme.install(root)``; ``theme.get(widget)`` finds it): ttk
+styles are per interpreter anyway. "system" follows the platform's setting as `darkdetect`
+reads it (light where it cannot be read).
+
+On Windows and macOS the native ttk themes are kept for the light look; elsewhere, and for dark
+everywhere, the built-in "clam" theme is tuned with the palette.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import tkinter as tk
 import tkinter.font as tkfont
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from tkinter import ttk
 from typing import Literal, TypedDict
 
-BACKGROUND = "#f3f4f6"
-SURFACE = "#ffffff"
-BORDER = "#cbd2d9"
-TEXT = "#1f2328"
-MUTED = "#667085"
-ACCENT = "#2563eb"
-ACCENT_DARK = "#1d4ed8"
-ERROR = "#b42318"
-ERROR_FILL = "#fdecea"
-MINE_FILL = "#eaf1ff"
-SELECT = "#cfe0ff"
+log = logging.getLogger(__name__)
+
+ThemeChoice = Literal["system", "light", "dark"]
+THEME_CHOICES: tuple[ThemeChoice, ...] = ("system", "light", "dark")
+MIN_SIZE_STEP, MAX_SIZE_STEP = -3, 12  # text size: steps of one point from the default
+
+
+@dataclass(frozen=True)
+class Palette:
+    """Colours by role. Text roles keep WCAG AA (4.5:1) on the backgrounds they are drawn on."""
+
+    dark: bool
+    background: str  # the page: panels, status bar
+    surface: str  # where text sits: transcript, member list, entry, connection bar
+    border: str
+    text: str
+    muted: str  # secondary text: times, notices, hints
+    accent: str  # buttons that matter, focus rings, the selected toggle
+    accent_hover: str
+    accent_pressed: str
+    accent_disabled: str
+    on_accent: str  # text on the accent
+    on_accent_disabled: str
+    error: str
+    error_fill: str  # behind alarming text
+    mine_fill: str  # behind my own lines
+    select: str  # selected text
+    link: str
+    button_hover: str
+    button_pressed: str
+    thumb: str  # scrollbar
+    thumb_hover: str
+    greyed: str  # a member list that is no longer current (reconnecting)
+    names: tuple[str, ...]  # people's name colours
+
+
+LIGHT = Palette(
+    dark=False,
+    background="#f3f4f6",
+    surface="#ffffff",
+    border="#b8c0cc",
+    text="#1f2328",
+    muted="#5b6473",
+    accent="#2563eb",
+    accent_hover="#2059d8",
+    accent_pressed="#1d4ed8",
+    accent_disabled="#9db7ef",
+    on_accent="#ffffff",
+    on_accent_disabled="#eef3fd",
+    error="#b42318",
+    error_fill="#fdecea",
+    mine_fill="#eaf1ff",
+    select="#cfe0ff",
+    link="#1d4ed8",
+    button_hover="#eef0f3",
+    button_pressed="#e5e7eb",
+    thumb="#c4cad3",
+    thumb_hover="#a9b1bd",
+    greyed="#8a919c",
+    names=(
+        "#1d4ed8",  # blue
+        "#166534",  # green
+        "#9333ea",  # purple
+        "#c2410c",  # orange
+        "#0e7490",  # teal
+        "#be185d",  # pink
+        "#3f6212",  # olive
+        "#854d0e",  # amber
+        "#7c2d12",  # brown
+        "#4338ca",  # indigo
+    ),
+)
+
+DARK = Palette(
+    dark=True,
+    background="#17191d",
+    surface="#22252a",
+    border="#4a515c",
+    text="#e7e9ec",
+    muted="#a3abb7",
+    accent="#2563eb",
+    accent_hover="#2059d8",
+    accent_pressed="#1d4ed8",
+    accent_disabled="#2b3b5c",
+    on_accent="#ffffff",
+    on_accent_disabled="#8b97ad",
+    error="#ff8a80",
+    error_fill="#3a1d1d",
+    mine_fill="#1c2a40",
+    select="#2f4f7f",
+    link="#8ab4ff",
+    button_hover="#2d3137",
+    button_pressed="#353a41",
+    thumb="#4a515c",
+    thumb_hover="#5f6773",
+    greyed="#7d8590",
+    names=(
+        "#8ab4ff",  # blue
+        "#4ade80",  # green
+        "#c9a2ff",  # purple
+        "#fb923c",  # orange
+        "#22d3ee",  # teal
+        "#f9a8d4",  # pink
+        "#bef264",  # olive
+        "#facc15",  # amber
+        "#e0b089",  # brown
+        "#a5b4fc",  # indigo
+    ),
+)
+
+# The light palette's colours under their old names, for code written before the roles.
+BACKGROUND = LIGHT.background
+SURFACE = LIGHT.surface
+BORDER = LIGHT.border
+TEXT = LIGHT.text
+MUTED = LIGHT.muted
+ACCENT = LIGHT.accent
+ACCENT_DARK = LIGHT.accent_pressed
+ERROR = LIGHT.error
+ERROR_FILL = LIGHT.error_fill
+MINE_FILL = LIGHT.mine_fill
+SELECT = LIGHT.select
+
+
+def palette_for(dark: bool) -> Palette:
+    return DARK if dark else LIGHT
+
+
+def system_is_dark() -> bool:
+    """The platform's setting where `darkdetect` can read it; light otherwise."""
+    try:
+        import darkdetect
+
+        return bool(darkdetect.isDark())
+    except Exception:  # no way to ask on this desktop: light, as Tk draws by default
+        log.debug("could not read the system's dark mode", exc_info=True)
+        return False
+
+
+# --- contrast (WCAG 2.x) ---------------------------------------------------------------------
+
+
+def _channel(value: int) -> float:
+    c = value / 255
+    return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+
+def luminance(colour: str) -> float:
+    """Relative luminance of "#rrggbb"."""
+    r, g, b = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    return 0.2126 * _channel(r) + 0.7152 * _channel(g) + 0.0722 * _channel(b)
+
+
+def contrast(a: str, b: str) -> float:
+    """The WCAG contrast ratio of two colours (1 to 21); AA for text is 4.5."""
+    la, lb = sorted((luminance(a), luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+# --- fonts -------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -34,6 +207,246 @@ class Fonts:
     italic: tkfont.Font
     heading: tkfont.Font
     mono: tkfont.Font
+
+
+def _font_sizes(base: int, step: int) -> dict[str, int]:
+    size = base + step
+    return {
+        "body": size + 1,
+        "bold": size + 1,
+        "small": max(size - 1, 7),
+        "italic": size + 1,
+        "heading": size,
+        "mono": max(size - 1, 7),
+        "TkDefaultFont": size,
+        "TkTextFont": size,
+        "TkMenuFont": size,
+        "TkHeadingFont": size,
+    }
+
+
+def _checkbox_rows(size: int, fill: str, edge: str, mark: str | None) -> str:
+    """A checkbox as Tk image data: a box with rounded corners, and a check mark if `mark`."""
+    ticked: set[tuple[int, int]] = set()
+    if mark is not None:
+        # A check: down from (0.22, 0.50) to (0.42, 0.72), then up to (0.78, 0.30); 2 px thick.
+        def line(x0: float, y0: float, x1: float, y1: float) -> None:
+            steps = size * 2
+            for i in range(steps + 1):
+                t = i / steps
+                x = round((x0 + (x1 - x0) * t) * (size - 1))
+                y = round((y0 + (y1 - y0) * t) * (size - 1))
+                for dx, dy in ((0, 0), (0, 1), (1, 0), (1, 1)):
+                    ticked.add((x + dx, y + dy))
+
+        line(0.22, 0.48, 0.42, 0.70)
+        line(0.42, 0.70, 0.76, 0.28)
+    rows = []
+    last = size - 1
+    for y in range(size):
+        row = []
+        for x in range(size):
+            corner = (x in (0, last)) and (y in (0, last))
+            if corner:
+                colour = edge if fill == edge else fill
+            elif x in (0, last) or y in (0, last):
+                colour = edge
+            elif (x, y) in ticked and mark is not None:
+                colour = mark
+            else:
+                colour = fill
+            row.append(colour)
+        rows.append("{" + " ".join(row) + "}")
+    return " ".join(rows)
+
+
+# --- the theme of one interpreter ------------------------------------------------------------
+
+Role = str
+Painter = Callable[["Palette"], None]
+
+
+class Theme:
+    """The palette, fonts and text size of one Tk interpreter, and who to repaint on change."""
+
+    def __init__(self, root: tk.Misc, choice: ThemeChoice = "system", size_step: int = 0) -> None:
+        self.root = root
+        self.style = ttk.Style(root)
+        names = self.style.theme_names()
+        self.native = next((t for t in ("aqua", "vista") if t in names), None)
+        base = tkfont.nametofont("TkDefaultFont", root=root)
+        self.family = base.actual("family")
+        size = abs(int(base.actual("size"))) or 10
+        self.base_size = size if self.native else max(size, 10)
+        mono_family = tkfont.nametofont("TkFixedFont", root=root).actual("family")
+        self.fonts = Fonts(
+            body=tkfont.Font(root=root, family=self.family),
+            bold=tkfont.Font(root=root, family=self.family, weight="bold"),
+            small=tkfont.Font(root=root, family=self.family),
+            italic=tkfont.Font(root=root, family=self.family, slant="italic"),
+            heading=tkfont.Font(root=root, family=self.family, weight="bold"),
+            mono=tkfont.Font(root=root, family=mono_family),
+        )
+        self.choice: ThemeChoice = choice
+        self.size_step = 0
+        self.palette = LIGHT
+        self._painters: list[tuple[tk.Misc, Painter]] = []
+        self._listeners: list[Painter] = []
+        self._checks: dict[str, tk.PhotoImage] = {}
+        self.set_size(size_step)
+        self.set_choice(choice)
+
+    # --- choosing ------------------------------------------------------------------------------
+
+    def set_choice(self, choice: ThemeChoice, *, system_dark: bool | None = None) -> None:
+        """System / Light / Dark. `system_dark` is what the platform says (asked if None)."""
+        self.choice = choice
+        if choice == "system":
+            dark = system_is_dark() if system_dark is None else system_dark
+        else:
+            dark = choice == "dark"
+        self._use(palette_for(dark))
+
+    def set_size(self, step: int) -> int:
+        """Text size in steps of one point from the default (clamped); returns the step."""
+        self.size_step = max(MIN_SIZE_STEP, min(MAX_SIZE_STEP, step))
+        sizes = _font_sizes(self.base_size, self.size_step)
+        for field in fields(Fonts):
+            getattr(self.fonts, field.name).configure(size=sizes[field.name])
+        if self.native is None:
+            for name in ("TkDefaultFont", "TkTextFont", "TkMenuFont", "TkHeadingFont"):
+                with contextlib.suppress(tk.TclError):
+                    tkfont.nametofont(name, root=self.root).configure(
+                        family=self.family, size=sizes[name]
+                    )
+        return self.size_step
+
+    def _use(self, palette: Palette) -> None:
+        self.palette = palette
+        self.style.theme_use(self.native if self.native and not palette.dark else "clam")
+        if self.native is None or palette.dark:
+            _tune_clam(self.style, palette)
+            self._check_marks(palette)
+        _configure_styles(self.style, palette, self.fonts)
+        alive = []
+        for widget, painter in self._painters:
+            try:
+                if not widget.winfo_exists():
+                    continue
+                painter(palette)
+            except tk.TclError:
+                continue
+            alive.append((widget, painter))
+        self._painters = alive
+        for listener in list(self._listeners):
+            try:
+                listener(palette)
+            except Exception:  # one broken listener must not stop the others
+                log.exception("theme listener failed")
+
+    def _check_marks(self, p: Palette) -> None:
+        """Checkboxes with a check mark (clam draws a cross): our own indicator images, whose
+        pixels are redrawn for each palette."""
+        size = max(14, self.fonts.body.metrics("linespace") - 4)
+        looks = {
+            "off": (p.surface, p.border, None),
+            "on": (p.accent, p.accent, p.on_accent),
+            "off_disabled": (p.background, p.border, None),
+            "on_disabled": (p.accent_disabled, p.accent_disabled, p.on_accent_disabled),
+        }
+        fresh = not self._checks
+        for key, (fill, edge, mark) in looks.items():
+            image = self._checks.get(key)
+            if image is None or image.width() != size:
+                image = self._checks[key] = tk.PhotoImage(master=self.root, width=size, height=size)
+            image.put(_checkbox_rows(size, fill, edge, mark))
+        if fresh or "Parley.Checkbutton.indicator" not in self.style.element_names():
+            with contextlib.suppress(tk.TclError):
+                self.style.element_create(
+                    "Parley.Checkbutton.indicator",
+                    "image",
+                    self._checks["off"],
+                    ("disabled", "selected", self._checks["on_disabled"]),
+                    ("selected", self._checks["on"]),
+                    ("disabled", self._checks["off_disabled"]),
+                    sticky="",
+                    padding=(0, 0, 6, 0),
+                )
+        self.style.layout(
+            "TCheckbutton",
+            [
+                (
+                    "Checkbutton.padding",
+                    {
+                        "sticky": "nswe",
+                        "children": [
+                            ("Parley.Checkbutton.indicator", {"side": "left", "sticky": ""}),
+                            (
+                                "Checkbutton.focus",
+                                {
+                                    "side": "left",
+                                    "sticky": "w",
+                                    "children": [("Checkbutton.label", {"sticky": "nswe"})],
+                                },
+                            ),
+                        ],
+                    },
+                )
+            ],
+        )
+
+    # --- following -----------------------------------------------------------------------------
+
+    def paint(self, widget: tk.Misc, **roles: Role) -> None:
+        """Configure `widget`'s options from palette roles, now and on every change."""
+
+        def painter(palette: Palette) -> None:
+            widget.configure(**{opt: getattr(palette, role) for opt, role in roles.items()})
+
+        self.follow(widget, painter)
+
+    def paint_tag(self, text: tk.Text, tag: str, **roles: Role) -> None:
+        """A Text tag's colour options from palette roles, now and on every change."""
+
+        def painter(palette: Palette) -> None:
+            text.tag_configure(tag, **{opt: getattr(palette, role) for opt, role in roles.items()})
+
+        self.follow(text, painter)
+
+    def follow(self, widget: tk.Misc, painter: Painter) -> None:
+        """Call `painter(palette)` now and on every change while `widget` exists."""
+        painter(self.palette)
+        self._painters.append((widget, painter))
+
+    def on_change(self, listener: Painter) -> Callable[[], None]:
+        """Call `listener(palette)` on every change; returns a function that stops it."""
+        self._listeners.append(listener)
+
+        def stop() -> None:
+            with contextlib.suppress(ValueError):
+                self._listeners.remove(listener)
+
+        return stop
+
+
+def install(root: tk.Misc, choice: ThemeChoice = "system", size_step: int = 0) -> Theme:
+    """The interpreter's `Theme`, created on first use (later calls return the same one)."""
+    top = root.nametowidget(".")  # the interpreter's root window
+    found: Theme | None = getattr(top, "_parley_theme", None)
+    if found is None:
+        found = Theme(top, choice, size_step)
+        setattr(top, "_parley_theme", found)  # noqa: B010 (an attribute tkinter does not declare)
+    return found
+
+
+def get(widget: tk.Misc) -> Theme:
+    """The `Theme` of `widget`'s interpreter (installed with defaults if nobody did)."""
+    return install(widget)
+
+
+def apply_theme(root: tk.Misc) -> Fonts:
+    """Install the theme (once per interpreter); returns its fonts."""
+    return install(root).fonts
 
 
 class Surface(TypedDict):
@@ -47,8 +460,8 @@ class Surface(TypedDict):
 
 
 def surface(focus_ring: str = BORDER) -> Surface:
-    """Options for the plain Tk widgets that sit on the page (transcript, member list, entry):
-    white, flat, a one-pixel border, so they match the ttk theme around them."""
+    """Options for plain Tk widgets on the page, in the light palette (older code: prefer
+    `surface_roles` with `paint`, which follows the theme)."""
     return Surface(
         background=SURFACE,
         foreground=TEXT,
@@ -60,148 +473,187 @@ def surface(focus_ring: str = BORDER) -> Surface:
     )
 
 
+def surface_roles(focus_ring: Role = "border") -> dict[str, Role]:
+    """The roles for a plain Tk widget on the page (transcript, member list, entry)."""
+    return {
+        "background": "surface",
+        "foreground": "text",
+        "highlightbackground": "border",
+        "highlightcolor": focus_ring,
+    }
+
+
+class Flat(TypedDict):
+    relief: Literal["flat"]
+    borderwidth: int
+    highlightthickness: int
+
+
+FLAT = Flat(relief="flat", borderwidth=0, highlightthickness=1)  # with `surface_roles`
+
+
 def style_menu(menu: tk.Menu) -> None:
-    """Menus are classic Tk widgets; on X11 give them the window's colours."""
-    if menu.tk.call("tk", "windowingsystem") == "x11":
-        menu.configure(
-            background=BACKGROUND,
-            foreground=TEXT,
-            activebackground=SELECT,
-            activeforeground=TEXT,
-            relief="flat",
-            borderwidth=0,
-            activeborderwidth=0,
-        )
-
-
-def apply_theme(root: tk.Misc) -> Fonts:
-    """Choose and tune the theme; returns the fonts the transcript and lists use."""
-    style = ttk.Style(root)
-    names = style.theme_names()
-    native = next((t for t in ("aqua", "vista") if t in names), None)
-    style.theme_use(native or "clam")
-
-    base = tkfont.nametofont("TkDefaultFont", root=root)
-    family = base.actual("family")
-    size = abs(int(base.actual("size"))) or 10
-    if native is None:
-        size = max(size, 10)
-        for name in ("TkDefaultFont", "TkTextFont", "TkMenuFont", "TkHeadingFont"):
-            tkfont.nametofont(name, root=root).configure(family=family, size=size)
-    fonts = Fonts(
-        body=tkfont.Font(root=root, family=family, size=size + 1),
-        bold=tkfont.Font(root=root, family=family, size=size + 1, weight="bold"),
-        small=tkfont.Font(root=root, family=family, size=max(size - 1, 8)),
-        italic=tkfont.Font(root=root, family=family, size=size + 1, slant="italic"),
-        heading=tkfont.Font(root=root, family=family, size=size, weight="bold"),
-        mono=tkfont.Font(
-            root=root,
-            family=tkfont.nametofont("TkFixedFont", root=root).actual("family"),
-            size=max(size - 1, 8),
-        ),
+    """Menus are classic Tk widgets; on X11 give them the palette, some padding and a border."""
+    if menu.tk.call("tk", "windowingsystem") != "x11":
+        return
+    if isinstance(menu.master, tk.Tk | tk.Toplevel):  # the menu bar: flat, no frame
+        menu.configure(relief="flat", borderwidth=0, activeborderwidth=0)
+    else:
+        menu.configure(relief="solid", borderwidth=1, activeborderwidth=3)
+    get(menu).paint(
+        menu,
+        background="surface",
+        foreground="text",
+        activebackground="select",
+        activeforeground="text",
+        disabledforeground="greyed",
+        selectcolor="accent",
     )
 
-    if native is None:
-        _tune_clam(style)
-    style.configure("Status.TLabel", foreground=MUTED, padding=(10, 4))
-    style.configure("Warn.Status.TLabel", foreground=ERROR, font=fonts.heading)
-    style.configure("Hint.TLabel", foreground=ERROR)
+
+def _configure_styles(style: ttk.Style, p: Palette, fonts: Fonts) -> None:
+    """Styles every theme gets (native or tuned)."""
+    style.configure("Status.TLabel", foreground=p.muted, background=p.background, padding=(10, 4))
+    style.configure("Warn.Status.TLabel", foreground=p.error, font=fonts.heading)
+    style.configure("Hint.TLabel", foreground=p.error)
     style.configure("Bar.Code.TLabel", font=fonts.mono)
-    style.configure("Alarm.TFrame", background=ERROR_FILL)
-    style.configure("Alarm.TLabel", background=ERROR_FILL, foreground=ERROR, font=fonts.heading)
+    style.configure("Alarm.TFrame", background=p.error_fill)
+    style.configure("Alarm.TLabel", background=p.error_fill, foreground=p.error, font=fonts.heading)
     style.configure("Heading.TLabel", font=fonts.heading)
-    style.configure("Muted.TLabel", foreground=MUTED)
-    style.map("TEntry", fieldbackground=[("invalid", ERROR_FILL)])
-    return fonts
+    style.configure("Muted.TLabel", foreground=p.muted)
+    style.map("TEntry", fieldbackground=[("invalid", p.error_fill)])
 
 
-def _tune_clam(style: ttk.Style) -> None:
+def _tune_clam(style: ttk.Style, p: Palette) -> None:
     style.configure(
         ".",
-        background=BACKGROUND,
-        foreground=TEXT,
-        bordercolor=BORDER,
-        darkcolor=BACKGROUND,
-        lightcolor=BACKGROUND,
-        troughcolor=BACKGROUND,
-        focuscolor=ACCENT,
-        selectbackground=SELECT,
-        selectforeground=TEXT,
-        insertcolor=TEXT,
+        background=p.background,
+        foreground=p.text,
+        bordercolor=p.border,
+        darkcolor=p.background,
+        lightcolor=p.background,
+        troughcolor=p.background,
+        focuscolor=p.accent,
+        selectbackground=p.select,
+        selectforeground=p.text,
+        insertcolor=p.text,
+        fieldbackground=p.surface,
     )
-    style.configure("TFrame", background=BACKGROUND)
-    style.configure("Bar.TFrame", background=SURFACE)
-    style.configure("Bar.TLabel", background=SURFACE, foreground=MUTED)
-    style.configure("Bar.Hint.TLabel", background=SURFACE, foreground=ERROR)
-    style.configure("Bar.Code.TLabel", background=SURFACE, foreground=TEXT)
-    style.configure("Bar.TCheckbutton", background=SURFACE, foreground=TEXT)
-    style.map(
-        "Bar.TCheckbutton",
-        background=[("active", SURFACE)],
-        foreground=[("disabled", MUTED)],
-        indicatorbackground=[("disabled", BACKGROUND), ("pressed", SELECT)],
-    )
-    style.configure("Statusbar.TFrame", background=BACKGROUND)
-    style.configure("TLabel", background=BACKGROUND)
+    style.configure("TFrame", background=p.background)
+    style.configure("Bar.TFrame", background=p.surface)
+    style.configure("Bar.TLabel", background=p.surface, foreground=p.muted)
+    style.configure("Bar.Hint.TLabel", background=p.surface, foreground=p.error)
+    style.configure("Bar.Code.TLabel", background=p.surface, foreground=p.text)
+    for name in ("TCheckbutton", "Bar.TCheckbutton"):
+        style.configure(
+            name,
+            background=p.surface if name.startswith("Bar") else p.background,
+            foreground=p.text,
+        )
+        style.map(
+            name,
+            background=[("active", p.surface if name.startswith("Bar") else p.background)],
+            foreground=[("disabled", p.muted)],
+        )
+    style.configure("Statusbar.TFrame", background=p.background)
+    style.configure("TLabel", background=p.background, foreground=p.text)
     style.configure(
-        "TEntry", fieldbackground=SURFACE, padding=(6, 4), lightcolor=SURFACE, darkcolor=SURFACE
+        "TEntry",
+        fieldbackground=p.surface,
+        foreground=p.text,
+        padding=(6, 4),
+        lightcolor=p.surface,
+        darkcolor=p.surface,
+        insertcolor=p.text,
     )
     style.map(
         "TEntry",
-        bordercolor=[("invalid", ERROR), ("focus", ACCENT)],
-        lightcolor=[("focus", ACCENT)],
-        fieldbackground=[("invalid", ERROR_FILL), ("disabled", BACKGROUND)],
-        foreground=[("disabled", MUTED)],
+        bordercolor=[("invalid", p.error), ("focus", p.accent)],
+        lightcolor=[("focus", p.accent)],
+        fieldbackground=[("invalid", p.error_fill), ("disabled", p.background)],
+        foreground=[("disabled", p.muted)],
     )
     style.configure(
-        "TCombobox", fieldbackground=SURFACE, padding=(6, 4), arrowsize=14, background=SURFACE
+        "TCombobox",
+        fieldbackground=p.surface,
+        foreground=p.text,
+        padding=(6, 4),
+        arrowsize=14,
+        background=p.surface,
+        arrowcolor=p.text,
     )
     style.map(
         "TCombobox",
-        fieldbackground=[("readonly", SURFACE)],
-        selectbackground=[("readonly", SURFACE)],
-        selectforeground=[("readonly", TEXT)],
+        fieldbackground=[("readonly", p.surface)],
+        selectbackground=[("readonly", p.surface)],
+        selectforeground=[("readonly", p.text)],
+        bordercolor=[("focus", p.accent)],
     )
-    style.configure("TButton", padding=(12, 4), background=SURFACE, lightcolor=SURFACE)
+    # Every button shows focus: clam's dotted focus ring is hard to see, so focus also colours
+    # the border (and for the accent button, a ring of the text colour).
+    style.configure(
+        "TButton",
+        padding=(12, 4),
+        background=p.surface,
+        foreground=p.text,
+        lightcolor=p.surface,
+        darkcolor=p.surface,
+        focuscolor=p.accent,
+        focusthickness=1,
+    )
     style.map(
         "TButton",
-        background=[("disabled", BACKGROUND), ("pressed", "#e5e7eb"), ("active", "#eef0f3")],
-        foreground=[("disabled", MUTED)],
+        background=[
+            ("disabled", p.background),
+            ("pressed", p.button_pressed),
+            ("active", p.button_hover),
+        ],
+        foreground=[("disabled", p.muted)],
+        bordercolor=[("focus", p.accent)],
+        lightcolor=[("focus", p.accent)],
+        darkcolor=[("focus", p.accent)],
     )
     style.configure(
         "Accent.TButton",
-        background=ACCENT,
-        foreground="#ffffff",
-        bordercolor=ACCENT_DARK,
-        lightcolor=ACCENT,
-        darkcolor=ACCENT_DARK,
+        background=p.accent,
+        foreground=p.on_accent,
+        bordercolor=p.accent_pressed,
+        lightcolor=p.accent,
+        darkcolor=p.accent_pressed,
+        focuscolor=p.on_accent,
         padding=(16, 4),
     )
     style.map(
         "Accent.TButton",
-        background=[("disabled", "#9db7ef"), ("pressed", ACCENT_DARK), ("active", "#3b74f0")],
-        foreground=[("disabled", "#eef3fd")],
-        lightcolor=[("disabled", "#9db7ef"), ("pressed", ACCENT_DARK)],
-        darkcolor=[("disabled", "#9db7ef")],
-        bordercolor=[("disabled", "#9db7ef")],
+        background=[
+            ("disabled", p.accent_disabled),
+            ("pressed", p.accent_pressed),
+            ("active", p.accent_hover),
+        ],
+        foreground=[("disabled", p.on_accent_disabled)],
+        lightcolor=[("disabled", p.accent_disabled), ("pressed", p.accent_pressed)],
+        darkcolor=[("disabled", p.accent_disabled)],
+        bordercolor=[("disabled", p.accent_disabled), ("focus", p.text)],
     )
     style.configure(
         "Toolbutton",
         padding=(12, 4),
-        background=SURFACE,
-        bordercolor=BORDER,
-        lightcolor=SURFACE,
-        darkcolor=SURFACE,
+        background=p.surface,
+        foreground=p.text,
+        bordercolor=p.border,
+        lightcolor=p.surface,
+        darkcolor=p.surface,
         relief="solid",
         borderwidth=1,
+        focuscolor=p.accent,
     )
     style.map(
         "Toolbutton",
-        background=[("selected", ACCENT), ("active", "#eef0f3")],
-        foreground=[("selected", "#ffffff"), ("disabled", MUTED)],
-        bordercolor=[("selected", ACCENT_DARK)],
-        lightcolor=[("selected", ACCENT)],
-        darkcolor=[("selected", ACCENT)],
+        background=[("selected", p.accent), ("active", p.button_hover)],
+        foreground=[("selected", p.on_accent), ("disabled", p.muted)],
+        bordercolor=[("focus", p.text), ("selected", p.accent_pressed)],
+        lightcolor=[("selected", p.accent)],
+        darkcolor=[("selected", p.accent)],
         relief=[("selected", "solid")],
     )
     # A slim scrollbar without arrows, as current desktops draw them.
@@ -211,20 +663,22 @@ def _tune_clam(style: ttk.Style) -> None:
     )
     style.configure(
         "Vertical.TScrollbar",
-        troughcolor=SURFACE,
-        background="#c4cad3",
-        bordercolor=SURFACE,
-        lightcolor="#c4cad3",
-        darkcolor="#c4cad3",
+        troughcolor=p.surface,
+        background=p.thumb,
+        bordercolor=p.surface,
+        lightcolor=p.thumb,
+        darkcolor=p.thumb,
         gripcount=0,
         arrowsize=10,
     )
     style.map(
         "Vertical.TScrollbar",
-        background=[("disabled", SURFACE), ("active", "#a9b1bd")],
-        lightcolor=[("disabled", SURFACE)],
-        darkcolor=[("disabled", SURFACE)],
-        bordercolor=[("disabled", SURFACE)],
+        background=[("disabled", p.surface), ("active", p.thumb_hover)],
+        lightcolor=[("disabled", p.surface)],
+        darkcolor=[("disabled", p.surface)],
+        bordercolor=[("disabled", p.surface)],
     )
-    style.configure("TPanedwindow", background=BACKGROUND)
-    style.configure("Sash", sashthickness=6)
+    style.configure("TPanedwindow", background=p.background)
+    style.configure("Sash", sashthickness=6, background=p.background)
+    style.configure("TSeparator", background=p.border)
+    style.configure("TMenubutton", background=p.surface, foreground=p.text)

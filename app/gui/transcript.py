@@ -8,17 +8,26 @@ is why the user's own scrolling, not the inserts, decides.
 
 Scrollback is capped at `scrollback` entries (an entry is one message or notice, however many
 lines it wraps to); the oldest are deleted so memory stays bounded under a flood.
+
+History that arrives on joining (lines marked `earlier`) goes under the "Earlier in the room"
+divider, at the mark "earlier" that follows the last earlier line, so a late page of history
+never lands among newer lines. `_sizes` keeps entries in display order for trimming.
+
+Only what is shown changes for reading: http(s) links become clickable (`on_link`, the browser
+by default), and right-to-left text is put in reading order (`for_display`). The `Line` objects,
+and so what is sent, stored or copied from the engine, keep the text as it was typed.
 """
 
 from __future__ import annotations
 
 import tkinter as tk
+import webbrowser
 from collections import deque
 from collections.abc import Callable, Iterable
 from tkinter import ttk
 
 from app.gui import theme
-from app.gui.logic import Line, clock_text, colour_for
+from app.gui.logic import Line, clock_text, for_display, link_spans
 
 Chunk = tuple[str, tuple[str, ...]]
 
@@ -31,6 +40,8 @@ class Transcript(ttk.Frame):
         *,
         scrollback: int = 10_000,
         on_type: Callable[[str], None] | None = None,
+        name_slot: Callable[[str], int] | None = None,
+        on_link: Callable[[str], object] | None = None,
     ) -> None:
         super().__init__(parent)
         if scrollback < 1:
@@ -41,8 +52,12 @@ class Transcript(ttk.Frame):
         self.missed = 0  # lines that arrived while not following
         self.shown = 0  # entries ever added (trimmed ones included)
         self._sizes: deque[int] = deque()  # text lines per entry, oldest first
-        self._colours: set[str] = set()
         self._on_type = on_type
+        self._name_slot = name_slot
+        self._on_link = on_link or (lambda url: webbrowser.open(url, new=2))
+        self._links: dict[str, str] = {}  # tag -> url
+        self._earlier_index = -1  # entries before the "earlier" mark; -1: no divider yet
+        self._theme = theme.get(self)
 
         self.text = tk.Text(
             self,
@@ -54,14 +69,18 @@ class Transcript(ttk.Frame):
             pady=8,
             spacing1=3,
             spacing3=3,
-            selectbackground=theme.SELECT,
-            inactiveselectbackground=theme.SELECT,
-            selectforeground=theme.TEXT,
             insertwidth=0,
             takefocus=0,
             undo=False,
-            **theme.surface(),
+            **theme.FLAT,
             cursor="xterm",
+        )
+        self._theme.paint(
+            self.text,
+            selectbackground="select",
+            inactiveselectbackground="select",
+            selectforeground="text",
+            **theme.surface_roles(),
         )
         self.scrollbar = ttk.Scrollbar(self, orient="vertical", command=self._scrollbar_moved)
         self.text.configure(yscrollcommand=self._yscrolled)
@@ -86,11 +105,30 @@ class Transcript(ttk.Frame):
         """
         text = self.text
         flat: list[object] = []
+        earlier: list[object] = []
         confirms: list[Line] = []
         added = 0
         for line in lines:
             if line.kind == "confirm":
                 confirms.append(line)
+                continue
+            if line.earlier and line.kind != "divider" and self._earlier_index >= 0:
+                for chars, tags in self._chunks(line):
+                    earlier += (chars, tags)
+                self._sizes.insert(self._earlier_index, line.text.count("\n") + 1)
+                self._earlier_index += 1
+                added += 1
+                continue
+            if line.kind == "divider":
+                if flat:  # what came before the divider, so the mark goes after the divider
+                    self._insert_end(flat)
+                    flat = []
+                self._insert_end(list(self._divider(line)))
+                self.text.mark_set("earlier", "end-1c")
+                self.text.mark_gravity("earlier", "left")
+                self._sizes.append(1)
+                self._earlier_index = len(self._sizes)
+                added += 1
                 continue
             for chars, tags in self._chunks(line):
                 flat += (chars, tags)
@@ -98,6 +136,12 @@ class Transcript(ttk.Frame):
             added += 1
         text.configure(state="normal")
         try:
+            if earlier:
+                # A mark that moves past what is inserted at it, then the "earlier" mark there.
+                text.mark_set("ins", "earlier")
+                text.mark_gravity("ins", "right")
+                text.tk.call(str(text), "insert", "ins", *earlier)
+                text.mark_set("earlier", "ins")
             if flat:
                 text.tk.call(str(text), "insert", "end", *flat)
             for line in confirms:
@@ -131,6 +175,17 @@ class Transcript(ttk.Frame):
         if self.follow:
             text.see("end")
 
+    def _insert_end(self, flat: list[object]) -> None:
+        text = self.text
+        text.configure(state="normal")
+        try:
+            text.tk.call(str(text), "insert", "end", *flat)
+        finally:
+            text.configure(state="disabled")
+
+    def _divider(self, line: Line) -> list[object]:
+        return [f"  {line.text}  ", ("entry", "divider"), "\n", ("entry", "divider")]
+
     def _chunks(self, line: Line) -> list[Chunk]:
         base: tuple[str, ...] = ("entry",)
         if line.kind in ("mine", "pending"):
@@ -146,14 +201,40 @@ class Transcript(ttk.Frame):
                 body += ("earlier",)
             if line.sender is not None:
                 colour = self._colour_tag(line.sender)
-                chunks += [(line.sender, (*base, "sender", colour)), ("  ", base)]
+                chunks += [(for_display(line.sender), (*base, "sender", colour)), ("  ", base)]
         else:
             body = (*base, line.kind)
-        first, *rest = line.text.split("\n")
-        chunks.append((first, body))
-        chunks += [("\n" + part, (*body, "cont")) for part in rest]
+        for i, part in enumerate(line.text.split("\n")):
+            tags = body if i == 0 else (*body, "cont")
+            if i:
+                chunks.append(("\n", tags))
+            chunks += self._linked(part, tags)
         chunks.append(("\n", base))
         return chunks
+
+    def _linked(self, part: str, tags: tuple[str, ...]) -> list[Chunk]:
+        """One line of a message: links made active, the rest put in reading order."""
+        out: list[Chunk] = []
+        for piece, url in link_spans(part):
+            if url:
+                tag = f"u{len(self._links)}"
+                self._links[tag] = url
+                out.append((piece, (*tags, "link", tag)))
+            elif piece:
+                out.append((for_display(piece), tags))
+        return out
+
+    def _open_link(self, _event: object) -> str:
+        for tag in self.text.tag_names("current"):
+            url = self._links.get(tag)
+            if url is not None:
+                self._on_link(url)
+                break
+        return "break"
+
+    def link_tags(self) -> dict[str, str]:
+        """Links shown, by tag (for tests: `text.tag_ranges(tag)`)."""
+        return dict(self._links)
 
     def _confirm(self, line: Line) -> None:
         assert line.id is not None
@@ -168,16 +249,17 @@ class Transcript(ttk.Frame):
         if excess <= 0:
             return
         lines = sum(self._sizes.popleft() for _ in range(excess))
+        if self._earlier_index >= 0:
+            self._earlier_index = max(0, self._earlier_index - excess)
         self.text.delete("1.0", f"{lines + 1}.0")
 
     def _colour_tag(self, name: str) -> str:
-        colour = colour_for(name)
-        tag = "c" + colour
-        if tag not in self._colours:
-            self._colours.add(tag)
-            self.text.tag_configure(tag, foreground=colour)
-            self.text.tag_raise("earlier")
-        return tag
+        """The tag of `name`'s colour slot (tags "name0" ... are painted from the palette)."""
+        if self._name_slot is None:
+            from app.gui.logic import NameColours
+
+            return f"name{NameColours(len(self._theme.palette.names)).preferred(name)}"
+        return f"name{self._name_slot(name)}"
 
     # --- reading (tests and copying) ------------------------------------------------------------
 
@@ -221,6 +303,10 @@ class Transcript(ttk.Frame):
     def _user_scrolled(self, _event: object = None) -> None:
         self.after_idle(self._check_follow)
 
+    def user_scrolled(self) -> None:
+        """The view was scrolled for the user (keys in the entry box): follow only at the end."""
+        self._user_scrolled()
+
     def _check_follow(self) -> None:
         if self.text.winfo_exists():
             self._set_follow(self.text.yview()[1] >= 0.999)
@@ -243,6 +329,9 @@ class Transcript(ttk.Frame):
         text.bind("<Configure>", self._resized, add="+")
         text.bind("<Button-1>", lambda e: text.focus_set(), add="+")
         text.bind("<Key>", self._key, add="+")
+        text.tag_bind("link", "<Button-1>", self._open_link)
+        text.tag_bind("link", "<Enter>", lambda e: text.configure(cursor="hand2"))
+        text.tag_bind("link", "<Leave>", lambda e: text.configure(cursor="xterm"))
         menu = tk.Menu(text, tearoff=False)
         menu.add_command(label="Copy", command=lambda: text.event_generate("<<Copy>>"))
         menu.add_command(label="Select all", command=lambda: text.tag_add("sel", "1.0", "end"))
@@ -263,19 +352,36 @@ class Transcript(ttk.Frame):
     def _configure_tags(self) -> None:
         text, fonts = self.text, self.fonts
         indent = fonts.small.measure("00:00") + fonts.body.measure("  ")
+        paint = self._theme.paint_tag
         text.tag_configure("entry", lmargin2=indent)
         text.tag_configure("cont", lmargin1=indent)
-        text.tag_configure("time", font=fonts.small, foreground=theme.MUTED)
+        for i in range(len(self._theme.palette.names)):
+
+            def name_colour(palette: theme.Palette, tag: str = f"name{i}", i: int = i) -> None:
+                text.tag_configure(tag, foreground=palette.names[i])
+
+            self._theme.follow(text, name_colour)
+        text.tag_configure("time", font=fonts.small)
+        paint(text, "time", foreground="muted")
         text.tag_configure("sender", font=fonts.bold)
-        text.tag_configure("mine", background=theme.MINE_FILL)
-        text.tag_configure("notice", font=fonts.italic, foreground=theme.MUTED)
-        text.tag_configure("error", foreground=theme.ERROR)
-        text.tag_configure(
-            "alarm", font=fonts.bold, foreground=theme.ERROR, background=theme.ERROR_FILL
-        )
-        text.tag_configure("ended", font=fonts.bold, foreground=theme.MUTED)
-        text.tag_configure("pending", foreground="#98a2b3")
-        text.tag_configure("earlier", foreground=theme.MUTED)
+        paint(text, "mine", background="mine_fill")
+        text.tag_configure("notice", font=fonts.italic)
+        paint(text, "notice", foreground="muted")
+        paint(text, "error", foreground="error")
+        text.tag_configure("alarm", font=fonts.bold)
+        paint(text, "alarm", foreground="error", background="error_fill")
+        text.tag_configure("ended", font=fonts.bold)
+        paint(text, "ended", foreground="muted")
+        # Pending: muted and italic (a pale grey would fall below readable contrast).
+        text.tag_configure("pending", font=fonts.italic)
+        paint(text, "pending", foreground="muted")
+        paint(text, "earlier", foreground="muted")
+        text.tag_configure("divider", font=fonts.small, justify="center", spacing1=8, spacing3=4)
+        paint(text, "divider", foreground="muted")
+        text.tag_configure("link", underline=True)
+        paint(text, "link", foreground="link")
+        text.tag_raise("earlier")
+        text.tag_raise("link")
         text.tag_raise("sel")
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import getpass
 import logging
 import queue
@@ -46,19 +47,24 @@ from app.gui.logic import (
     InputHistory,
     Line,
     Mode,
+    NameColours,
     Request,
     SessionView,
     Unread,
     address_to_remember,
     check_fields,
-    colour_for,
+    for_display,
+    in_window_words,
     invite_in,
     invite_note,
     invite_shown,
+    masked_invite,
     member_label,
     message_to_send,
     split_join_target,
+    text_limit,
     title_for,
+    too_long,
 )
 from app.gui.poller import QueuePoller
 from app.gui.transcript import Transcript
@@ -73,6 +79,11 @@ TITLE = "Parley"
 ENTRY_HINT = "Host or join a chat to send messages."
 ICONS = ("icon-256.png", "icon-128.png", "icon-64.png", "icon-48.png", "icon-32.png", "icon-16.png")
 ABOUT_ICON = "icon-64.png"
+ENTRY_LINES = (1, 5)  # the message box grows with its text from one line up to five
+
+
+def _choice(value: str) -> theme.ThemeChoice:
+    return "light" if value == "light" else "dark" if value == "dark" else "system"
 
 
 def default_name() -> str:
@@ -145,11 +156,18 @@ class ChatWindow:
         self._focus_check: str | None = None
         self._icons: list[tk.PhotoImage] = []
         self._about_icon: tk.PhotoImage | None = None
+        self._comfort = Settings()  # theme, text size, member list, asking before ending
+        self._asked_port = ""  # hosting on port 0: what to put back when the room closes
+        self._pasted_invite = ""  # the invite whose password the address field hides
+        self._retry_timer: str | None = None
+        self.confirm_dialog: tk.Toplevel | None = None
+        self.name_colours = NameColours(len(theme.LIGHT.names))
 
-        self.fonts = theme.apply_theme(top)
+        self.theme = theme.install(top)
+        self.fonts = self.theme.fonts
         top.title(TITLE)
         top.geometry("960x640")
-        top.configure(background=theme.BACKGROUND)
+        self.theme.paint(top, background="background")
         self._set_icon()
         if isinstance(top, tk.Tk):
             top.report_callback_exception = self._callback_failed
@@ -163,14 +181,15 @@ class ChatWindow:
             before_card=self._flush_lines,
         )
         self._load_settings()
-        top.minsize(max(680, self.bar.min_width()), 440)
+        top.minsize(max(480, self.bar.min_width()), 400)
 
-        top.protocol("WM_DELETE_WINDOW", self.close)
+        top.protocol("WM_DELETE_WINDOW", self.request_close)
         top.bind("<FocusIn>", self._focus_changed, add="+")
         top.bind("<FocusOut>", self._focus_changed, add="+")
         top.bind("<Map>", self._focus_changed, add="+")  # shown without focus: count unread
         self._focus_changed(None)
-        top.bind("<Control-q>", lambda e: self.close())
+        top.bind("<Control-q>", lambda e: self.request_close())
+        self._bind_keys()
         self.poller: QueuePoller[ev.Event] = QueuePoller(
             top.after, top.after_cancel, events, self._handle, self._flush, batch=batch
         )
@@ -186,17 +205,39 @@ class ChatWindow:
 
         menubar = tk.Menu(top)
         chat = tk.Menu(menubar, tearoff=False)
-        chat.add_command(label="Leave the chat", command=self.leave)
+        chat.add_command(label="Leave the chat", command=self.request_leave)
+        self.ask_end = tk.BooleanVar(top, True)
+        chat.add_checkbutton(
+            label="Ask before ending the room for everyone",
+            variable=self.ask_end,
+            command=self._comfort_changed,
+        )
         chat.add_separator()
-        chat.add_command(label="Quit", accelerator="Ctrl+Q", command=self.close)
+        chat.add_command(label="Quit", accelerator="Ctrl+Q", command=self.request_close)
+        view = tk.Menu(menubar, tearoff=False)
+        self.theme_choice = tk.StringVar(top, "system")
+        for value, label in (("system", "System theme"), ("light", "Light"), ("dark", "Dark")):
+            view.add_radiobutton(
+                label=label, value=value, variable=self.theme_choice, command=self._theme_chosen
+            )
+        view.add_separator()
+        view.add_command(label="Larger text", accelerator="Ctrl++", command=lambda: self.zoom(1))
+        view.add_command(label="Smaller text", accelerator="Ctrl+-", command=lambda: self.zoom(-1))
+        view.add_command(label="Default text size", accelerator="Ctrl+0", command=self.zoom_reset)
+        view.add_separator()
+        self.show_members = tk.BooleanVar(top, True)
+        view.add_checkbutton(
+            label="Member list", variable=self.show_members, command=self._members_toggled
+        )
         helpmenu = tk.Menu(menubar, tearoff=False)
         helpmenu.add_command(label="About Parley", command=self.show_about)
         menubar.add_cascade(label="Chat", menu=chat)
+        menubar.add_cascade(label="View", menu=view)
         menubar.add_cascade(label="Help", menu=helpmenu)
-        for menu in (menubar, chat, helpmenu):
+        for menu in (menubar, chat, view, helpmenu):
             theme.style_menu(menu)
         top.configure(menu=menubar)
-        self.menu, self.chat_menu = menubar, chat
+        self.menu, self.chat_menu, self.view_menu = menubar, chat, view
 
         self.bar = ConnectionBar(
             top, on_start=self.start, on_mode=self._mode_changed, on_copy=self.copy
@@ -229,9 +270,14 @@ class ChatWindow:
         panes = ttk.PanedWindow(top, orient="horizontal")
         panes.grid(row=3, column=0, sticky="nsew", padx=12, pady=(10, 6))
         self.transcript = Transcript(
-            panes, self.fonts, scrollback=self._scrollback, on_type=self._typed_elsewhere
+            panes,
+            self.fonts,
+            scrollback=self._scrollback,
+            on_type=self._typed_elsewhere,
+            name_slot=self.name_colours.slot,
         )
         side = ttk.Frame(panes, padding=(10, 0, 0, 0))
+        self.panes, self.side = panes, side
         self.members_label = ttk.Label(side, text="In the room", style="Heading.TLabel")
         self.members_label.pack(anchor="w", pady=(0, 4))
         self.members = tk.Listbox(
@@ -240,11 +286,16 @@ class ChatWindow:
             height=6,
             activestyle="none",
             font=self.fonts.body,
-            selectbackground=theme.SELECT,
-            selectforeground=theme.TEXT,
             takefocus=0,
-            **theme.surface(),
+            **theme.FLAT,
         )
+        self.theme.paint(
+            self.members,
+            selectbackground="select",
+            selectforeground="text",
+            **theme.surface_roles(),
+        )
+        self.theme.on_change(lambda p: self._show_members())
         self.members.pack(fill="both", expand=True)
         panes.add(self.transcript, weight=1)
         panes.add(side, weight=0)
@@ -254,16 +305,23 @@ class ChatWindow:
         composer.columnconfigure(0, weight=1)
         self.entry = tk.Text(
             composer,
-            height=2,
+            height=ENTRY_LINES[0],
             wrap="word",
             font=self.fonts.body,
-            insertbackground=theme.TEXT,
             padx=8,
             pady=6,
             undo=True,
-            **theme.surface(focus_ring=theme.ACCENT),
+            **theme.FLAT,
         )
-        self.entry.tag_configure("hint", foreground=theme.MUTED, font=self.fonts.italic)
+        self.theme.paint(
+            self.entry,
+            insertbackground="text",
+            selectbackground="select",
+            selectforeground="text",
+            **theme.surface_roles(focus_ring="accent"),
+        )
+        self.entry.tag_configure("hint", font=self.fonts.italic)
+        self.theme.paint_tag(self.entry, "hint", foreground="muted")
         self.entry.grid(row=0, column=0, sticky="ew")
         self.send_button = ttk.Button(
             composer, text="Send", style="Accent.TButton", command=self.send
@@ -282,9 +340,13 @@ class ChatWindow:
         help_text = (
             "Enter sends · Shift+Enter: new line · Up: last message · /nick NEW · bye leaves"
         )
-        ttk.Label(composer, text=help_text, style="Muted.TLabel").grid(
-            row=1, column=0, columnspan=2, sticky="w", pady=(3, 0)
+        self.entry_help = ttk.Label(composer, text=help_text, style="Muted.TLabel")
+        self.entry_help.grid(row=1, column=0, columnspan=3, sticky="w", pady=(3, 0))
+        self.entry_error = ttk.Label(composer, style="Hint.TLabel", justify="left")
+        composer.bind(
+            "<Configure>", lambda e: self.entry_error.configure(wraplength=max(200, e.width - 30))
         )
+        self.composer = composer
 
         statusbar = ttk.Frame(top, style="Statusbar.TFrame")
         statusbar.grid(row=5, column=0, sticky="ew")
@@ -293,8 +355,19 @@ class ChatWindow:
         self.count_label.pack(side="right")
         self.security_label = ttk.Label(statusbar, style="Status.TLabel")
         self.security_label.pack(side="right")
-        self.status = ttk.Label(statusbar, style="Status.TLabel", anchor="w")
+        # While reconnecting (packed only then): try now, or stop trying.
+        self.reconnect_buttons = ttk.Frame(statusbar, style="Statusbar.TFrame")
+        self.reconnect_now_button = ttk.Button(
+            self.reconnect_buttons, text="Reconnect now", command=self.reconnect_now
+        )
+        self.cancel_button = ttk.Button(self.reconnect_buttons, text="Cancel", command=self.leave)
+        self.reconnect_now_button.pack(side="left", padx=(0, 6), pady=2)
+        self.cancel_button.pack(side="left", pady=2)
+        # The status wraps at word boundaries rather than being cut (its width follows the bar).
+        self.status = ttk.Label(statusbar, style="Status.TLabel", anchor="w", justify="left")
         self.status.pack(side="left", fill="x", expand=True)
+        self.statusbar = statusbar
+        statusbar.bind("<Configure>", lambda e: self._wrap_status(), add="+")
 
     def _set_icon(self) -> None:
         """Use the app's icons when they are there; a missing or broken file is no error."""
@@ -314,12 +387,19 @@ class ChatWindow:
         self.bar.port.set(str(settings.port))
         self.bar.name.set(settings.name or default_name())
         self.bar.set_mode(settings.mode)  # the "unencrypted" checkboxes start unticked, always
+        self._comfort = settings
+        self.theme_choice.set(settings.theme)
+        self.ask_end.set(settings.confirm_end)
+        self.show_members.set(settings.show_members)
+        self.theme.set_choice(_choice(settings.theme))
+        self.theme.set_size(settings.text_size)
+        self._members_toggled()
 
     def current_settings(self) -> Settings:
         """What to remember: never the password, nor an invite (it may carry the password), nor
         the "unencrypted" checkboxes (a choice to give up encryption is made each time)."""
         bar = self.bar
-        host, invite_port = address_to_remember(bar.address.get())
+        host, invite_port = address_to_remember(self.typed_address())
         try:
             port = parse_port(bar.port.get()) if invite_port is None else invite_port
         except ValueError:
@@ -329,6 +409,10 @@ class ChatWindow:
             host,
             port,
             bar.name.get().strip(),
+            theme=self.theme_choice.get(),
+            text_size=self.theme.size_step,
+            show_members=bool(self.show_members.get()),
+            confirm_end=bool(self.ask_end.get()),
         )
 
     def save_settings(self) -> None:
@@ -365,14 +449,15 @@ class ChatWindow:
     def start(self) -> None:
         """The Start / Connect / Leave button."""
         if self.view.state == "in_room":
-            self.leave()
+            self.request_leave()
             return
         if self.view.state == "starting":
+            self.leave()  # the button reads Cancel while connecting
             return
         bar = self.bar
         checked = check_fields(
             bar.current_mode,
-            bar.address.get(),
+            self.typed_address(),
             bar.port.get(),
             bar.name.get(),
             password=bar.password.get(),
@@ -389,6 +474,7 @@ class ChatWindow:
                 bar.address.set(request.host)
             bar.port.set(str(request.port))  # an invite's port, where the port goes
         bar.name.set(request.name)
+        self._asked_port = bar.port.get()
         self._begin(request)
 
     def trust_new_identity(self) -> None:
@@ -432,6 +518,79 @@ class ChatWindow:
             trust_new=request.trust_new or base.trust_new,
         )
 
+    def request_leave(self) -> None:
+        """Leave, Start-as-Leave and the menu: a host with others in the room is asked first."""
+        if self._must_ask():
+            self.ask_end_room(self.leave)
+        else:
+            self.leave()
+
+    def request_close(self) -> None:
+        """Closing the window and Ctrl+Q: a host with others in the room is asked first."""
+        if self._must_ask():
+            self.ask_end_room(self.close)
+        else:
+            self.close()
+
+    def _must_ask(self) -> bool:
+        view = self.view
+        return (
+            bool(self.ask_end.get())
+            and view.state == "in_room"
+            and view.mode == "host"
+            and any(m != view.me for m in view.members)
+        )
+
+    def ask_end_room(self, then: Callable[[], None]) -> tk.Toplevel:
+        """ "End the room for everyone?" with End the room / Cancel and "Don't ask again";
+        not modal: `then` runs when End the room is pressed (tests press it with invoke)."""
+        if self.confirm_dialog is not None and self.confirm_dialog.winfo_exists():
+            self.confirm_dialog.destroy()
+        dialog = tk.Toplevel(self.top)
+        dialog.title("End the room?")
+        dialog.transient(self.top)
+        dialog.resizable(False, False)
+        frame = ttk.Frame(dialog, padding=20)
+        frame.pack(fill="both", expand=True)
+        others = len([m for m in self.view.members if m != self.view.me])
+        people = "1 other person is" if others == 1 else f"{others} other people are"
+        ttk.Label(frame, text="End the room for everyone?", style="Heading.TLabel").pack(anchor="w")
+        ttk.Label(
+            frame,
+            text=f"{people} in your room. Leaving ends the chat for them too.",
+            wraplength=360,
+            justify="left",
+        ).pack(anchor="w", pady=(6, 10))
+        self.dont_ask = tk.BooleanVar(dialog, False)
+        self.dont_ask_box = ttk.Checkbutton(frame, text="Don't ask again", variable=self.dont_ask)
+        self.dont_ask_box.pack(anchor="w")
+        buttons = ttk.Frame(frame)
+        buttons.pack(anchor="e", pady=(16, 0))
+
+        def end() -> None:
+            if self.dont_ask.get():
+                self.ask_end.set(False)
+                self._comfort_changed()
+            dialog.destroy()
+            then()
+
+        self.end_room_button = ttk.Button(
+            buttons, text="End the room", style="Accent.TButton", command=end
+        )
+        self.keep_room_button = ttk.Button(buttons, text="Cancel", command=dialog.destroy)
+        self.keep_room_button.pack(side="right")
+        self.end_room_button.pack(side="right", padx=(0, 8))
+        dialog.bind("<Escape>", lambda e: dialog.destroy())
+        dialog.bind("<Return>", lambda e: end())
+        self.confirm_dialog = dialog
+        dialog.after_idle(self.keep_room_button.focus_set)  # the safe choice has the focus
+        return dialog
+
+    def reconnect_now(self) -> None:
+        """The status bar's Reconnect now: try at once instead of waiting out the back-off."""
+        if self.view.reconnecting:
+            self.worker.reconnect_now()
+
     def leave(self) -> None:
         if self.view.state == "idle" or self._leaving:
             return
@@ -448,6 +607,12 @@ class ChatWindow:
         if text is None:
             self.entry.focus_set()
             return
+        problem = too_long(text, text_limit())
+        if problem is not None:  # refused here, before sending: the text stays to be cut
+            self._show_entry_error(problem)
+            self.entry.focus_set()
+            return
+        self._show_entry_error("")
         self.worker.send(text)
         self.history.add(text)
         self.entry.delete("1.0", "end")
@@ -496,6 +661,7 @@ class ChatWindow:
             return
         self.closed = True
         self.poller.stop()
+        self._stop_retry_timer()
         self.save_settings()
         with contextlib.suppress(tk.TclError):
             self.top.withdraw()
@@ -528,10 +694,23 @@ class ChatWindow:
             self.files.handle(event)
         elif isinstance(event, ev.Hosting | ev.Connecting):
             self.files.session_started()
+        if isinstance(event, ev.MemberRenamed | ev.Connected | ev.Hosting):
+            before = self.view.me
         lines = self.view.apply(event)
+        if isinstance(event, ev.Failed | ev.ErrorShown | ev.NoticeShown | ev.Reconnecting):
+            lines = [dataclasses.replace(x, text=in_window_words(x.text)) for x in lines]
+            self.view.status = in_window_words(self.view.status)
+            self.view.warning = in_window_words(self.view.warning)
         self._lines += lines
         if isinstance(event, ev.Hosting):
             self.bar.set_addresses(event.addresses)
+            self.bar.port.set(str(event.port))  # port 0: the one the system chose
+        if isinstance(event, ev.MemberRenamed | ev.Connected | ev.Hosting):
+            self._name_changed(before)
+        if isinstance(event, ev.Failed):
+            self._failed(event)
+        if isinstance(event, ev.ChatEnded | ev.Failed):
+            self._session_over()
         now = time.monotonic()
         for line in lines:
             if line.unread and self.unread.arrived(now):
@@ -560,17 +739,24 @@ class ChatWindow:
             view.password_room,
             view.warning,
             view.can_trust,
+            view.reconnecting,
+            view.title,
             view.plain,
         )
         if drawn == self._drawn:
             return
         before = self._drawn
         self._drawn = drawn
-        self.top.title(title_for(self.unread.count, TITLE))
-        self.status.configure(text=view.status)
+        self.top.title(title_for(self.unread.count, TITLE, view.title))
+        self._show_reconnecting()
         if not before or before[0] != view.state:
             self._state_changed()
-        if not before or before[1:3] != (view.members, view.me) or before[-1] != view.plain:
+        if (
+            not before
+            or before[1:3] != (view.members, view.me)
+            or before[-1] != view.plain
+            or before[10] != view.reconnecting
+        ):
             self._show_members()
         if not before or before[5:] != drawn[5:]:
             self._show_security()
@@ -611,15 +797,21 @@ class ChatWindow:
             self._disable_entry()
         if state == "idle":
             self._show_own_addresses()
+            if self.has_focus():
+                self.top.after_idle(self.focus_useful_field)
         self._show_note()
 
     def _show_members(self) -> None:
         members = self.view.members
         box = self.members
         box.delete(0, "end")
+        self.name_colours.update(members)
+        palette = self.theme.palette
+        greyed = self.view.reconnecting  # not current: shown as it was, in grey
         for i, name in enumerate(members):
-            box.insert("end", member_label(name, self.view.me, self.view.plain))
-            box.itemconfigure(i, foreground=colour_for(name))
+            box.insert("end", for_display(member_label(name, self.view.me, self.view.plain)))
+            colour = palette.greyed if greyed else palette.names[self.name_colours.slot(name)]
+            box.itemconfigure(i, foreground=colour)
         n = len(members)
         self.members_label.configure(text=f"In the room ({n})" if n else "In the room")
         self.count_label.configure(text=f"{n} in the room" if n else "")
@@ -711,10 +903,13 @@ class ChatWindow:
         if self.view.warning and self.view.state == "idle":
             self.dismiss_warning()  # it was about joining
         self._show_note()
+        if self.has_focus():
+            self.focus_useful_field()
 
     def _where_edited(self) -> None:
         """Address or port edited: the addresses shown, the invite note, and a warning about
         another place (or a trust offer for it) no longer apply."""
+        self._hide_invite_password()
         self._show_own_addresses()
         self._show_note()
         if self.view.warning and self.view.state == "idle":
@@ -724,7 +919,7 @@ class ChatWindow:
         """Under the bar, what an invite in the address field will do; and its port goes into
         the port field, where people look for it."""
         joining = self.bar.current_mode == "join" and self.view.state == "idle"
-        address = self.bar.address.get()
+        address = self.typed_address()
         self.bar.set_note(invite_note(address) if joining else "")
         invite = invite_in(address) if joining else None
         if invite is not None and self.bar.port.get() != str(invite.port):
@@ -744,6 +939,211 @@ class ChatWindow:
             log.exception("could not list this machine's addresses")
             addresses = []
         self.bar.set_addresses(addresses)
+
+    # --- issue 12: state that matches what happened ---------------------------------------------
+
+    def typed_address(self) -> str:
+        """What the address field means: a pasted invite is shown with its password hidden,
+        and stands for the whole invite as long as it is not edited."""
+        shown = self.bar.address.get()
+        if self._pasted_invite and shown == masked_invite(self._pasted_invite):
+            return self._pasted_invite
+        return shown
+
+    def _hide_invite_password(self) -> None:
+        shown = self.bar.address.get()
+        masked = masked_invite(shown)
+        if masked != shown:  # an invite with its password in clear: keep it, show it masked
+            self._pasted_invite = shown
+            self.bar.address.set(masked)
+
+    def _name_changed(self, before: str) -> None:
+        """/nick, or the host's "hana (2)": the Your name field and the settings follow."""
+        me = self.view.me
+        if (me and me != before) or (me and self.bar.name.get() != me):
+            self.bar.name.set(me)
+            self.save_settings()
+
+    def _failed(self, event: ev.Failed) -> None:
+        """A wrong or missing password marks and focuses the Password field."""
+        text = in_window_words(event.text)
+        about_password = event.code in ("wrong_password", "password_required")
+        about_password = about_password or "password" in text.lower()
+        if about_password and self.bar.current_mode == "join" and self.view.changed is None:
+            self.bar.set_errors({"password": text})
+
+    def _session_over(self) -> None:
+        if self._asked_port and self.view.mode == "host":
+            self.bar.port.set(self._asked_port)  # what was asked for (0: the system chooses)
+        self._asked_port = ""
+
+    def _show_entry_error(self, text: str) -> None:
+        self.entry_error.configure(text=text)
+        if text:
+            self.entry_error.grid(row=2, column=0, columnspan=3, sticky="w", pady=(3, 0))
+        else:
+            self.entry_error.grid_forget()
+
+    def _show_reconnecting(self) -> None:
+        """While reconnecting: the countdown to the next try, Reconnect now and Cancel. While
+        connecting, the Start button is a Cancel."""
+        view = self.view
+        if view.reconnecting:
+            self.status.configure(text=view.reconnect_status())
+            if not self.reconnect_buttons.winfo_ismapped():
+                self.reconnect_buttons.pack(side="right", padx=(0, 6), before=self.security_label)
+            if self._retry_timer is None:
+                self._retry_timer = self.top.after(1000, self._retry_tick)
+        else:
+            self.status.configure(text=view.status)
+            self.reconnect_buttons.pack_forget()
+            self._stop_retry_timer()
+        self._wrap_status()
+
+    def _retry_tick(self) -> None:
+        self._retry_timer = None
+        if not self.closed and self.view.reconnecting:
+            self.status.configure(text=self.view.reconnect_status())
+            self._retry_timer = self.top.after(1000, self._retry_tick)
+
+    def _stop_retry_timer(self) -> None:
+        if self._retry_timer is not None:
+            with contextlib.suppress(tk.TclError):
+                self.top.after_cancel(self._retry_timer)
+            self._retry_timer = None
+
+    def _wrap_status(self) -> None:
+        """Wrap the status at word boundaries in the room the status bar leaves it."""
+        bar = self.statusbar
+        used = sum(
+            w.winfo_reqwidth()
+            for w in (self.count_label, self.security_label, self.reconnect_buttons)
+            if w.winfo_manager()
+        )
+        width = max(120, bar.winfo_width() - used - 30)
+        if int(str(self.status.cget("wraplength") or 0)) != width:
+            self.status.configure(wraplength=width)
+
+    # --- issue 12: reading comfort --------------------------------------------------------------
+
+    def _theme_chosen(self) -> None:
+        self.theme.set_choice(_choice(self.theme_choice.get()))
+        self._comfort_changed()
+
+    def zoom(self, steps: int) -> None:
+        self.theme.set_size(self.theme.size_step + steps)
+        self._entry_fit()
+        self._comfort_changed()
+
+    def zoom_reset(self) -> None:
+        self.theme.set_size(0)
+        self._entry_fit()
+        self._comfort_changed()
+
+    def _members_toggled(self) -> None:
+        """View > Member list: a narrow window can give the transcript all the width."""
+        panes = self.panes.tk.splitlist(self.panes.tk.call(str(self.panes), "panes"))
+        shown = str(self.side) in [str(p) for p in panes]
+        if self.show_members.get() and not shown:
+            self.panes.add(self.side, weight=0)
+        elif not self.show_members.get() and shown:
+            self.panes.forget(self.side)
+        self._comfort_changed()
+
+    def _comfort_changed(self) -> None:
+        if hasattr(self, "poller"):  # not while loading the settings
+            self.save_settings()
+
+    # --- issue 12: keyboard ---------------------------------------------------------------------
+
+    def _bind_keys(self) -> None:
+        top, entry = self.top, self.entry
+        for sequence in ("<Control-plus>", "<Control-equal>", "<Control-KP_Add>"):
+            top.bind(sequence, lambda e: self._key_zoom(1))
+        for sequence in ("<Control-minus>", "<Control-KP_Subtract>"):
+            top.bind(sequence, lambda e: self._key_zoom(-1))
+        for sequence in ("<Control-0>", "<Control-KP_0>"):
+            top.bind(sequence, lambda e: self._key_zoom(0))
+        # Tab leaves the message box (a new line is Shift+Enter or Ctrl+Enter).
+        entry.bind("<Tab>", lambda e: self._focus_move(entry.tk_focusNext()))
+        for sequence in ("<Shift-Tab>", "<ISO_Left_Tab>"):
+            entry.bind(sequence, lambda e: self._focus_move(entry.tk_focusPrev()))
+        entry.bind("<Control-Return>", self._newline)
+        entry.bind("<Control-KP_Enter>", self._newline)
+        # Scrolling the transcript without leaving the message box.
+        text = self.transcript.text
+        for sequence, how in (
+            ("<Prior>", -1.0),
+            ("<Next>", 1.0),
+            ("<Control-Home>", -2.0),
+            ("<Control-End>", 2.0),
+        ):
+            entry.bind(sequence, functools.partial(self._scroll_transcript, text, how))
+        entry.bind("<Control-a>", lambda e: self._select_all_text(entry))
+        text.bind("<Control-a>", lambda e: self._select_all_text(text))
+        for widget in self.bar.entries():
+            widget.bind("<Control-a>", lambda e: self._select_all_entry(e.widget))
+        entry.bind("<KeyRelease>", lambda e: self._entry_fit(), add="+")
+        entry.bind("<<Paste>>", lambda e: entry.after_idle(self._entry_fit), add="+")
+
+    def _key_zoom(self, steps: int) -> str:
+        if steps:
+            self.zoom(steps)
+        else:
+            self.zoom_reset()
+        return "break"
+
+    def _focus_move(self, widget: tk.Misc | None) -> str:
+        if widget is not None:
+            widget.focus_set()
+        return "break"
+
+    def _scroll_transcript(self, text: tk.Text, how: float, _event: object = None) -> str:
+        """±1: a page up or down; ±2: the top or the end."""
+        if abs(how) == 1:
+            text.yview_scroll(int(how), "pages")
+        else:
+            text.yview_moveto(0.0 if how < 0 else 1.0)
+        self.transcript.user_scrolled()
+        return "break"
+
+    @staticmethod
+    def _select_all_text(widget: tk.Text) -> str:
+        widget.tag_add("sel", "1.0", "end-1c")
+        widget.mark_set("insert", "end-1c")
+        return "break"
+
+    @staticmethod
+    def _select_all_entry(widget: tk.Misc) -> str:
+        if isinstance(widget, ttk.Entry):
+            widget.select_range(0, "end")
+            widget.icursor("end")
+        return "break"
+
+    def _entry_fit(self) -> None:
+        """The message box grows with its text, from one line up to `ENTRY_LINES[1]`."""
+        entry = self.entry
+        if not entry.winfo_exists():
+            return
+        try:
+            shown = entry.count("1.0", "end-1c", "displaylines")
+        except tk.TclError:
+            return
+        lines = (shown[0] if isinstance(shown, tuple) else shown or 0) + 1
+        if entry.get("end-2c") == "\n":
+            lines += 0  # a trailing newline already counts as a display line
+        want = max(ENTRY_LINES[0], min(ENTRY_LINES[1], lines))
+        if int(entry.cget("height")) != want:
+            entry.configure(height=want)
+
+    def focus_useful_field(self) -> None:
+        """After a mode change or leaving: Join → the address, Host → Start."""
+        if self.view.state != "idle" or self.closed:
+            return
+        if self.bar.current_mode == "join":
+            self.bar.address_entry.focus_set()
+        else:
+            self.bar.start_button.focus_set()
 
     def _callback_failed(
         self, kind: type[BaseException], value: BaseException, tb: TracebackType | None

@@ -267,7 +267,7 @@ def test_unread_count_in_the_title_and_one_bell_per_burst(
         pump_until(root, lambda: hal.unread.focused, "Hal's window to count as focused")
         ann.send("while you look")
         pump_until(root, shows(hal, "while you look"), "the first message")
-        assert hal.top.title() == "Parley"
+        assert hal.top.title() == "Hal's room — Parley"
         assert rings == []
 
         other.bar.name_entry.focus_force()
@@ -275,11 +275,13 @@ def test_unread_count_in_the_title_and_one_bell_per_burst(
         for n in range(3):
             ann.send(f"burst {n}")
         pump_until(root, shows(hal, "burst 2"), "the burst")
-        assert hal.top.title() == "(3) Parley"
+        assert hal.top.title() == "(3) Hal's room — Parley"
         assert rings == [1]
 
         focus_entry(hal)
-        pump_until(root, lambda: hal.top.title() == "Parley", "the count to clear on focus")
+        pump_until(
+            root, lambda: hal.top.title() == "Hal's room — Parley", "the count to clear on focus"
+        )
     finally:
         ann.stop()
 
@@ -302,7 +304,7 @@ def test_a_window_that_never_had_focus_counts_unread(make_window: MakeWindow, ro
             ann_events.wait_for(ev.Connected)
             ann.send("are you there?")
             pump_until(root, shows(hal, "are you there?"), "the message")
-            assert hal.top.title() == "(1) Parley"
+            assert hal.top.title() == "(1) Hal's room — Parley"
         finally:
             ann.stop()
             # Give X its default focus back (it follows the pointer), as the other tests expect.

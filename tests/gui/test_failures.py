@@ -142,7 +142,7 @@ def test_connection_lost_then_back_when_the_host_returns(
         pump_until(root, shows(ann, "The connection to the host was lost."), "the loss")
     finally:
         host.kill()
-    assert ann.status.cget("text").startswith("Connection lost. Reconnecting in ")
+    assert ann.status.cget("text").startswith("Connection lost. Reconnecting: ")
     assert no_traceback(ann.transcript.contents())
     # Still in the room for the user: the entry works, and what is typed waits.
     assert ann.view.state == "in_room"

@@ -167,7 +167,9 @@ def test_joining_by_a_pasted_invite(make_window: MakeWindow, root: tk.Tk) -> Non
     ann.bar.name.set("Ann")
     ann.bar.address_entry.focus_force()
     ann.bar.address_entry.event_generate("<<Paste>>")
-    assert ann.bar.address.get() == hal.view.invite
+    assert ann.typed_address() == hal.view.invite
+    assert PASSWORD.replace(" ", "%20") not in ann.bar.address.get()  # never shown in clear
+    assert ann.bar.address.get().endswith("&pw=••••••")
     assert ann.bar.note.cget("text") == (
         f"Invite: 127.0.0.1:{port}, with its password — identity verified on connect."
     )

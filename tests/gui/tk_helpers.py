@@ -103,7 +103,12 @@ def listed(window: ChatWindow) -> list[str]:
     return [str(item) for item in window.members.get(0, "end")]
 
 
-def close_by_wm(window: ChatWindow) -> None:
-    """Close the way the window manager does: through the WM_DELETE_WINDOW handler."""
+def close_by_wm(window: ChatWindow, *, confirm: bool = True) -> None:
+    """Close the way the window manager does: through the WM_DELETE_WINDOW handler. A host with
+    others in the room is asked "End the room for everyone?": with `confirm`, press End."""
     handler = window.top.protocol("WM_DELETE_WINDOW")
     window.top.tk.call(handler)
+    if confirm and not window.closed:
+        assert window.confirm_dialog is not None
+        assert window.confirm_dialog.winfo_exists()
+        window.end_room_button.invoke()

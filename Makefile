@@ -11,7 +11,7 @@ system-run system-test system-bench:
 
 # Room announcements and browsing stay on loopback in every test, benchmark and smoke test
 # (never for `make run`: a real user's room is announced on the real network).
-test bench bench-startup bench-gui: export PARLEY_MDNS_INTERFACES = 127.0.0.1
+test bench bench-startup bench-gui bench-files: export PARLEY_MDNS_INTERFACES = 127.0.0.1
 
 $(VENV)/.run-ok: pyproject.toml | system-run
 	$(PYTHON) -m venv $(VENV)
@@ -59,3 +59,9 @@ bench: system-bench $(VENV)/.run-ok
 # The window under a 10,000-message burst: delivery-to-drawn latency and the longest UI stall.
 bench-gui: $(VENV)/.test-ok
 	$(PY) benchmarks/gui_burst.py
+
+# One file (1 GiB; BENCH_ARGS="--size 100MB" for less) through a host over TLS on loopback,
+# beside a plain TLS copy of the same bytes; chat latency during it; the host's peak memory.
+.PHONY: bench-files
+bench-files: $(VENV)/.test-ok
+	$(PY) -m benchmarks.files $(BENCH_ARGS)

@@ -343,10 +343,10 @@ def _parse_hello(line: str) -> Hello | ProtocolError | None:
         return ProtocolError("malformed", f"Malformed hello: {exc}.", fatal=True)
 
 
-def _file_frame(obj: dict[str, Any]) -> FileFrame:
+def _file_frame(obj: dict[str, Any], relaying: bool = False) -> FileFrame:
     """Files have their own frames (app/transfer.py), checked there."""
     try:
-        return decode_frame(obj)
+        return decode_frame(obj, relaying)
     except BadFrame as exc:
         raise _Bad(str(exc)) from exc
 
@@ -356,7 +356,7 @@ def _parse_client_frame(line: str) -> ClientMessage | FileFrame | ProtocolError:
         obj = _load(line)
         kind = obj["type"]
         if kind in FRAME_TYPES:
-            return _file_frame(obj)
+            return _file_frame(obj, relaying=True)
         if kind == "msg":
             msg_id = _field(obj, "id", str, optional=True)
             if msg_id is not None and len(msg_id) > MAX_ID:

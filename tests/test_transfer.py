@@ -155,10 +155,41 @@ def test_file_frames_come_out_of_both_parsers() -> None:
     assert joiner.feed(encode_frame(FileData(0, b"x", file=3))) == [FileData(0, b"x", file=3)]
 
 
+def test_a_receiver_refuses_a_chunk_that_is_not_base64() -> None:
+    joiner = JoinerSideParser()
+    joiner.feed(b"PARLEY/1 hi\n")
+    for data in ("not base64!", "QUJD\\n", "QUJ"):
+        line = '{"type":"file_data","file":1,"offset":0,"data":"' + data + '"}\n'
+        (out,) = joiner.feed(line.encode())
+        assert isinstance(out, ProtocolError)
+        assert out.code == "malformed"
+
+
+@pytest.mark.parametrize("data", ['ab\\"cd', "ab\\\\cd", "abc\\u0001", "é===", "abc"])
+def test_the_host_relays_only_chunk_text_that_keeps_its_frame_sound(data: str) -> None:
+    host = HostSideParser()
+    host.feed(encode_client(Hello("Ann", 1)))
+    line = '{"type":"file_data","stream":1,"offset":0,"data":"' + data + '"}\n'
+    (out,) = host.feed(line.encode())
+    assert isinstance(out, ProtocolError)
+    assert "base64" in out.text
+
+
+def test_the_host_relays_chunk_text_as_it_came() -> None:
+    host = HostSideParser()
+    host.feed(encode_client(Hello("Ann", 1)))
+    (out,) = host.feed(encode_frame(FileData(7, b"hello", stream=2)))
+    assert isinstance(out, FileData)
+    assert (out.b64, out.size, out.data) == ("aGVsbG8=", 5, b"")
+    relayed = encode_frame(FileData(7, out.data, file=3, b64=out.b64))
+    joiner = JoinerSideParser()
+    joiner.feed(b"PARLEY/1 hi\n")
+    assert joiner.feed(relayed) == [FileData(7, b"hello", file=3)]
+
+
 @pytest.mark.parametrize(
     "line",
     [
-        '{"type":"file_data","stream":1,"offset":0,"data":"not base64!"}',
         '{"type":"file_data","stream":1,"offset":-1,"data":""}',
         '{"type":"file_accept","file":true,"offset":0}',
         '{"type":"file_offer","name":"a","size":1,"sha256":"xyz"}',

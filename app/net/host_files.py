@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 LOCAL = 0
 ROOM = 256 * 1024  # bytes waiting in a member's transport above which no chunk is added
-POLL = 0.002  # how soon to look again at a lane whose connection had no room
+POLL = 0.0002  # how soon to look again at a lane whose connection had no room
 
 
 class HostFiles:

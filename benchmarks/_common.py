@@ -1,9 +1,11 @@
-"""Helpers for the load benchmark: the machine, /proc readings, statistics, the two servers.
+"""Helpers for the load benchmark: the machine, /proc readings, statistics, the servers.
 
-Both servers run as child processes on 127.0.0.1 with an OS-chosen port, so the benchmark never
-collides with anything and never leaves loopback. Parley prints its port; ncat does not (it says
-"Listening on 127.0.0.1:0"), so its port is read from the kernel: the listening socket among the
-child's file descriptors, looked up in /proc/net/tcp.
+Every server (Parley, ncat, the C floor broker) runs as a child process on 127.0.0.1 with an
+OS-chosen port, so the benchmark never collides with anything and never leaves loopback.
+Parley prints its port; ncat does not (it says "Listening on 127.0.0.1:0"), so its port is read
+from the kernel: the listening socket among the child's file descriptors, looked up in
+/proc/net/tcp (the floor broker prints nothing either). The floor broker
+(`../shared/bench/floor_broker.c` beside the repository) is compiled with `cc -O2` on first use.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+FLOOR_SOURCE = REPO.parent / "shared" / "bench" / "floor_broker.c"
 LOOPBACK = "127.0.0.1"
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -80,10 +83,25 @@ def proc_sample(pid: int) -> ProcSample:
             rss = int(line.split()[1])
         elif line.startswith("VmHWM:"):
             hwm = int(line.split()[1])
+    return ProcSample(rss, hwm, cpu_s(pid))
+
+
+def cpu_s(pid: int) -> float:
+    """CPU time of every thread of a process, in seconds. From /proc/<pid>/task/*/schedstat
+    (nanoseconds on the CPU) where the kernel has it: `utime + stime` counts 10 ms ticks, too
+    coarse for the floor broker, which relays a whole flood in a few ticks."""
+    total = 0
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                total += int((task / "schedstat").read_text().split()[0])
+    except OSError:
+        total = 0
+    if total:
+        return total / 1e9
     stat = Path(f"/proc/{pid}/stat").read_text()
     fields = stat[stat.rindex(")") + 2 :].split()  # the name may hold spaces; skip past it
-    utime, stime = int(fields[11]), int(fields[12])
-    return ProcSample(rss, hwm, (utime + stime) / _TICKS)
+    return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
 def own_cpu_s() -> float:
@@ -352,6 +370,77 @@ class NcatServer(Server):
             if port:
                 return port
             await asyncio.sleep(0.02)
+
+
+class FloorServer(Server):
+    """The C epoll broker: a line relay with no names, no echo and write coalescing per loop
+    turn, the physical floor for relaying lines on this machine. Built by `build_floor`."""
+
+    name = "floor"
+
+    def __init__(self, binary: Path, *, max_members: int) -> None:
+        super().__init__(tls=False, max_members=max_members)
+        self.binary = binary
+
+    def argv(self) -> list[str]:
+        return [str(self.binary), "0"]
+
+    def describe(self) -> str:
+        return f"cc -O2 floor_broker.c && floor_broker 0 (binds {LOOPBACK})"
+
+    async def _find_port(self) -> int:
+        while True:  # it prints nothing: ask the kernel, as for ncat
+            if self.proc is None or self.proc.returncode is not None:
+                raise ServerFailed("exited")
+            port = listening_port(self.pid)
+            if port:
+                return port
+            await asyncio.sleep(0.02)
+
+    def sockets(self) -> int:
+        """Connected sockets it holds now (its listener not counted): accepted members."""
+        count = 0
+        with contextlib.suppress(OSError):
+            for fd in Path(f"/proc/{self.pid}/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    count += os.readlink(fd).startswith("socket:[")
+        return max(0, count - 1)
+
+
+def build_floor(source: Path, into: Path) -> tuple[Path | None, str]:
+    """Compile the floor broker with `cc -O2`; (binary, "") or (None, why it is skipped)."""
+    if not source.is_file():
+        return None, f"the C floor broker is skipped: {source} is not there"
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        return None, "the C floor broker is skipped: no C compiler (cc) on PATH"
+    into.mkdir(parents=True, exist_ok=True)
+    binary = into / "floor_broker"
+    done = subprocess.run(
+        [cc, "-O2", "-o", str(binary), str(source)], capture_output=True, text=True, timeout=120
+    )
+    if done.returncode != 0:
+        return None, f"the C floor broker is skipped: cc failed: {done.stderr.strip()[-300:]}"
+    return binary, ""
+
+
+class Remote(Server):
+    """A server another process started: a generator worker only needs its port."""
+
+    name = "remote"
+
+    def __init__(self, port: int, *, tls: bool) -> None:
+        super().__init__(tls=tls, max_members=0)
+        self.port = port
+
+    async def start(self, timeout: float = 20.0) -> None:
+        return None
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        return None
+
+    def sample(self) -> ProcSample:
+        return ProcSample(0, 0, 0.0)
 
 
 def client_tls() -> ssl.SSLContext:

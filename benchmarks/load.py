@@ -34,7 +34,9 @@ benchmarks/README.md for the scenarios and their targets.
 from __future__ import annotations
 
 import argparse
+import array
 import asyncio
+import base64
 import collections
 import contextlib
 import json
@@ -54,12 +56,16 @@ if not __package__:  # run as a script: make `benchmarks` importable as with `py
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import (
+    FLOOR_SOURCE,
     LOOPBACK,
     REPO,
+    FloorServer,
     NcatServer,
     ParleyServer,
+    Remote,
     Server,
     ServerFailed,
+    build_floor,
     client_tls,
     machine,
     median,
@@ -92,6 +98,48 @@ class ParleyLines:
                 name, sep, text = line.partition(b": ")
                 out.append((name, text) if sep else (None, line))
         return out
+
+
+class AppLines:
+    """Parley's app protocol (JSON lines), told as the text framing `Member` reads: a message
+    becomes (sender, text); a welcome, a member list and a departure become the text peer's
+    ``* ...`` notices."""
+
+    def __init__(self) -> None:
+        self._partial = b""
+
+    def feed(self, data: bytes) -> list[Line]:
+        *lines, self._partial = (self._partial + data).split(b"\n")
+        out: list[Line] = []
+        for line in lines:
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                out.append((None, b"!" + line))
+                continue
+            kind = obj.get("type")
+            if kind == "msg":
+                out.append((obj["from"].encode(), obj["text"].encode()))
+            elif kind == "welcome":
+                out.append((None, f"* You are {obj['name']}. In the room: ...".encode()))
+            elif kind == "members":
+                out.append((None, f"* In the room: {', '.join(obj['names'])}.".encode()))
+            elif kind == "left":
+                out.append((None, f"* {obj['name']} left ({obj.get('reason', '')}).".encode()))
+            else:
+                out.append((None, b"* " + line))
+        return out
+
+
+class FloorLines:
+    """The floor broker relays raw lines: no names, no notices."""
+
+    def __init__(self) -> None:
+        self._partial = b""
+
+    def feed(self, data: bytes) -> list[Line]:
+        *lines, self._partial = (self._partial + data).split(b"\n")
+        return [(None, line) for line in lines]
 
 
 class NcatLines:
@@ -179,7 +227,13 @@ class Member(asyncio.Protocol):
         self.kind = kind
         self.tally = tally
         self.names = names  # every member's name as the server knows it, by index
-        self.lines: ParleyLines | NcatLines = ParleyLines() if kind == "parley" else NcatLines()
+        readers: dict[str, type[ParleyLines | AppLines | NcatLines | FloorLines]] = {
+            "parley": ParleyLines,
+            "app": AppLines,
+            "ncat": NcatLines,
+            "floor": FloorLines,
+        }
+        self.lines = readers[kind]()
         loop = asyncio.get_running_loop()
         self.greeted: asyncio.Future[None] = loop.create_future()
         self.joined: asyncio.Future[None] = loop.create_future()
@@ -202,6 +256,9 @@ class Member(asyncio.Protocol):
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.kind == "floor":  # no greeting, no names: in once connected (see Run.barrier)
+            self.greeted.set_result(None)
+            self._join()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
@@ -228,6 +285,8 @@ class Member(asyncio.Protocol):
         now = now_ns()
         if not self.greeted.done():
             self.greeted.set_result(None)
+            if self.kind == "app" and self.transport is not None:
+                self.transport.write(b'{"type":"hello","version":1,"name":"m%d"}\n' % self.idx)
         for tag, line in self.lines.feed(data):
             if line[:1] == b"@":
                 self._delivery(tag, line, now)
@@ -245,7 +304,8 @@ class Member(asyncio.Protocol):
             t.garbled += 1
             return
         if sender == self.idx:
-            t.echoes += 1
+            if self.kind != "app":  # an app member's own line coming back is its confirmation
+                t.echoes += 1
             return
         if tag != self.names.get(sender):
             t.misattributed += 1
@@ -269,7 +329,7 @@ class Member(asyncio.Protocol):
             if not self.probed:
                 self.probed = True
                 self.tally.saw_probe()
-        elif self.kind == "parley":
+        elif self.kind in ("parley", "app"):
             if line.startswith(b"* You are ") and self.name is None:
                 self.name = line[10:].split(b". In the room:", 1)[0]
                 self._join()
@@ -292,10 +352,24 @@ class Member(asyncio.Protocol):
 
     def send(self, line: bytes) -> None:
         if self.transport is not None and not self.lost:
-            self.transport.write(line + b"\n")
+            self.transport.write(self._frame(line))
+
+    def _frame(self, line: bytes) -> bytes:
+        if self.kind == "app":  # the lines hold nothing JSON would escape
+            return b'{"type":"msg","text":"%s"}\n' % line
+        return line + b"\n"
 
     def send_numbered(self, seq: int, pad: bytes = b"") -> None:
         self.send(b"@%d,%d,%d%s" % (self.idx, seq, now_ns(), pad))
+
+    def send_all(self, lines: int, pad: bytes = b"") -> None:
+        """Bulk: every numbered line in one write."""
+        if self.transport is not None and not self.lost:
+            t, i = now_ns(), self.idx
+            frame = self._frame
+            self.transport.write(
+                b"".join(frame(b"@%d,%d,%d%s" % (i, q, t, pad)) for q in range(lines))
+            )
 
     def close(self) -> None:
         if self.transport is not None:
@@ -303,6 +377,13 @@ class Member(asyncio.Protocol):
 
 
 # --- a run: one server, its members ---------------------------------------------------------------
+
+
+def member_kind(server: Server, app: bool = False) -> str:
+    """How members speak to `server`: Parley's text or app protocol, ncat's, the floor's."""
+    if isinstance(server, ParleyServer):
+        return "app" if app else "parley"
+    return "floor" if isinstance(server, FloorServer) else "ncat"
 
 
 @dataclass
@@ -314,6 +395,7 @@ class Settings:
     concurrency: int | None = None  # connects in flight; None: per server (see --concurrency)
     give_up_after: int = 30  # consecutive failed connects that end the join phase
     deadline: float = 60.0  # one measurement, from the first send
+    gen_procs: int = 2  # generator processes playing the members of a flow scenario
     stall: float = 3.0  # no new delivery this long after the last send: stop waiting
     profile: Path | None = None  # record the Parley host with py-spy into this file
 
@@ -321,9 +403,11 @@ class Settings:
 class Run:
     """One server process and the members connected to it."""
 
-    def __init__(self, server: Server, settings: Settings, senders: int, lines: int) -> None:
+    def __init__(
+        self, server: Server, settings: Settings, senders: int, lines: int, kind: str | None = None
+    ) -> None:
         self.server = server
-        self.kind = "parley" if isinstance(server, ParleyServer) else "ncat"
+        self.kind = kind or member_kind(server)
         self.settings = settings
         self.tally = Tally(senders, lines)
         self.names: dict[int, bytes] = {}
@@ -331,7 +415,7 @@ class Run:
         self.tls = client_tls() if server.tls else None
         self.failed_connects = 0
         self.failures: collections.Counter[str] = collections.Counter()
-        self.concurrency = settings.concurrency or (200 if self.kind == "parley" else 8)
+        self.concurrency = settings.concurrency or (8 if self.kind == "ncat" else 200)
         self._spy: asyncio.subprocess.Process | None = None
 
     async def __aenter__(self) -> Run:
@@ -472,6 +556,9 @@ class Run:
             "max_ms": _ms(lat[-1] if lat else None),
             "host_cpu_pct": 100 * (host1.cpu_s - host0.cpu_s) / wall,
             "gen_cpu_pct": 100 * (gen1 - gen0) / wall,
+            "gen_cpu_s": gen1 - gen0,
+            "first_ns": t.first_ns,
+            "last_ns": t.last_ns or finish_ns,
             "host_peak_rss_kb": host1.hwm_kb,
         }
 
@@ -520,20 +607,200 @@ async def paced(members: Sequence[Member], lines: int, rate: float) -> None:
     await asyncio.sleep(0.1 + lines * interval)
 
 
-async def flood(server: Server, p: Params, s: Settings) -> dict[str, Any]:
+async def bulk(members: Sequence[Member], lines: int, pad: int) -> None:
+    """Bulk flood: each member writes all its lines at once."""
+    filler = b"," + b"x" * (pad - 1) if pad > 0 else b""
+    for i, member in enumerate(members):
+        member.send_all(lines, filler)
+        if i % 10 == 9:
+            await asyncio.sleep(0)
+
+
+async def send_flow(members: Sequence[Member], spec: dict[str, Any], s: Settings) -> None:
+    if spec["rate"] > 0:
+        await paced(members, spec["lines"], spec["rate"])
+    elif spec["bulk"]:
+        await bulk(members, spec["lines"], 0)
+    else:
+        await round_robin(members, spec["lines"], 0, s.deadline)
+
+
+# --- generator processes --------------------------------------------------------------------------
+#
+# A flow scenario (flood, bulk, paced, TLS) plays its members in `Settings.gen_procs` processes
+# (`python -m benchmarks.load --worker`), so the generator is not the bottleneck that decides
+# the figures. Each worker gets its slice of members as one JSON line on stdin, connects them and
+# answers with their names; when every worker has answered (the barrier), the parent samples
+# the host's CPU and says "go" with every member's name (for the attribution check); each worker
+# sends, tallies what its members receive and answers with its tally and raw latencies; the
+# parent samples the host again and merges. CLOCK_MONOTONIC is one clock for all processes.
+
+
+class Worker:
+    """One generator process, spoken to with one JSON object per line."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+
+    @classmethod
+    async def start(cls) -> Worker:
+        proc = await asyncio.create_subprocess_exec(
+            *(sys.executable, "-m", "benchmarks.load", "--worker"),
+            cwd=REPO,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            limit=1 << 28,
+        )
+        return cls(proc)
+
+    def tell(self, obj: dict[str, Any]) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(obj).encode() + b"\n")
+
+    async def answer(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = await self.proc.stdout.readline()
+        if not line:
+            return {"error": f"generator worker exited ({self.proc.returncode})"}
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    async def close(self) -> None:
+        if self.proc.returncode is None:
+            with contextlib.suppress(OSError, RuntimeError):
+                self.tell({"close": True})
+            try:
+                await asyncio.wait_for(self.proc.wait(), 15)
+            except asyncio.TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+
+
+async def worker_main() -> None:
+    """The worker side of `Worker` (``--worker``): one slice of a flow scenario's members."""
+    raise_fd_limit()
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=1 << 28)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+
+    def tell(obj: dict[str, Any]) -> None:
+        sys.stdout.buffer.write(json.dumps(obj).encode() + b"\n")
+        sys.stdout.buffer.flush()
+
+    spec = json.loads(await reader.readline())
+    settings = Settings(**spec["settings"])
+    server = Remote(spec["port"], tls=spec["tls"])
+    run = Run(server, settings, spec["members"], spec["lines"], spec["kind"])
+    try:
+        members = await run.join(spec["count"], spec["first"])
+        names = {m.idx: (m.name or b"").decode() for m in members}
+        tell({"joined": names, "failures": dict(run.failures)})
+        go = json.loads(await reader.readline())
+        if "go" not in go:
+            return
+        run.names.update({int(k): v.encode() for k, v in go["go"].items() if v})
+        expected = len(members) * spec["lines"] * (spec["members"] - 1)
+        result = await run.measure(members, expected, lambda: send_flow(members, spec, settings))
+        result["latencies"] = base64.b64encode(array.array("q", run.tally.latencies_ns)).decode()
+        tell({"done": result})
+        await reader.readline()  # "close": every worker is done, members may go now
+    finally:
+        for member in run.members:
+            member.close()
+
+
+_SUMMED = (
+    *("members_dropped", "expected", "delivered", "lost", "duplicated", "reordered"),
+    *("echoed", "garbled", "misattributed", "gen_cpu_s"),
+)
+
+
+async def flood(
+    server: Server, p: Params, s: Settings, *, app: bool = False, bulk: bool = False
+) -> dict[str, Any]:
+    """A flow scenario: every member sends `p.lines`, every other member must get them all."""
     n, m = p.members, p.lines
-    async with Run(server, s, n, m) as run:
-        members = await run.join(n)
-        if len(members) < n:
-            return {"error": f"only {len(members)} of {n} members got in"}
-        if p.rate > 0:
-            result = await run.measure(members, n * m * (n - 1), lambda: paced(members, m, p.rate))
-        else:
-            result = await run.measure(
-                members, n * m * (n - 1), lambda: round_robin(members, m, p.pad, s.deadline)
+    kind = member_kind(server, app)
+    procs = max(1, min(s.gen_procs, n))
+    async with Run(server, s, n, m, kind):
+        workers = [await Worker.start() for _ in range(procs)]
+        try:
+            settings = {
+                k: getattr(s, k)
+                for k in ("connect_timeout", "join_timeout", "give_up_after", "deadline", "stall")
+            }
+            settings["concurrency"] = s.concurrency
+            for i, worker in enumerate(workers):
+                first, last = n * i // procs, n * (i + 1) // procs
+                worker.tell(
+                    {
+                        **{"port": server.port, "tls": server.tls, "kind": kind},
+                        **{"members": n, "lines": m, "rate": p.rate, "bulk": bulk},
+                        **{"first": first, "count": last - first, "settings": settings},
+                    }
+                )
+            joined = await asyncio.wait_for(
+                asyncio.gather(*(w.answer() for w in workers)), s.join_timeout + 30
             )
-        result["members"] = n
-        return result
+            names: dict[str, str] = {}
+            for answer in joined:
+                names.update(answer.get("joined", {}))
+            if len(names) < n:
+                failures = [a.get("failures") or a.get("error") for a in joined]
+                return {"error": f"only {len(names)} of {n} members got in: {failures}"}
+            if isinstance(server, FloorServer):  # no greeting: wait until it accepted all
+                end = time.monotonic() + 10
+                while server.sockets() < n and time.monotonic() < end:  # noqa: ASYNC110 (polls /proc)
+                    await asyncio.sleep(0.05)
+            host0 = server.sample()
+            for worker in workers:
+                worker.tell({"go": names})
+            answers = await asyncio.wait_for(
+                asyncio.gather(*(w.answer() for w in workers)), s.deadline + 4 * s.stall + 30
+            )
+            host1 = server.sample()
+        finally:
+            for worker in workers:
+                await worker.close()
+    parts = [a["done"] for a in answers if "done" in a]
+    if len(parts) < procs:
+        return {"error": f"a generator worker failed: {answers}"}
+    result: dict[str, Any] = {k: sum(part[k] for part in parts) for k in _SUMMED}
+    first_ns = min(part["first_ns"] for part in parts)
+    last_ns = max(part["last_ns"] for part in parts)
+    wall = max(1e-9, (last_ns - first_ns) / 1e9)
+    lat: list[int] = []
+    for part in parts:
+        lat += array.array("q", base64.b64decode(part["latencies"]))
+    lat.sort()
+    host_cpu = host1.cpu_s - host0.cpu_s
+    delivered = max(1, result["delivered"])
+    result.update(
+        members=n,
+        complete=all(part["complete"] for part in parts),
+        stalled=any(part["stalled"] for part in parts),
+        seconds=round(wall, 3),
+        deliveries_per_s=result["delivered"] / wall,
+        p50_ms=_ms(percentile(lat, 50)),
+        p99_ms=_ms(percentile(lat, 99)),
+        max_ms=_ms(lat[-1] if lat else None),
+        host_cpu_pct=100 * host_cpu / wall,
+        gen_cpu_pct=100 * result["gen_cpu_s"] / wall,
+        gen_procs=procs,
+        host_us_per_delivery=1e6 * host_cpu / delivered,
+        gen_us_per_delivery=1e6 * result["gen_cpu_s"] / delivered,
+        host_peak_rss_kb=host1.hwm_kb,
+    )
+    return result
+
+
+async def bulk_flood(server: Server, p: Params, s: Settings) -> dict[str, Any]:
+    return await flood(server, p, s, bulk=True)
+
+
+async def app_flood(server: Server, p: Params, s: Settings) -> dict[str, Any]:
+    """Parley's own members (the app protocol, JSON over TLS); ncat's are text over TLS."""
+    return await flood(server, p, s, app=True)
 
 
 async def idle(server: Server, p: Params, s: Settings) -> dict[str, Any]:
@@ -642,6 +909,7 @@ class Scenario:
     params: Params
     runs: int
     tls: bool = False
+    floor: bool = False  # the C floor broker serves it too (plain text only)
 
 
 def scenarios(args: argparse.Namespace) -> dict[str, Scenario]:
@@ -649,27 +917,20 @@ def scenarios(args: argparse.Namespace) -> dict[str, Scenario]:
         return default if value is None else value
 
     n, m, r = args.members, args.lines, args.runs
+    flow = Params(pick(n, 100), pick(m, 50))
     return {
-        "flood": Scenario(
-            "flood",
-            "flood",
-            flood,
-            Params(pick(n, 100), pick(m, 50)),
-            pick(r, 3),
-        ),
+        "flood": Scenario("flood", "line-by-line flood", flood, flow, pick(r, 3), floor=True),
+        "bulk": Scenario("bulk", "bulk flood", bulk_flood, flow, pick(r, 3), floor=True),
         "latency": Scenario(
             "latency",
             "paced",
             flood,
             Params(pick(n, 100), pick(m, 20), rate=args.rate),
             pick(r, 3),
+            floor=True,
         ),
         "idle": Scenario(
-            "idle",
-            "idle",
-            idle,
-            Params(pick(n, 5000), 0, hold=args.hold),
-            pick(r, 1),
+            "idle", "idle", idle, Params(pick(n, 5000), 0, hold=args.hold), pick(r, 1)
         ),
         "stuck": Scenario(
             "stuck",
@@ -678,19 +939,14 @@ def scenarios(args: argparse.Namespace) -> dict[str, Scenario]:
             Params(pick(n, 10), pick(m, 2000), pad=args.pad),
             pick(r, 1),
         ),
-        "tls": Scenario(
-            "tls",
-            "flood over TLS",
-            flood,
-            Params(pick(n, 100), pick(m, 50)),
-            pick(r, 3),
-            tls=True,
-        ),
+        "tls": Scenario("tls", "app members over TLS", app_flood, flow, pick(r, 3), tls=True),
     }
 
 
 def make_server(name: str, scenario: Scenario, args: argparse.Namespace) -> Server:
     size = scenario.params.members + 1
+    if name == "floor":
+        return FloorServer(args.floor_binary, max_members=size)
     if name == "ncat":
         return NcatServer(tls=scenario.tls, max_members=size)
     return ParleyServer(
@@ -708,6 +964,7 @@ async def run_suite(args: argparse.Namespace) -> dict[str, Any]:
         join_timeout=args.join_timeout,
         deadline=args.deadline,
         profile=args.profile,
+        gen_procs=args.gen_procs,
     )
     help_text = args.parley_help = parley_host_help(args.parley_dir)
     # TLS came with --allow-plain (plain text became the exception): that flag says TLS is in.
@@ -721,9 +978,17 @@ async def run_suite(args: argparse.Namespace) -> dict[str, Any]:
         "results": {},
         "notes": [],
     }
+    args.floor_binary = None
+    if "floor" in args.servers:
+        args.floor_binary, why = build_floor(args.floor_source, REPO / "build" / "bench")
+        if why:
+            report["notes"].append(why)
+            print(f"Notice: {why}", file=sys.stderr, flush=True)
     for key in args.scenario:
         scenario = chosen[key]
         for name in args.servers:
+            if name == "floor" and (not scenario.floor or args.floor_binary is None):
+                continue
             if scenario.tls and name == "parley" and not parley_tls:
                 report["notes"].append(
                     "Parley over TLS: pending (`python -m app host --help` shows no TLS option)."
@@ -805,7 +1070,7 @@ def _mb(kb: float | None) -> str:
 # A row: its label, how to show one server's runs, and (for Parley) whether the target is met,
 # given Parley's and ncat's runs. None: no target on this row.
 Cell = Callable[[Runs], str]
-Check = Callable[[Runs, Runs], bool | None]
+Check = Callable[[Runs, Runs, Runs], bool | None]
 
 
 @dataclass
@@ -814,6 +1079,7 @@ class Row:
     cell: Cell
     target: str = ""
     check: Check | None = None
+    ratio: str = ""  # a Parley / ratio-server row of host CPU per delivery
 
 
 def _errors(runs: Runs) -> int:
@@ -830,18 +1096,30 @@ def _delivery_rows(label: str, exp: int) -> list[Row]:
             label,
             lambda r: _fmt(_worst(r, "delivered", low=True)),
             f"{exp:,}",
-            lambda pr, _nr: _worst(pr, "delivered", low=True) == exp,
+            lambda pr, _nr, _fr: _worst(pr, "delivered", low=True) == exp,
         ),
         Row(
             "lost / duplicated / reordered (worst run)",
             lambda r: " / ".join(_fmt(_worst(r, k)) for k in ("lost", "duplicated", "reordered")),
             "0 / 0 / 0",
-            lambda pr, _nr: _errors(pr) == 0,
+            lambda pr, _nr, _fr: _errors(pr) == 0,
         ),
     ]
 
 
-def _flow_rows(p: Params, compare: bool) -> list[Row]:
+def _ratio(a: Runs | None, b: Runs | None, key: str) -> float | None:
+    """Median of `a` over median of `b` (None when either is missing)."""
+    top = _med(a or [], key)
+    bottom = _med(b or [], key)
+    return None if top is None or not bottom else top / bottom
+
+
+def _share(r: Runs) -> str:
+    gen, host = _med(r, "gen_cpu_pct"), _med(r, "host_cpu_pct")
+    return "–" if gen is None or host is None or gen + host == 0 else f"{gen / (gen + host):.0%}"
+
+
+def _flow_rows(p: Params, floor_target: bool, p99_target: float) -> list[Row]:
     """Rows for the scenarios where every member sends and every other member receives."""
     exp = p.members * p.lines * (p.members - 1)
     rows = [
@@ -857,29 +1135,39 @@ def _flow_rows(p: Params, compare: bool) -> list[Row]:
             lambda r: _fmt(_worst(r, "members_dropped")),
         ),
     ]
-    if compare:
-        rows.append(
-            Row(
-                "deliveries/s (median)",
-                lambda r: _fmt(_med(r, "deliveries_per_s")),
-                "Parley ≥ ncat",
-                lambda pr, nr: (
-                    (_med(pr, "deliveries_per_s") or 0)
-                    >= (_med(nr, "deliveries_per_s") or float("inf"))
-                ),
-            )
-        )
-    rows.append(
+    us = "host_us_per_delivery"
+    rows += [
+        Row("host CPU per delivery, µs (median)", lambda r: _fmt(_med(r, us), 3)),
+        Row(
+            "Parley / ncat, host CPU per delivery",
+            lambda r: "",
+            "≤ 1.00",
+            lambda pr, nr, _fr: (_ratio(pr, nr, us) or 1e9) <= 1.0,
+            ratio="ncat",
+        ),
+        Row(
+            "Parley / floor, host CPU per delivery",
+            lambda r: "",
+            "≤ 3.00" if floor_target else "",
+            (lambda pr, _nr, fr: (_ratio(pr, fr, us) or 1e9) <= 3.0) if floor_target else None,
+            ratio="floor",
+        ),
+        Row("deliveries/s (median)", lambda r: _fmt(_med(r, "deliveries_per_s"))),
         Row(
             "latency p50 / p99, ms (median)",
             lambda r: f"{_fmt(_med(r, 'p50_ms'), 2)} / {_fmt(_med(r, 'p99_ms'), 2)}",
-            "" if compare else "p99 ≤ 10 ms",
-            None if compare else (lambda pr, _nr: (_med(pr, "p99_ms") or 1e9) <= 10),
-        )
-    )
-    rows += [
+            f"p99 ≤ {p99_target:g} ms",
+            lambda pr, _nr, _fr: (_med(pr, "p99_ms") or 1e9) <= p99_target,
+        ),
         Row("host CPU, % of one core (median)", lambda r: _fmt(_med(r, "host_cpu_pct"), 0)),
-        Row("generator CPU, % of one core (median)", lambda r: _fmt(_med(r, "gen_cpu_pct"), 0)),
+        Row(
+            "generator CPU, % of one core, in K processes (median)",
+            lambda r: f"{_fmt(_med(r, 'gen_cpu_pct'), 0)} in {_fmt(_worst(r, 'gen_procs'))}",
+        ),
+        Row(
+            "generator's share of all CPU (median)",
+            lambda r: _share(r),
+        ),
         Row("host peak RSS, MB (median)", lambda r: _mb(_med(r, "host_peak_rss_kb"))),
     ]
     return rows
@@ -898,7 +1186,7 @@ def _idle_rows(p: Params) -> list[Row]:
             "in the room after the hold (worst run)",
             in_room,
             f"{n:,}",
-            lambda pr, _nr: _worst(pr, "in_room", low=True) == n,
+            lambda pr, _nr, _fr: _worst(pr, "in_room", low=True) == n,
         ),
         Row(
             "/who count · probe line reached (worst run)",
@@ -907,7 +1195,7 @@ def _idle_rows(p: Params) -> list[Row]:
                 f"{_fmt(_worst(r, 'probe_reached', low=True))}"
             ),
             f"{n:,} · {n - 1:,}",
-            lambda pr, _nr: (
+            lambda pr, _nr, _fr: (
                 _worst(pr, "who_count", low=True) == n
                 and _worst(pr, "probe_reached", low=True) == n - 1
             ),
@@ -916,14 +1204,19 @@ def _idle_rows(p: Params) -> list[Row]:
             "host memory per member in the room, kB (median)",
             lambda r: _fmt(_med(r, "kb_per_member")),
             "≤ 10",
-            lambda pr, _nr: (_med(pr, "kb_per_member") or 1e9) <= 10,
+            lambda pr, _nr, _fr: (_med(pr, "kb_per_member") or 1e9) <= 10,
         ),
         Row(
             "host RSS before → after, MB (median)",
             lambda r: f"{_mb(_med(r, 'rss_before_kb'))} → {_mb(_med(r, 'rss_after_kb'))}",
         ),
         Row("host peak RSS, MB (median)", lambda r: _mb(_med(r, "host_peak_rss_kb"))),
-        Row("time to let everyone in, s (median)", lambda r: _fmt(_med(r, "join_s"))),
+        Row(
+            "time to let everyone in, s (median)",
+            lambda r: _fmt(_med(r, "join_s")),
+            "≤ 10",
+            lambda pr, _nr, _fr: (_med(pr, "join_s") or 1e9) <= 10,
+        ),
         Row(
             "CPU while they joined, s: host · generator",
             lambda r: f"{_fmt(_med(r, 'host_cpu_join_s'))} · {_fmt(_med(r, 'gen_cpu_join_s'))}",
@@ -939,14 +1232,14 @@ def _stuck_rows(p: Params) -> list[Row]:
             "flooders dropped by the server (worst run)",
             lambda r: _fmt(_worst(r, "members_dropped")),
             "0",
-            lambda pr, _nr: _worst(pr, "members_dropped") == 0,
+            lambda pr, _nr, _fr: _worst(pr, "members_dropped") == 0,
         ),
         Row("the room froze", lambda r: _fmt(_worst(r, "stalled"))),
         Row(
             "the stuck member",
             lambda r: ", ".join(sorted(set(_values(r, "stuck_socket")))) or "–",
             "dropped",
-            lambda pr, _nr: (
+            lambda pr, _nr, _fr: (
                 all("dropped" in v for v in _values(pr, "stuck_socket"))
                 and bool(_values(pr, "stuck_socket"))
             ),
@@ -960,51 +1253,60 @@ def table(report: dict[str, Any], args: argparse.Namespace) -> tuple[str, list[s
     """The Markdown table, and the Parley targets missed."""
     chosen = scenarios(args)
     lines = [
-        "| scenario | metric | Parley | ncat --chat | target | Parley meets it |",
-        "|---|---|---:|---:|---|:---:|",
+        "| scenario | metric | Parley | ncat --chat | floor (C) | target | Parley meets it |",
+        "|---|---|---:|---:|---:|---|:---:|",
     ]
     missed: list[str] = []
+    servers = ("parley", "ncat", "floor")
     for key in args.scenario:
         sc, p = chosen[key], chosen[key].params
         got = report["results"].get(key, {})
-        if key in ("flood", "tls", "latency"):
+        if key in ("flood", "bulk", "tls", "latency"):
             title = f"{sc.title}: {p.members} members × {p.lines} lines"
             title += f" at {p.rate:g}/s each" if p.rate else ", as fast as they go"
-            rows = _flow_rows(p, compare=not p.rate)
+            floods = key in ("flood", "bulk")
+            rows = _flow_rows(p, floor_target=floods, p99_target=10.0 if p.rate else 100.0)
         elif key == "idle":
             title = f"idle: {p.members:,} silent members held {p.hold:g} s"
             rows = _idle_rows(p)
         else:
             title = f"stuck reader: 1 never reads, {p.members} flood {p.lines} lines of {p.pad} B"
             rows = _stuck_rows(p)
+        parley, ncat, floor = (got.get(name) for name in servers)
         for i, row in enumerate(rows):
-            cells = []
-            for name in ("parley", "ncat"):
-                runs = got.get(name)
-                if runs is None:
-                    cells.append("not run")
-                elif not _ok(runs):
-                    why = " ".join(runs[0]["error"].split())[-80:].replace("|", "/")
-                    cells.append("failed" if i else f"failed: …{why}")
-                else:
-                    cells.append(row.cell(runs))
+            if row.ratio:
+                other = ncat if row.ratio == "ncat" else floor
+                if other is None:
+                    continue
+                value = _ratio(parley, other, "host_us_per_delivery")
+                cells = [_fmt(value, 2) if value is not None else "–", "", ""]
+            else:
+                cells = []
+                for name in servers:
+                    runs = got.get(name)
+                    if runs is None:
+                        cells.append("not run" if name != "floor" or sc.floor else "–")
+                    elif not _ok(runs):
+                        why = " ".join(runs[0]["error"].split())[-80:].replace("|", "/")
+                        cells.append("failed" if i else f"failed: …{why}")
+                    else:
+                        cells.append(row.cell(runs))
             verdict = ""
-            parley, ncat = got.get("parley"), got.get("ncat") or []
             if row.check is not None and parley is not None:
-                met = bool(_ok(parley)) and bool(row.check(parley, ncat))
+                met = bool(_ok(parley)) and bool(row.check(parley, ncat or [], floor or []))
                 verdict = "yes" if met else "**no**"
                 if not met:
                     missed.append(f"{title} — {row.metric}: {cells[0]} (target {row.target})")
             label = title if i == 0 else ""
             lines.append(
-                f"| {label} | {row.metric} | {cells[0]} | {cells[1]} | {row.target} | {verdict} |"
+                f"| {label} | {row.metric} | {' | '.join(cells)} | {row.target} | {verdict} |"
             )
     return "\n".join(lines), missed
 
 
 # --- command line ---------------------------------------------------------------------------------
 
-ALL = ["flood", "latency", "idle", "stuck", "tls"]
+ALL = ["flood", "bulk", "latency", "tls", "idle", "stuck"]
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -1015,8 +1317,25 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--all", action="store_true", help="run every scenario (the default)")
     parser.add_argument("--scenario", action="append", choices=ALL, help="run this one (repeat)")
     parser.add_argument(
-        "--servers", default="parley,ncat", help="comma-separated: parley, ncat (default both)"
+        "--servers",
+        default="parley,ncat,floor",
+        help="comma-separated: parley, ncat, floor (the C broker; default all three)",
     )
+    parser.add_argument(
+        "--floor-source",
+        type=Path,
+        default=FLOOR_SOURCE,
+        metavar="FILE",
+        help=f"the C floor broker's source (default {FLOOR_SOURCE})",
+    )
+    parser.add_argument(
+        "--gen-procs",
+        type=int,
+        default=2,
+        metavar="K",
+        help="generator processes for the flow scenarios (default 2)",
+    )
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--runs", type=int, help="runs per scenario and server (medians)")
     parser.add_argument("-n", "--members", type=int, help="members (flooders for 'stuck')")
     parser.add_argument("-m", "--lines", type=int, help="lines each member sends")
@@ -1057,13 +1376,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         args.scenario = list(ALL)
     args.servers = [s.strip() for s in args.servers.split(",") if s.strip()]
     for s in args.servers:
-        if s not in ("parley", "ncat"):
+        if s not in ("parley", "ncat", "floor"):
             parser.error(f"unknown server {s!r}")
     return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.worker:
+        asyncio.run(worker_main())
+        return 0
     started = time.monotonic()
     report = asyncio.run(run_suite(args))
     report["total_s"] = round(time.monotonic() - started, 1)

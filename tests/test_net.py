@@ -111,6 +111,31 @@ def test_a_text_peer_takes_part_like_nc(start_host, join) -> None:
     assert arec.wait_for(ev.MemberLeft).reason == "left"
 
 
+def test_many_lines_in_one_read_reach_everyone_in_order(start_host, join) -> None:
+    """The host delivers what one read holds together (one write per member): nothing of it
+    is lost or reordered, for app and text members, around a command in the middle."""
+    host, hrec, port = start_host()
+    ann, arec = join(port, "Ann")
+    sender, name = text_peer(port)
+    reader, _ = text_peer(port, "here")
+    arec.wait_for(ev.MemberJoined, lambda e: e.name == name)
+    texts = [f"line {i}" for i in range(30)]
+    sender.send(
+        "".join(f"{t}\n" for t in texts[:15]) + "/who\n" + "".join(f"{t}\n" for t in texts[15:])
+    )
+    got = [reader.read_until(f"^{name}: ").split(": ", 1)[1] for _ in texts]
+    assert got == texts
+    assert sender.read_until(r"^\* In the room: ").startswith("* In the room: Hal, Ann")
+    arec.wait_for(ev.MessageReceived, lambda e: e.text == texts[-1])
+    assert [
+        e.text for e in arec.of(ev.MessageReceived) if e.sender == name and e.text != "hi"
+    ] == texts
+    hrec.wait_for(ev.MessageReceived, lambda e: e.text == texts[-1])
+    assert [
+        e.text for e in hrec.of(ev.MessageReceived) if e.sender == name and e.text != "hi"
+    ] == texts
+
+
 def test_newcomers_get_the_last_messages_marked_earlier(start_host, join) -> None:
     host, hrec, port = start_host(history=3)
     for i in range(5):

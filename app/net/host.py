@@ -17,7 +17,8 @@ start the password exchange (`HostAuth`); only a proven peer is admitted. The ho
 room member 0; deliveries to it become UI events through `post`.
 
 Writes never wait: each transport buffers what it cannot send yet, and a peer whose buffer passes
-`write_cap` is dropped (it is not reading), so one stuck member never slows the room.
+`write_cap` (64 KiB) makes the room wait for it (backpressure: the host reads from no one, so
+senders slow down early instead of queueing); one still over it after `stuck_wait` is dropped.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from app.limits import ConnectionCounter, FailureBackoff, KeyedBuckets, SendLimi
 from app.messages import (
     AuthChallenge,
     AuthProof,
+    Chat,
     Ended,
     Error,
     Hello,
@@ -109,7 +111,7 @@ class HostOptions:
     sniff_wait: float = 0.5  # silence that marks a plain peer (TLS clients speak first)
     hello_wait: float = 1.0  # silence after the greeting that makes a peer a text peer
     handshake_timeout: float = 10.0  # from accept to admission (TLS, greeting, password)
-    write_cap: int = 1 << 20  # bytes queued for one member before the room waits for it ...
+    write_cap: int = 1 << 16  # bytes queued for one member before the room waits for it ...
     stuck_wait: float = 2.0  # ... this long at most; then that member is dropped
     max_errors: int = 5  # bad lines a member may send before it is dropped
     max_members: int = 256  # joiners in the room at once (the host not counted)
@@ -224,6 +226,9 @@ class _Peer(asyncio.Protocol):
         self.last_heard = time.monotonic()
         # After a goodbye, what the peer still sends is not even parsed.
         messages = [] if self.closing else self.parser.feed(data)
+        if len(messages) > 1:
+            self.host.received_together(self, messages)
+            return
         for msg in messages:
             if self.closing:
                 return
@@ -307,6 +312,7 @@ class Host:
         self._view = LocalView(post, self._joined_details)
         self._peers: dict[int, _Peer] = {}
         self._congested: dict[int, asyncio.TimerHandle] = {}  # over write_cap: drop timers
+        self._batch: list[Send] | None = None  # deliveries held by received_together
         self._ids = itertools.count(1)
         self._local_ids = itertools.count(1)
         self._listeners: list[socket.socket] = []
@@ -885,7 +891,58 @@ class Host:
 
     # --- delivery ------------------------------------------------------------------------------
 
+    def received_together(self, peer: _Peer, messages: list[Any]) -> None:
+        """Several messages from one read. What they cause is collected in order and delivered
+        together (`_deliver_together`): a member gets one write for the lot instead of one per
+        message, so a burst costs the host per read, not per line and member."""
+        batch: list[Send] = []
+        self._batch = batch
+        try:
+            for msg in messages:
+                if peer.closing:
+                    break
+                self.received(peer, msg)
+        finally:
+            self._batch = None
+        self._deliver_together(batch)
+
+    def _deliver_together(self, sends: list[Send]) -> None:
+        """Deliver `sends` in order. Chats whose recipient sets do not overlap (the others; the
+        sender's own echo) are joined per recipient set; anything else goes one by one."""
+        groups: dict[tuple[int, ...], list[ServerMessage]] = {}
+        for send in sends:
+            if not isinstance(send.message, Chat):
+                self._deliver(sends)
+                return
+            groups.setdefault(send.to, []).append(send.message)
+        if len(groups) > 1:
+            seen: set[int] = set()
+            for to in groups:
+                seen.update(to)
+            if len(seen) != sum(len(to) for to in groups):
+                self._deliver(sends)
+                return
+        for to, msgs in groups.items():
+            encoded: dict[str, bytes] = {}
+            for member_id in to:
+                if member_id == LOCAL:
+                    for msg in msgs:
+                        self._local(msg)
+                    continue
+                peer = self._peers.get(member_id)
+                if peer is None:
+                    continue
+                kind = peer.kind
+                data = encoded.get(kind)
+                if data is None:
+                    encode = encode_json if kind == "app" else encode_text
+                    data = encoded[kind] = b"".join([encode(msg) for msg in msgs])
+                peer.write(data)
+
     def _deliver(self, sends: Iterable[Send]) -> None:
+        if self._batch is not None:  # inside received_together: delivered at its end
+            self._batch.extend(sends)
+            return
         for send in sends:
             msg = send.message
             if isinstance(msg, Welcome) and msg.limits is None:

@@ -50,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=_port, help=f"port (default {DEFAULT_PORT})")
     parser.add_argument("--name", help="your display name")
     parser.add_argument("--bind", metavar="ADDR", help="window: when hosting, listen on ADDR only")
+    parser.add_argument("--room", type=_room, help="window: the room's name when hosting")
+    parser.add_argument(
+        "--no-announce", action="store_true", help="window: host without announcing the room"
+    )
     commands = parser.add_subparsers(dest="command", metavar="{host,join,rooms}")
 
     host = commands.add_parser("host", help="host a room in this terminal")
@@ -168,7 +172,7 @@ def _history_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _room(text: str) -> str:
-    from app.net.discovery import check_room_name, trim_room_name
+    from app.room_names import check_room_name, trim_room_name
 
     problem = check_room_name(text)
     if problem:

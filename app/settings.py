@@ -42,6 +42,9 @@ class Settings:
     text_size: int = 0  # steps of one point from the default
     show_members: bool = True
     confirm_end: bool = True  # a host's Leave / close asks "End the room for everyone?"
+    room: str = ""  # hosting: the room's name on the network ("" : "NAME's room")
+    announce: bool = True  # hosting: "Visible on this network"
+    recent: tuple[dict[str, Any], ...] = ()  # rooms joined before: {"name", "host", "port"}
 
     @classmethod
     def from_json(cls, data: Any) -> Settings:
@@ -61,6 +64,7 @@ class Settings:
             else default.port,
             name=name if isinstance(name, str) and len(name) <= 255 else default.name,
             **_comfort(data, default),
+            **_discovery_fields(data),
         )
 
 
@@ -77,6 +81,20 @@ def _comfort(data: dict[str, Any], default: Settings) -> dict[str, Any]:
         else default.text_size,
         "show_members": members if isinstance(members, bool) else default.show_members,
         "confirm_end": confirm if isinstance(confirm, bool) else default.confirm_end,
+    }
+
+
+def _discovery_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """The room name, "Visible on this network" and the recent rooms, where usable."""
+    room = data.get("room")
+    announce = data.get("announce")
+    recent = data.get("recent")
+    return {
+        "room": room if isinstance(room, str) and len(room) <= 100 else "",
+        "announce": announce if isinstance(announce, bool) else True,
+        "recent": tuple(r for r in recent[:20] if isinstance(r, dict))
+        if isinstance(recent, list)
+        else (),
     }
 
 

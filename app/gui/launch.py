@@ -42,6 +42,10 @@ def run_window(args: argparse.Namespace) -> int:
 
         for signum in (signal.SIGINT, signal.SIGTERM):
             previous[signum] = signal.signal(signum, close_soon)
+    if getattr(args, "room", None):
+        window.room_name.set(args.room)
+    if getattr(args, "no_announce", False):
+        window.announce.set(False)
     try:
         window.apply_arguments(
             host=bool(getattr(args, "host", False)),

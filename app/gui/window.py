@@ -67,9 +67,12 @@ from app.gui.logic import (
     too_long,
 )
 from app.gui.poller import QueuePoller
+from app.gui.room_browser import Recent, remember
+from app.gui.start_screen import StartScreen
 from app.gui.transcript import Transcript
 from app.gui.transfers import FILE_EVENTS, Transfers
 from app.net import DEFAULT_PORT, HostOptions, JoinOptions, local_addresses
+from app.room_names import default_room_name, trim_room_name
 from app.settings import Settings, SettingsStore
 from app.worker import NetWorker
 
@@ -129,6 +132,7 @@ class ChatWindow:
         close_timeout: float = 0.45,
         on_closed: Callable[[], None] | None = None,
         bell: Callable[[], None] | None = None,
+        discover: bool = True,
     ) -> None:
         self.top = top
         self.worker = worker
@@ -162,6 +166,10 @@ class ChatWindow:
         self._retry_timer: str | None = None
         self.confirm_dialog: tk.Toplevel | None = None
         self.name_colours = NameColours(len(theme.LIGHT.names))
+
+        self.discover = discover  # look for rooms on the network while no session is open
+        self.recent: tuple[Recent, ...] = ()
+        self._joining_room: str | None = None  # the name of the room being joined from a list
 
         self.theme = theme.install(top)
         self.fonts = self.theme.fonts
@@ -299,6 +307,7 @@ class ChatWindow:
         self.members.pack(fill="both", expand=True)
         panes.add(self.transcript, weight=1)
         panes.add(side, weight=0)
+        self._build_discovery(panes)
 
         composer = ttk.Frame(top, padding=(12, 0, 12, 4))
         composer.grid(row=4, column=0, sticky="ew")
@@ -369,6 +378,69 @@ class ChatWindow:
         self.statusbar = statusbar
         statusbar.bind("<Configure>", lambda e: self._wrap_status(), add="+")
 
+    def _build_discovery(self, panes: ttk.PanedWindow) -> None:
+        """The start screen over the transcript (see app/gui/start_screen.py), with the room
+        name and "Visible on this network" for hosting (the bar has no room for them)."""
+        bar = self.bar
+        self.room_name = tk.StringVar(self.top, "")
+        self.announce = tk.BooleanVar(self.top, True)
+        self.start_screen = StartScreen(
+            panes,
+            self.transcript,
+            self.fonts,
+            self.worker,
+            room=self.room_name,
+            announce=self.announce,
+            address=bar.address,
+            default_room=lambda: default_room_name(bar.name.get().strip() or "Host"),
+            on_host=self.host_from_start,
+            on_join_room=self.join_room,
+            on_join_recent=self.join_recent,
+            on_join_address=self.join_from_start,
+            discover=self.discover,
+        )
+        bar.name.trace_add("write", lambda *_: self.start_screen.show_room_hint())
+
+    def host_from_start(self) -> None:
+        """The start screen's Host this room."""
+        self.bar.set_mode("host")
+        self.start()
+
+    def join_from_start(self) -> None:
+        """The start screen's Join (the address field is the bar's own)."""
+        self.bar.set_mode("join")
+        self.start()
+
+    def join_room(self, room: ev.RoomFound) -> None:
+        """A room chosen in the list of rooms on the network: join it (first contact on trust,
+        as a typed address; see docs/security.md)."""
+        self._join_at(room.host, room.port, room.name)
+
+    def join_recent(self, recent: Recent) -> None:
+        self._join_at(recent.host, recent.port, recent.name)
+
+    def _join_at(self, host: str, port: int, name: str) -> None:
+        if self.view.state != "idle":
+            return
+        self.bar.set_mode("join")
+        self.bar.address.set(f"[{host}]" if ":" in host else host)
+        self.bar.port.set(str(port))
+        self._joining_room = name
+        self.start()
+        if str(self.view.state) == "idle":  # the fields were refused: nothing is being joined
+            self._joining_room = None
+
+    def _remember_room(self, event: ev.Connected) -> None:
+        """A join worked: put the room first in Recent (with its name when known)."""
+        if event.foreign or event.resumed:
+            return
+        host = event.host.strip("[]")
+        shown = f"[{host}]:{event.port}" if ":" in host else f"{host}:{event.port}"
+        name, self._joining_room = self._joining_room or shown, None
+        self.recent = remember(self.recent, Recent(name, host, event.port))
+        self.start_screen.recent.show(self.recent)
+        self.save_settings()
+
     def _set_icon(self) -> None:
         """Use the app's icons when they are there; a missing or broken file is no error."""
         icons = load_icons(self.top, ICONS)
@@ -394,6 +466,10 @@ class ChatWindow:
         self.theme.set_choice(_choice(settings.theme))
         self.theme.set_size(settings.text_size)
         self._members_toggled()
+        self.room_name.set(settings.room)
+        self.announce.set(settings.announce)
+        self.recent = tuple(r for r in map(Recent.from_json, settings.recent) if r is not None)
+        self.start_screen.recent.show(self.recent)
 
     def current_settings(self) -> Settings:
         """What to remember: never the password, nor an invite (it may carry the password), nor
@@ -413,6 +489,9 @@ class ChatWindow:
             text_size=self.theme.size_step,
             show_members=bool(self.show_members.get()),
             confirm_end=bool(self.ask_end.get()),
+            room=self.room_name.get().strip(),
+            announce=bool(self.announce.get()),
+            recent=tuple(dataclasses.asdict(r) for r in self.recent),
         )
 
     def save_settings(self) -> None:
@@ -505,6 +584,8 @@ class ChatWindow:
             base,
             password=request.password or base.password,
             allow_plain=request.allow_plain or base.allow_plain,
+            room=trim_room_name(self.room_name.get()) or base.room,
+            announce=bool(self.announce.get()) and base.announce,
         )
 
     def join_options_for(self, request: Request) -> JoinOptions:
@@ -690,6 +771,10 @@ class ChatWindow:
             self.transcript.add(lines)
 
     def _handle(self, event: ev.Event) -> None:
+        if self.start_screen.handle(event):
+            return  # rooms on the network: the start screen's list, nothing else
+        if isinstance(event, ev.Connected):
+            self._remember_room(event)
         if isinstance(event, FILE_EVENTS):
             self.files.handle(event)
         elif isinstance(event, ev.Hosting | ev.Connecting):
@@ -799,6 +884,8 @@ class ChatWindow:
             self._show_own_addresses()
             if self.has_focus():
                 self.top.after_idle(self.focus_useful_field)
+            self._joining_room = None
+        self.start_screen.set_idle(state == "idle")
         self._show_note()
 
     def _show_members(self) -> None:

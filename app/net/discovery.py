@@ -45,6 +45,9 @@ from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZerocon
 from app import events as ev
 from app.net.common import Post
 from app.protocol import VERSION, clean_text
+from app.room_names import check_room_name, default_room_name, trim_room_name
+
+__all__ = ["check_room_name", "default_room_name", "trim_room_name"]  # with the rest below
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +58,6 @@ TTL = 20  # seconds an announcement's address records live without a refresh: a 
 SWEEP = 5.0  # how often a browser checks that the rooms it lists still answer
 UPDATE_INTERVAL = 1.0  # at most one member-count update per this many seconds
 RESOLVE_MS = 3000  # how long resolving one found room may take
-MAX_INSTANCE = 63  # bytes: the DNS-SD limit for an instance name
 MAX_ROOM_NAME = 63  # characters shown for a room's name
 
 
@@ -71,27 +73,6 @@ class RoomAd:
     password: bool
     allow_plain: bool
     serial: int = 0  # counts the announcement's updates
-
-
-def default_room_name(person: str) -> str:
-    return trim_room_name(f"{person}'s room")
-
-
-def trim_room_name(name: str) -> str:
-    """`name` cut to what fits a DNS-SD instance name (63 bytes of UTF-8), without dots at its
-    ends (some resolvers trip over them) and without control characters."""
-    name = " ".join(clean_text(name).split())
-    data = name.encode("utf-8")[:MAX_INSTANCE]
-    return data.decode("utf-8", "ignore").strip(" .")
-
-
-def check_room_name(name: str) -> str | None:
-    """Why `name` cannot be a room's name, or None when it can."""
-    if not trim_room_name(name):
-        return "A room name needs at least one letter or digit."
-    if len(" ".join(name.split()).encode("utf-8")) > MAX_INSTANCE:
-        return f"A room name is at most {MAX_INSTANCE} bytes (about 60 letters)."
-    return None
 
 
 def interfaces_from_env(environ: Mapping[str, str] | None = None) -> list[str] | None:
@@ -329,6 +310,7 @@ class Discovery:
         self.interval = interval
         self.sweep = sweep
         self._sweeper: asyncio.Task[None] | None = None
+        self._browsing = False
         self._environ = environ
         self._zc: AsyncZeroconf | None = None
         self._zc_interfaces: list[str] | None = None
@@ -366,6 +348,7 @@ class Discovery:
             with contextlib.suppress(Exception):
                 await self._browser.async_cancel()
             self._browser = None
+        self._browsing = False
         self._stop_sweeper()
         for task in list(self._resolving):
             task.cancel()
@@ -462,6 +445,7 @@ class Discovery:
             self.post(ev.NoticeShown(f"Cannot look for rooms on the network ({_why(exc)})."))
 
     def _start_browser(self, zc: AsyncZeroconf) -> None:
+        self._browsing = True  # before the browser: it reports cached rooms while being made
         self._browser = AsyncServiceBrowser(zc.zeroconf, SERVICE, handlers=[self._changed])
         if self._sweeper is None:
             self._sweeper = asyncio.ensure_future(self._sweep())
@@ -487,6 +471,7 @@ class Discovery:
 
     async def stop_browsing(self) -> None:
         browser, self._browser = self._browser, None
+        self._browsing = False
         self._stop_sweeper()
         if browser is not None:
             with contextlib.suppress(Exception):
@@ -512,7 +497,7 @@ class Discovery:
         name: str,
         state_change: ServiceStateChange,
     ) -> None:
-        if self._browser is None:
+        if not self._browsing:
             return
         if state_change is ServiceStateChange.Removed:
             if name in self._found:
@@ -531,7 +516,7 @@ class Discovery:
         except (BadTypeInNameException, ValueError, OSError) as exc:
             log.info("could not resolve %r: %r", name, exc)
             return
-        if self._browser is None:
+        if not self._browsing:
             return
         room = room_from_info(
             name,

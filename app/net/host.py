@@ -407,7 +407,8 @@ class Host:
     async def _announce(self, addresses: tuple[str, ...]) -> None:
         """Put the room on the network and keep its member count current; hosting never
         waits for this, and a failure is a notice (see `app.net.discovery`)."""
-        from app.net.discovery import RoomAd, default_room_name
+        from app.net.discovery import RoomAd
+        from app.room_names import default_room_name
 
         assert self._discovery is not None
         assert self.identity is not None

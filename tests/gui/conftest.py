@@ -65,8 +65,11 @@ def root() -> Iterator[tk.Tk]:
 
 
 def host_options(request: Request) -> HostOptions:
-    # Loopback only, and a short wait before a silent peer counts as a text peer.
-    return HostOptions(port=request.port, bind="127.0.0.1", name=request.name, hello_wait=0.3)
+    # Loopback only, and a short wait before a silent peer counts as a text peer. Not announced
+    # on the (loopback) network unless a test asks: tests/gui/test_discovery.py does.
+    return HostOptions(
+        port=request.port, bind="127.0.0.1", name=request.name, hello_wait=0.3, announce=False
+    )
 
 
 def join_options(request: Request) -> JoinOptions:
@@ -97,6 +100,7 @@ def make_window(root: tk.Tk, config_dir: Path) -> Iterator[MakeWindow]:
             "bind": "127.0.0.1",
             "host_options": host_options,
             "join_options": join_options,
+            "discover": False,  # no browsing for rooms unless a test asks
         }
         options.update(kwargs)
         window = ChatWindow(tk.Toplevel(root), worker, events, **options)  # type: ignore[arg-type]

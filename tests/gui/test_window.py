@@ -114,6 +114,9 @@ def test_settings_are_remembered_between_windows(
         "port": 6123,
         "name": "Ann",
         **COMFORT,
+        "room": "",
+        "announce": True,
+        "recent": [],
     }
 
     second = make_window()
@@ -180,6 +183,9 @@ def test_the_app_window_hosts_from_the_command_line(config_dir: Path) -> None:
         "port": port,
         "name": "Hal",
         **COMFORT,
+        "room": "",
+        "announce": True,
+        "recent": [],
     }
 
 

@@ -1,0 +1,106 @@
+"""The window and rooms on the network: the start screen, the live list, Recent.
+
+Real multicast DNS on loopback (PARLEY_MDNS_INTERFACES=127.0.0.1, hosts bound to 127.0.0.1).
+Other test runs announce rooms on the same loopback: each test names its room uniquely.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+
+from app.gui.logic import Request
+from app.net import HostOptions
+from app.settings import SettingsStore
+from tests.gui.conftest import MakeWindow, host_options
+from tests.gui.tk_helpers import pump_until, say, shows
+
+
+def announcing(request: Request) -> HostOptions:
+    return dataclasses.replace(host_options(request), announce=True)
+
+
+def test_the_start_screen_shows_on_first_launch_and_while_no_session_is_open(
+    make_window: MakeWindow,
+) -> None:
+    window = make_window()
+    screen = window.start_screen
+    pump_until(window.top, screen.winfo_ismapped, "the start screen to show")
+    assert screen.winfo_width() == window.transcript.winfo_width()  # over the transcript
+    assert screen.host_button.winfo_ismapped()
+    assert screen.rooms.winfo_ismapped()
+    assert screen.join_button.winfo_ismapped()
+    window.bar.name.set("Zoe")
+    assert screen.room_hint.cget("text") == "Leave empty for “Zoe's room”."
+
+    window.bar.port.set("0")
+    screen.host_button.invoke()  # one click hosts
+    pump_until(window.top, lambda: window.view.state == "in_room", "hosting")
+    pump_until(window.top, lambda: not screen.winfo_ismapped(), "the start screen to go")
+    window.leave()
+    pump_until(window.top, screen.winfo_ismapped, "the start screen to come back")
+
+
+def test_a_room_hosted_in_one_window_is_listed_in_another_and_a_double_click_joins(
+    make_window: MakeWindow, config_dir
+) -> None:
+    name = f"Lunch {uuid.uuid4().hex[:8]}"
+    hal = make_window(host_options=announcing)
+    hal.room_name.set(name)
+    hal.bar.name.set("Hal")
+    hal.bar.port.set("0")
+    hal.start_screen.host_button.invoke()
+    pump_until(hal.top, lambda: hal.view.state == "in_room", "Hal to be hosting")
+
+    ann = make_window(discover=True, store=SettingsStore(config_dir / "ann"))
+    ann.bar.name.set("Ann")
+    rooms = ann.start_screen.rooms
+
+    def row() -> str | None:
+        return next((k for k, r in rooms.rooms.items() if r.name == name), None)
+
+    pump_until(ann.top, lambda: row() is not None, "Hal's room in Ann's list", timeout=15)
+    key = row()
+    assert key is not None
+    assert rooms.tree.item(key, "values") == ("1", f"127.0.0.1:{hal.view.port}")
+    assert rooms.tree.item(key, "text") == name  # no lock: no password
+
+    rooms.tree.see(key)
+    pump_until(ann.top, lambda: bool(rooms.tree.bbox(key)), "the row to be drawn")
+    x, y, _, height = rooms.tree.bbox(key)  # type: ignore[misc]
+    for _ in range(2):  # two clicks in quick succession: Tk makes them a double-click
+        for kind in ("<ButtonPress-1>", "<ButtonRelease-1>"):
+            rooms.tree.event_generate(kind, x=x + 5, y=y + height // 2)
+    pump_until(ann.top, lambda: ann.view.state == "in_room", "Ann to join by double-click")
+    say(ann, "found it")
+    pump_until(hal.top, shows(hal, "found it"), "Ann's message at Hal's")
+    # The room is remembered by its name for networks where nothing is announced.
+    assert ann.recent[0].name == name
+    assert ann.store is not None
+    assert ann.store.load().recent[0]["name"] == name
+    # Hal's room now has two people: the list follows (seen again after Ann leaves).
+    ann.leave()
+    pump_until(ann.top, lambda: ann.start_screen.winfo_ismapped(), "Ann's start screen")
+    pump_until(
+        ann.top,
+        lambda: row() is not None and rooms.rooms[row() or ""].members == 1,
+        "the room listed again",
+        timeout=15,
+    )
+    assert ann.start_screen.recent.box.get(0).startswith(name)
+
+
+def test_the_room_name_and_visible_on_this_network_are_remembered(
+    make_window: MakeWindow, config_dir
+) -> None:
+    first = make_window()
+    first.room_name.set("Book club")
+    first.start_screen.visible_box.invoke()  # untick: host without announcing
+    assert first.announce.get() is False
+    request = Request("host", "", 0, "Hal")
+    options = first.host_options_for(request)
+    assert (options.room, options.announce) == ("Book club", False)
+    first.close()
+    second = make_window()
+    assert second.room_name.get() == "Book club"
+    assert second.announce.get() is False

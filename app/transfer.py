@@ -43,7 +43,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-CHUNK = 32 * 1024  # file bytes per file_data frame: as base64 in JSON it fits a 64 KiB line
+CHUNK = 45 * 1024  # file bytes per file_data frame: as base64 (60 kB) in JSON it fits a 64 KiB line
 WINDOW = 1 << 20  # bytes a receiver lets be in flight per stream (the host holds at most this)
 MAX_FILE_SIZE = 4 << 30  # the host's default limit (4 GiB); 0 means no files at all
 MAX_FILE_NAME = 120  # characters of a saved name (bytes of UTF-8 stay well under 255)
@@ -362,18 +362,19 @@ def _text(obj: dict[str, Any], key: str, limit: int, optional: bool = False) -> 
 
 
 _BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
+_B64_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
 
 
 def _b64(obj: dict[str, Any], relaying: bool = False) -> str:
-    """The base64 text of a chunk. The host, which only relays it, checks just what keeps its
-    own frame sound (printable ASCII without quotes or backslashes, a multiple of 4 long): a
-    few C-speed scans instead of a regular expression over 43 kB. The receiver decodes it
-    strictly, so anything else that is not base64 fails there."""
+    """The base64 text of a chunk. The host, which only relays it, checks that it holds base64
+    characters alone, a multiple of 4 long (one C-speed pass, not a regular expression over
+    60 kB), which also keeps its own frame sound; the receiver decodes it strictly, so a
+    misplaced "=" fails there."""
     text: str = _get(obj, "data", str)
     if len(text) > (CHUNK + 2) // 3 * 4:
         raise BadFrame(f"a chunk can hold at most {CHUNK} bytes")
     if relaying:
-        sound = text.isascii() and text.isprintable() and '"' not in text and "\\" not in text
+        sound = text.isascii() and not text.encode("ascii").translate(None, _B64_BYTES)
         if len(text) % 4 or not sound:
             raise BadFrame("field 'data' is not base64")
     elif len(text) % 4 or not _BASE64.fullmatch(text):
@@ -514,7 +515,7 @@ def encode_frame(frame: FileFrame) -> bytes:
 
 def _encode_data(frame: FileData) -> bytes:
     """The hot path, written out by hand: base64 needs no JSON escaping, and json.dumps of a
-    43 kB string costs more than everything else the host does with a chunk."""
+    60 kB string costs more than everything else the host does with a chunk."""
     text = frame.b64
     if text is None:
         text = binascii.b2a_base64(frame.data, newline=False).decode("ascii")

@@ -21,7 +21,7 @@ import pytest
 from app import events as ev
 from app.messages import Hello
 from app.protocol import encode_client
-from app.transfer import FileData, FileOffer, encode_frame
+from app.transfer import CHUNK, FileData, FileOffer, encode_frame
 from tests.conftest import Hosted, Joined
 from tests.helpers import DEADLINE, LoopServer, RawPeer, Recorder
 
@@ -472,7 +472,7 @@ def test_a_host_refuses_file_frames_that_break_the_window(room, links) -> None:
     made[0].hold(0)  # Bob gets nothing more, so grants nothing more: the window stays as it is
     bob.accept_file(offer.number)
     got = json.loads(mallory.read_until('"file_get"'))
-    chunk = b"x" * 32768
+    chunk = b"x" * CHUNK
     for i in range(got["window"] // len(chunk) + 1):  # one chunk more than the window
         mallory.send(encode_frame(FileData(i * len(chunk), chunk, stream=got["stream"])))
     assert "window" in mallory.read_until('"error"')

@@ -235,10 +235,13 @@ class FileRefused:
 
 @dataclass(frozen=True)
 class FileAccept:
-    """Recipient -> host: send me file `file` from `offset` (0, or where I got to before)."""
+    """Recipient -> host: send me file `file` from `offset` (0, or where I got to before).
+    A resume names the file's `sha256` too: a host that restarted and numbers its offers
+    afresh must not continue one file with another's bytes."""
 
     file: int
     offset: int = 0
+    sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -447,7 +450,9 @@ _DECODERS: dict[str, Callable[[dict[str, Any]], FileFrame]] = {
     "file_refused": lambda o: FileRefused(
         _text(o, "ref", MAX_REF), _text(o, "code", 64), _text(o, "text", 1024)
     ),
-    "file_accept": lambda o: FileAccept(_get(o, "file", int), _get(o, "offset", int)),
+    "file_accept": lambda o: FileAccept(
+        _get(o, "file", int), _get(o, "offset", int), _text(o, "sha256", 64, optional=True)
+    ),
     "file_decline": lambda o: FileDecline(_get(o, "file", int)),
     "file_cancel": lambda o: FileCancel(_get(o, "file", int)),
     "file_get": lambda o: FileGet(
@@ -656,7 +661,11 @@ class Relay:
 
     def accept(self, member_id: int, name: str, key: str, frame: FileAccept) -> list[Out]:
         offer = self._offers.get(frame.file)
-        if offer is None or (offer.to is not None and offer.to != key):
+        if (
+            offer is None
+            or (offer.to is not None and offer.to != key)
+            or (frame.sha256 is not None and frame.sha256 != offer.sha256)
+        ):
             return [(member_id, FileEnd(frame.file, "gone", "That file is no longer offered."))]
         if offer.sender == member_id:
             return [(member_id, FileEnd(frame.file, "gone", "You cannot accept your own file."))]
@@ -806,7 +815,7 @@ class Incoming:
     def restart(self) -> FileAccept:
         """Ask again from what we hold (after a reconnect): a fresh window on a fresh stream."""
         self._window = Window(self._window.size)
-        return FileAccept(self.file, self.received)
+        return FileAccept(self.file, self.received, self.offer.sha256)
 
     def chunk(self, frame: FileData) -> bytes:
         if frame.offset != self.received:

@@ -125,6 +125,7 @@ def test_every_frame_round_trips() -> None:
         FileOffered("f1", 4, ("Bob", "Cat")),
         FileRefused("f1", "too_large", "too big"),
         FileAccept(4, 10),
+        FileAccept(4, 10, SHA),
         FileDecline(4),
         FileCancel(4),
         FileGet(4, 2, "Bob", 0, WINDOW),
@@ -335,7 +336,9 @@ def test_a_recipient_who_comes_back_with_a_new_id_may_resume() -> None:
     assert relay.newcomer(7, "tb", "app") == [
         (7, FileOffer("a.bin", 100, SHA, to="you", file=file_id, sender="Ann"))
     ]
-    ((to, get),) = relay.accept(7, "Bob", "tb", FileAccept(file_id, 60))
+    other = FileAccept(file_id, 60, "0" * 64)  # a resume of another file under that number
+    assert relay.accept(7, "Bob", "tb", other)[0][1].status == "gone"  # type: ignore[union-attr]
+    ((to, get),) = relay.accept(7, "Bob", "tb", FileAccept(file_id, 60, SHA))
     assert to == 1
     assert isinstance(get, FileGet)
     assert get.offset == 60
@@ -373,6 +376,6 @@ def test_incoming_refuses_out_of_order_and_sees_a_bad_hash() -> None:
     with pytest.raises(FileProblem):
         incoming.chunk(FileData(1, b"b", file=1))
     incoming.written(incoming.chunk(FileData(0, b"a", file=1)))
-    assert incoming.restart() == FileAccept(1, 1)
+    assert incoming.restart() == FileAccept(1, 1, offer.sha256)
     assert incoming.written(incoming.chunk(FileData(1, b"X", file=1))) == [FileDone(1, False)]
     assert not incoming.verified

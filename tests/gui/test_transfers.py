@@ -138,3 +138,23 @@ def test_send_file_to_one_member_from_the_member_list_and_decline(
     pump_until(hal.top, lambda: second.over, "the second to arrive")
     assert (tmp_path / "downloads" / "a.txt").read_text() == "hello"
     assert ann._member_at(ann.view.members.index("Ann")) is None  # not to yourself
+
+
+def test_the_member_lists_menu_offers_send_file_to_that_member(make_window, tmp_path) -> None:
+    hal = make_window()
+    port = start_host(hal, "Hal")
+    ann = make_window()
+    start_join(ann, port, "Ann")
+    pump_until(hal.top, lambda: len(hal.view.members) == 2, "Ann in Hal's list")
+    asked: list[str] = []
+    hal.files.ask = lambda parent, title: asked.append(title) or []
+    box = hal.members
+    row = hal.view.members.index("Ann")
+    x, y, _, height = box.bbox(row)
+    posted: list[str] = []
+    hal.files.menu.tk_popup = lambda *a: posted.append(hal.files.menu.entrycget(0, "label"))  # type: ignore[method-assign]
+    box.event_generate("<Button-3>", x=x + 2, y=y + height // 2, rootx=0, rooty=0)
+    hal.top.update()
+    assert posted == ["Send file to Ann…"]
+    hal.files.menu.invoke(0)
+    assert asked == ["Send files to Ann"]

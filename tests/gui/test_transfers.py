@@ -158,3 +158,36 @@ def test_the_member_lists_menu_offers_send_file_to_that_member(make_window, tmp_
     assert posted == ["Send file to Ann…"]
     hal.files.menu.invoke(0)
     assert asked == ["Send files to Ann"]
+
+
+def test_cancel_on_either_side_mid_way(
+    make_window, slow_link, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PARLEY_DOWNLOADS", str(tmp_path / "downloads"))
+    hal = make_window()
+    port = start_host(hal, "Hal")
+    ann = make_window()
+    start_join(ann, slow_link(port).port, "Ann")
+    src = tmp_path / "big.bin"
+    src.write_bytes(os.urandom(6_000_000))
+    hal.files.ask = lambda parent, title: [str(src), str(src)]
+    hal.file_button.invoke()
+    first, second = _card(ann, 1), _card(ann, 2)
+    for card in (first, second):
+        card.accept.invoke()
+        pump_until(ann.top, lambda c=card: "Hal" in c.rows, "bytes to move")
+    first.cancel.invoke()  # the receiver cancels one
+    pump_until(ann.top, lambda: first.over, "the receiver's cancel")
+    assert first.status.cget("text") == "You cancelled receiving big.bin."
+    sent = [_card(hal, 1), _card(hal, 2)]
+    pump_until(
+        hal.top,
+        lambda: any("Ann cancelled receiving big.bin." in str(c.status.cget("text")) for c in sent),
+        "the sender to hear of it",
+    )
+    other = next(c for c in sent if "Ann cancelled" not in str(c.status.cget("text")))
+    other.cancel.invoke()  # the sender withdraws the other
+    pump_until(ann.top, lambda: second.over, "the sender's cancel to arrive", timeout=20)
+    assert second.status.cget("text") == "Hal cancelled big.bin."
+    assert second.shown_buttons() == []
+    pump_until(ann.top, lambda: not list((tmp_path / "downloads").iterdir()), "no partial file")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
+import getpass
 import queue
 import signal
 import sys
@@ -219,7 +221,11 @@ def _invite_holds(event: ev.Hosting) -> str:
 
 
 def run(
-    start: Callable[[NetWorker], None], *, leave_on_eof: bool, hide_password: bool = False
+    start: Callable[[NetWorker], None],
+    *,
+    leave_on_eof: bool,
+    hide_password: bool = False,
+    failed: Callable[[ev.Failed], None] | None = None,
 ) -> int:
     """Run one session in the terminal; returns the process exit code. With `hide_password`
     the host's invite is printed without its password."""
@@ -289,6 +295,8 @@ def run(
             terminal.show(lines)
             if isinstance(end, ev.Failed):
                 print(for_terminal(end.text), file=sys.stderr)
+                if failed is not None:
+                    failed(end)
                 break
             if isinstance(end, ev.ChatEnded):
                 terminal.prompting = False  # the last lines: no prompt after them
@@ -387,5 +395,45 @@ def host(options: HostOptions, *, password_from_env: bool = False) -> int:
     return run(lambda worker: worker.host(options), leave_on_eof=False, hide_password=hide)
 
 
-def join(options: JoinOptions) -> int:
-    return run(lambda worker: worker.join(options), leave_on_eof=True)
+def _start_join(options: JoinOptions, worker: NetWorker) -> None:
+    worker.join(options)
+
+
+PASSWORD_TRIES = 3
+PASSWORD_HINT = "Give the room's password with --password PW (or set PARLEY_PASSWORD)."
+
+
+def needs_password(event: ev.Failed) -> bool:
+    """The join failed for want of the right password (missing or wrong)."""
+    if event.code in ("wrong_password", "password_required"):
+        return True
+    text = event.text.lower()
+    return event.kind == "" and "password" in text and "encrypt" not in text
+
+
+def join(
+    options: JoinOptions,
+    *,
+    interactive: bool | None = None,
+    ask: Callable[[str], str] = getpass.getpass,
+) -> int:
+    """Join from the terminal. A room that wants a (right) password asks for it on the
+    terminal, without echo, and tries again; without a terminal it says how to give one."""
+    if interactive is None:
+        interactive = sys.stdin.isatty()
+    for _ in range(PASSWORD_TRIES):
+        why: list[ev.Failed] = []
+        code = run(functools.partial(_start_join, options), leave_on_eof=True, failed=why.append)
+        if not why or not needs_password(why[0]):
+            return code
+        if not interactive:
+            print(PASSWORD_HINT, file=sys.stderr)
+            return code
+        try:
+            password = ask(f"Password for {options.host}:{options.port}: ")
+        except (EOFError, KeyboardInterrupt):
+            return code
+        if not password:
+            return code
+        options = dataclasses.replace(options, password=password)
+    return 1

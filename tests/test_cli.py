@@ -340,3 +340,60 @@ def test_on_a_terminal_the_host_shows_the_parley_password_once() -> None:
     text = got.decode("utf-8", "replace")
     assert "Invite (address, identity and password)" in text
     assert text.count(secret) == 1
+
+
+def test_a_joiner_without_a_terminal_is_told_how_to_give_the_password(
+    procs: Callable[..., Proc],
+) -> None:
+    host = procs("host", "--port", "0", "--bind", "127.0.0.1", "--password", "pw-1")
+    port = int(host.expect(r"on port (\d+)").group(1))
+    ann = procs("join", f"127.0.0.1:{port}", "--name", "Ann")  # stdin is a pipe
+    assert ann.wait() == 1
+    err = "\n".join(ann.err)
+    assert "This room needs a password." in err
+    assert "--password PW" in err
+
+
+def test_a_joiner_on_a_terminal_is_asked_for_the_password_without_echo(
+    procs: Callable[..., Proc],
+) -> None:
+    """No password given: the joiner asks on its terminal (getpass: no echo) and gets in."""
+    secret = "typed-3b1e"
+    host = procs("host", "--port", "0", "--bind", "127.0.0.1", "--password", secret)
+    port = int(host.expect(r"on port (\d+)").group(1))
+    env = {k: v for k, v in os.environ.items() if k != "PARLEY_PASSWORD"}
+    main, child = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app", "join", f"127.0.0.1:{port}", "--name", "Ann"],
+        cwd=ROOT,
+        stdin=child,
+        stdout=child,
+        stderr=child,
+        env=dict(env, PYTHONUNBUFFERED="1"),
+        start_new_session=True,  # the pty becomes its terminal, for getpass
+    )
+    os.close(child)
+    try:
+        got = _read_pty_until(main, b"Password for", 15)
+        assert b"Password for 127.0.0.1:" in got
+        os.write(main, secret.encode() + b"\n")
+        got += _read_pty_until(main, b"You are Ann.", 15)
+        assert b"You are Ann." in got
+        assert secret.encode() not in got  # not echoed
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        os.close(main)
+
+
+def _read_pty_until(fd: int, marker: bytes, timeout: float) -> bytes:
+    got = b""
+    deadline = time.monotonic() + timeout
+    while marker not in got and time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if ready:
+            try:
+                got += os.read(fd, 65536)
+            except OSError:
+                break
+    return got

@@ -722,9 +722,11 @@ class SessionView:
     def _message(self, event: ev.MessageReceived) -> list[Line]:
         if event.mine and event.id is not None and event.id in self._pending:
             self._pending.discard(event.id)
+            self._remember_seen(self._seen_key(event))
             return [Line("confirm", event.text, event.sender, event.time, id=event.id)]
         if event.earlier:
             return self._earlier(event)
+        self._remember_seen(self._seen_key(event))
         if is_bye(event.text):
             return []  # the "left" (or "chat ended") line that follows says it once
         kind: LineKind = "mine" if event.mine else "chat"
@@ -732,12 +734,10 @@ class SessionView:
 
     def _earlier(self, event: ev.MessageReceived) -> list[Line]:
         """History on joining: under one divider, and never twice in this window."""
-        key = (event.key or self.where, None if event.key else event.seq, event.sender, event.text)
+        key = self._seen_key(event)
         if key in self._seen:
             return []
-        self._seen[key] = None
-        while len(self._seen) > self._remember:
-            self._seen.popitem(last=False)
+        self._remember_seen(key)
         lines = []
         if not self._divided:
             self._divided = True
@@ -750,6 +750,18 @@ class SessionView:
                 Line(kind, event.text, event.sender, event.time, True, event.id, event.seq)
             )
         return lines
+
+    def _seen_key(self, event: ev.MessageReceived) -> tuple[str, int | None, str | None, str]:
+        """The same message, the same key: the engine's (host identity, epoch, seq) when it
+        gives one, else where it came from, its number, sender and text."""
+        if event.key:
+            return (event.key, None, None, "")
+        return (self.where, event.seq, event.sender, event.text)
+
+    def _remember_seen(self, key: tuple[str, int | None, str | None, str]) -> None:
+        self._seen[key] = None
+        while len(self._seen) > self._remember:
+            self._seen.popitem(last=False)
 
     def reconnect_status(self) -> str:
         """ "Connection lost. Next try in 3 s (attempt 2)." — counted down by the window."""

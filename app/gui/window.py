@@ -697,6 +697,7 @@ class ChatWindow:
         self.worker.send(text)
         self.history.add(text)
         self.entry.delete("1.0", "end")
+        self._fit_soon()
         self.entry.edit_reset()
         self.entry.focus_set()
 
@@ -931,6 +932,7 @@ class ChatWindow:
         if self.entry.cget("state") == "normal":
             self.entry.insert("insert", "\n")
             self.entry.see("insert")
+            self._fit_soon()
         return "break"
 
     def _up(self, _event: object) -> str | None:
@@ -955,6 +957,7 @@ class ChatWindow:
         self.entry.delete("1.0", "end")
         self.entry.insert("1.0", text)
         self.entry.mark_set("insert", "end-1c")
+        self._fit_soon()
 
     def _typed_elsewhere(self, char: str) -> None:
         if self.entry.cget("state") == "normal":
@@ -1170,8 +1173,9 @@ class ChatWindow:
         text.bind("<Control-a>", lambda e: self._select_all_text(text))
         for widget in self.bar.entries():
             widget.bind("<Control-a>", lambda e: self._select_all_entry(e.widget))
-        entry.bind("<KeyRelease>", lambda e: self._entry_fit(), add="+")
-        entry.bind("<<Paste>>", lambda e: entry.after_idle(self._entry_fit), add="+")
+        # After the class binding has inserted the key (or the paste, or the cut).
+        for sequence in ("<Key>", "<<Paste>>", "<<Cut>>", "<<Undo>>"):
+            entry.bind(sequence, lambda e: self._fit_soon(), add="+")
 
     def _key_zoom(self, steps: int) -> str:
         if steps:
@@ -1207,6 +1211,9 @@ class ChatWindow:
             widget.icursor("end")
         return "break"
 
+    def _fit_soon(self) -> None:
+        self.entry.after_idle(self._entry_fit)
+
     def _entry_fit(self) -> None:
         """The message box grows with its text, from one line up to `ENTRY_LINES[1]`."""
         entry = self.entry
@@ -1217,16 +1224,14 @@ class ChatWindow:
         except tk.TclError:
             return
         lines = (shown[0] if isinstance(shown, tuple) else shown or 0) + 1
-        if entry.get("end-2c") == "\n":
-            lines += 0  # a trailing newline already counts as a display line
         want = max(ENTRY_LINES[0], min(ENTRY_LINES[1], lines))
         if int(entry.cget("height")) != want:
             entry.configure(height=want)
 
     def focus_useful_field(self) -> None:
         """After a mode change or leaving: Join → the address, Host → Start."""
-        if self.view.state != "idle" or self.closed:
-            return
+        if self.view.state != "idle" or self.closed or self.bar.errors:
+            return  # a marked field has the focus already
         if self.bar.current_mode == "join":
             self.bar.address_entry.focus_set()
         else:

@@ -664,8 +664,12 @@ class ChatWindow:
         dialog.bind("<Escape>", lambda e: dialog.destroy())
         dialog.bind("<Return>", lambda e: end())
         self.confirm_dialog = dialog
-        dialog.after_idle(self.keep_room_button.focus_set)  # the safe choice has the focus
+        dialog.after_idle(self._focus_keep_room)  # the safe choice has the focus
         return dialog
+
+    def _focus_keep_room(self) -> None:
+        if self.keep_room_button.winfo_exists():
+            self.keep_room_button.focus_set()
 
     def reconnect_now(self) -> None:
         """The status bar's Reconnect now: try at once instead of waiting out the back-off."""

@@ -102,6 +102,14 @@ class Welcome:
 
 
 @dataclass(frozen=True)
+class History:
+    """Earlier messages for a newcomer, after its `Welcome`: as many as fit in one line, so a
+    long history is several of these (the size contract: every frame fits `MAX_LINE`)."""
+
+    messages: tuple[Chat, ...]
+
+
+@dataclass(frozen=True)
 class Joined:
     name: str
     plain: bool = False  # this member's connection is not encrypted
@@ -140,6 +148,7 @@ class Error:
 
     code: str
     text: str
+    id: str | None = None  # the refused message's id, so its sender stops waiting for it
 
 
 @dataclass(frozen=True)
@@ -177,6 +186,7 @@ class RawLine:
 ServerMessage = (
     Chat
     | Welcome
+    | History
     | Joined
     | Left
     | Renamed
@@ -192,8 +202,20 @@ ClientMessage = Hello | Say | Ping | Pong | AuthProof
 
 
 @dataclass(frozen=True)
+class Replay:
+    """An instruction from the room, never a frame: send the members in `to` the room log's
+    messages numbered after `after` up to `until`, oldest first, paced by their connections.
+    `earlier` marks a newcomer's history (sent as `History` frames); otherwise it is what a
+    member coming back missed (sent as `Chat` frames, its own with their ids)."""
+
+    after: int
+    until: int
+    earlier: bool
+
+
+@dataclass(frozen=True)
 class Send:
     """One instruction from the room: deliver `message` to each member id in `to`."""
 
     to: tuple[int, ...]
-    message: ServerMessage
+    message: ServerMessage | Replay

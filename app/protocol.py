@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import regex
@@ -42,6 +42,7 @@ from app.messages import (
     Error,
     Greeting,
     Hello,
+    History,
     Joined,
     Left,
     Members,
@@ -66,6 +67,18 @@ from app.transfer import FRAME_TYPES, BadFrame, FileFrame, decode_frame
 VERSION = 1
 MAX_LINE = 64 * 1024
 MAX_ID = 64
+
+# --- the size contract ----------------------------------------------------------------------
+# Every frame the host sends must fit in MAX_LINE, the most a joiner reads as one line. The only
+# large field of any frame is a message's text, so the contract is about that text, measured
+# as it travels: UTF-8, inside a JSON string, escapes included ('"' and '\\' take two bytes, a
+# newline or tab two). `text_size` is that measure and MAX_TEXT its limit. FRAME_ROOM is what
+# every frame may spend around one text: a frame holding one text of MAX_TEXT bytes and fields
+# whose own worst case (every character escaped or four bytes long) is within FRAME_ROOM fits
+# MAX_LINE. Frames added later (private messages, files) carry at most one text each and check
+# their other fields with `fits_frame`; tests/test_size.py builds the worst case of each.
+FRAME_ROOM = 4 * 1024
+MAX_TEXT = MAX_LINE - FRAME_ROOM  # 61,440 bytes of encoded text in one message
 GREETING = f"PARLEY/{VERSION} Welcome to Parley. Type a message and press Enter; type bye to leave."
 
 REFUSAL = f"PARLEY/{VERSION} ! "  # a greeting that says why the host will not serve us
@@ -83,6 +96,29 @@ _GREETING = re.compile(r"PARLEY/(\d{1,6})(?:\s.*)?")
 # the zero-width (non-)joiner that emoji sequences (👨‍👩‍👧) and scripts such as Persian need.
 # `regex` knows the Unicode properties, so this is one pass over the text.
 _UNWANTED = regex.compile(r"[[\p{Cc}\p{Cf}]--[\n\t\u200c\u200d]]", regex.V1)
+
+
+def text_size(text: str) -> int:
+    """The bytes `text` takes inside a frame: UTF-8 in a JSON string, escapes counted, quotes not.
+
+    Linear and done in C (json's encoder), so checking a 64 KiB line costs microseconds.
+    """
+    return len(json.dumps(text, ensure_ascii=False).encode("utf-8", "surrogatepass")) - 2
+
+
+def text_too_long(text: str) -> str | None:
+    """The refusal for a message over the size contract, or None if it fits."""
+    size = text_size(text)
+    if size <= MAX_TEXT:
+        return None
+    return (
+        f"That message is too long ({size:,} bytes as sent; at most {MAX_TEXT:,}). It was not sent."
+    )
+
+
+def fits_frame(data: bytes) -> bool:
+    """True if an encoded frame (with its newline) is one a joiner can read."""
+    return len(data) <= MAX_LINE + 1
 
 
 def is_bye(text: str) -> bool:
@@ -180,12 +216,21 @@ def _too_long(max_line: int) -> ProtocolError:
     )
 
 
+def _too_long_from_host(max_line: int) -> ProtocolError:
+    """What a joiner says about a line it could not read: the host sent it, not the user."""
+    return ProtocolError(
+        "line_too_long",
+        f"The host sent a line longer than {max_line} bytes; it was skipped. "
+        "(The host may be a different version.)",
+    )
+
+
 _BAD_UTF8 = ProtocolError("bad_utf8", "That line was not valid UTF-8 text; it was not sent.")
 
 
-def _decode(raw: bytes | None, max_line: int) -> str | ProtocolError:
+def _decode(raw: bytes | None, max_line: int, from_host: bool = False) -> str | ProtocolError:
     if raw is None:
-        return _too_long(max_line)
+        return _too_long_from_host(max_line) if from_host else _too_long(max_line)
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -251,7 +296,7 @@ class JoinerSideParser:
     ) -> list[Greeting | ServerMessage | FileFrame | RawLine | ProtocolError]:
         out: list[Greeting | ServerMessage | FileFrame | RawLine | ProtocolError] = []
         for raw in self._lines.feed(data):
-            line = _decode(raw, self._lines.max_line)
+            line = _decode(raw, self._lines.max_line, from_host=True)
             if isinstance(line, ProtocolError):
                 out.append(line)
             elif self.mode is None:
@@ -414,10 +459,10 @@ def _names(obj: dict[str, Any], key: str) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _history(obj: dict[str, Any]) -> tuple[Chat, ...]:
-    items = _field(obj, "history", list)
+def _history(obj: dict[str, Any], key: str = "history") -> tuple[Chat, ...]:
+    items = _field(obj, key, list)
     if not all(isinstance(item, dict) for item in items):
-        raise _Bad("field 'history' must be a list of messages")
+        raise _Bad(f"field '{key}' must be a list of messages")
     return tuple(_chat_from(item) for item in items)
 
 
@@ -451,6 +496,7 @@ _SERVER_DECODERS: dict[str, Callable[[dict[str, Any]], ServerMessage]] = {
         plain=_names(o, "plain") if o.get("plain") is not None else (),
         limits=_limits(o),
     ),
+    "history": lambda o: History(_history(o, "messages")),
     "joined": lambda o: Joined(_field(o, "name", str), o.get("plain") is True),
     "left": lambda o: Left(_field(o, "name", str), _field(o, "reason", str)),
     "renamed": lambda o: Renamed(_field(o, "old", str), _field(o, "new", str)),
@@ -458,7 +504,9 @@ _SERVER_DECODERS: dict[str, Callable[[dict[str, Any]], ServerMessage]] = {
         _names(o, "names"), _names(o, "plain") if o.get("plain") is not None else ()
     ),
     "notice": lambda o: Notice(_field(o, "text", str)),
-    "error": lambda o: Error(_field(o, "code", str), _field(o, "text", str)),
+    "error": lambda o: Error(
+        _field(o, "code", str), _field(o, "text", str), _field(o, "id", str, optional=True)
+    ),
     "end": lambda o: Ended(_field(o, "reason", str)),
     "ping": lambda o: Ping(),
     "pong": lambda o: Pong(),
@@ -523,6 +571,37 @@ def _chat_obj(msg: Chat) -> dict[str, Any]:
     return obj
 
 
+_HISTORY_HEAD = b'{"type":"history","messages":['
+_HISTORY_TAIL = b"]}\n"
+
+
+def encode_history(chats: Iterable[Chat], max_line: int = MAX_LINE) -> tuple[list[bytes], int]:
+    """`chats` as `history` frames, as many messages in each as fit in `max_line`, in order.
+
+    Returns the frames and how many messages could not be sent at all (one that alone is over
+    the line: only a log written under another size contract can hold one).
+    """
+    frames: list[bytes] = []
+    parts: list[bytes] = []
+    size = len(_HISTORY_HEAD) + len(_HISTORY_TAIL) - 1  # the newline is not part of the line
+    empty, skipped = size, 0
+    for chat in chats:
+        item = json.dumps(_chat_obj(chat), ensure_ascii=False, separators=(",", ":")).encode()
+        extra = len(item) + (1 if parts else 0)
+        if size + extra > max_line and parts:
+            frames.append(_HISTORY_HEAD + b",".join(parts) + _HISTORY_TAIL)
+            parts, size = [], empty
+            extra = len(item)
+        if size + extra > max_line:
+            skipped += 1
+            continue
+        parts.append(item)
+        size += extra
+    if parts:
+        frames.append(_HISTORY_HEAD + b",".join(parts) + _HISTORY_TAIL)
+    return frames, skipped
+
+
 def encode_json(msg: ServerMessage) -> bytes:
     """A host's message to an app peer, as one JSON line."""
     if isinstance(msg, Chat):
@@ -567,8 +646,13 @@ def encode_json(msg: ServerMessage) -> bytes:
         return _dump({"type": "members", "names": list(msg.names)})
     if isinstance(msg, Notice):
         return _dump({"type": "notice", "text": msg.text})
+    if isinstance(msg, History):
+        return _dump({"type": "history", "messages": [_chat_obj(c) for c in msg.messages]})
     if isinstance(msg, Error):
-        return _dump({"type": "error", "code": msg.code, "text": msg.text})
+        error: dict[str, Any] = {"type": "error", "code": msg.code, "text": msg.text}
+        if msg.id is not None:
+            error["id"] = msg.id
+        return _dump(error)
     if isinstance(msg, Ended):
         return _dump({"type": "end", "reason": msg.reason})
     if isinstance(msg, AuthChallenge):
@@ -605,6 +689,8 @@ def text_lines(msg: ServerMessage) -> list[str]:
         for chat in msg.history:
             lines += [f"(earlier) {line}" for line in text_lines(chat)]
         return lines
+    if isinstance(msg, History):
+        return [f"(earlier) {line}" for chat in msg.messages for line in text_lines(chat)]
     if isinstance(msg, Joined):
         return [f"* {msg.name} joined (not encrypted)." if msg.plain else f"* {msg.name} joined."]
     if isinstance(msg, Left):

@@ -15,15 +15,22 @@ so that a member coming back gets those it missed, but never given to newcomers.
 A `Journal` (the host's `store.RoomLog`), when given, is told every message stamped and which
 members may come back, so a restarted host can `restore` the room: its numbering, its log and
 the members it was holding.
+
+History and resumes are never one frame: the room answers a newcomer (or a member coming back)
+with its `Welcome` and a `Replay` instruction naming a range of its log. The network layer reads
+that range a page at a time (`replay_page`), as fast as the member's connection takes it, so
+what a member missed costs the host at most its write cap in flight, however much it missed.
+Each message's text is kept once, in the log (`app/roomlog.py`, bounded in count and bytes); a
+member's echo store keeps only the ids it sent and the numbers they got.
 """
 
 from __future__ import annotations
 
 import secrets
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from app.messages import (
@@ -35,10 +42,12 @@ from app.messages import (
     Members,
     Notice,
     Renamed,
+    Replay,
     Send,
     Welcome,
 )
-from app.protocol import MAX_NAME, check_name, clean_text, is_bye, name_key
+from app.protocol import MAX_NAME, check_name, clean_text, is_bye, name_key, text_too_long
+from app.roomlog import LOG_BYTES, LOG_COUNT, MemoryLog, MessageLog
 
 HISTORY = 20
 HELP = (
@@ -82,8 +91,14 @@ class Member:
     name: str
     kind: str  # "local", "app" or "text"
     token: str | None = None  # lets an app member come back after its connection drops
-    accepted: OrderedDict[str, Chat] = field(default_factory=OrderedDict)
+    # Ids of messages it sent -> (seq, time, to) the room gave them: enough to acknowledge one
+    # sent again without keeping its text a second time; `echo_ids` is seq -> id.
+    accepted: OrderedDict[str, tuple[int, float, str | None]] = field(default_factory=OrderedDict)
+    echo_ids: dict[int, str] = field(default_factory=dict)
     away_until: float = 0.0
+    # A replay that started after this seq was cut short because the member did not read it:
+    # coming back with no progress past it gets no second replay (no replay loops).
+    stalled_after: int | None = None
     encrypted: bool = True  # its connection is TLS (the host's own person: always)
 
 
@@ -96,7 +111,9 @@ class Room:
         self,
         *,
         history: int = HISTORY,
-        resume_log: int = 1000,
+        resume_log: int = LOG_COUNT,
+        log_bytes: int = LOG_BYTES,
+        log: MessageLog | None = None,
         grace: float = 60.0,
         clock: Callable[[], float] = time.time,
         new_token: Callable[[], str] = lambda: secrets.token_urlsafe(18),
@@ -108,11 +125,11 @@ class Room:
         self._away: dict[str, Member] = {}  # token -> member whose connection dropped
         self._reserved: dict[str, str] = {}  # name key -> token of the member away
         self._history = history
-        self._log: deque[Chat] = deque(maxlen=max(history, resume_log))
+        self.log: MessageLog = log or MemoryLog(max(history, resume_log), log_bytes)
         self._grace = grace
         self._clock = clock
         self._new_token = new_token
-        self._seq = 0
+        self._seq = self.log.last_seq
         self._guests = 0
         self.ended = False
         self.journal = journal
@@ -134,12 +151,10 @@ class Room:
             self._away[token] = held[token]
             self._reserved[name_key(name)] = token
         for chat, sender_token in log:
-            self._log.append(Chat(chat.seq, chat.sender, chat.text, chat.time, to=chat.to))
+            self.log.append(Chat(chat.seq, chat.sender, chat.text, chat.time, to=chat.to))
             sender = held.get(sender_token or "")
             if sender is not None and chat.id is not None:  # its acknowledgement, if sent again
-                sender.accepted[chat.id] = chat
-                if len(sender.accepted) > ACCEPTED:
-                    sender.accepted.popitem(last=False)
+                _remember(sender, chat.id, chat)
 
     # --- questions -----------------------------------------------------------------------------
 
@@ -175,6 +190,46 @@ class Room:
     def last_seq(self) -> int:
         return self._seq
 
+    def holder_of(self, token: str | None) -> int | None:
+        """The member id still connected with `token` (its old connection half-open), if any."""
+        if token is None:
+            return None
+        for member in self._members.values():
+            if member.token == token and member.kind == "app":
+                return member.id
+        return None
+
+    def replay_page(
+        self, member_id: int, replay: Replay, after: int, limit: int
+    ) -> tuple[list[Chat], int]:
+        """The next page of `replay` for a member, read from up to `limit` logged messages
+        numbered after `after` (and at most `replay.until`): what it may see of them, and the
+        `after` of the next page; the replay is done when that reaches `replay.until`.
+
+        A newcomer's history holds public messages only; a resume gives the member's own
+        messages their ids back: they acknowledge what it sent before the drop."""
+        page = [c for c in self.log.after(after, limit) if c.seq <= replay.until]
+        following = page[-1].seq if page else replay.until
+        member = self._members.get(member_id)
+        if member is None:
+            return [], replay.until
+        if replay.earlier:
+            return [c for c in page if c.to is None], following
+        ids = member.echo_ids
+        chats = [
+            replace(c, id=ids[c.seq]) if c.seq in ids else c
+            for c in page
+            if self._may_see(member, c)
+        ]
+        return chats, following
+
+    def replay_stalled(self, member_id: int, replay: Replay) -> None:
+        """The member's connection stopped taking `replay` (it is being dropped for not
+        reading): if it comes back claiming no more than before, it is not replayed again."""
+        member = self._members.get(member_id)
+        if member is not None and not replay.earlier:
+            member.stalled_after = replay.after
+
     # --- changes -------------------------------------------------------------------------------
 
     def join(
@@ -197,6 +252,9 @@ class Room:
             back = self._away.pop(token)
             back.encrypted = encrypted
             return self._resume(member_id, back, last_seq)
+        holder = self.holder_of(token)
+        if holder is not None and holder != member_id:
+            return self._take_over(member_id, self._members[holder], last_seq, encrypted)
         note: str | None = None
         if requested is None:
             name = self._guest_name()
@@ -219,15 +277,13 @@ class Room:
         if self.journal is not None and member.token is not None:
             self.journal.member_in(member.token, name)
         welcome = Welcome(
-            name,
-            self.names(),
-            self._recent(),
-            note,
-            member.token,
-            epoch=self.epoch,
-            plain=self.plain_names(),
+            name, self.names(), (), note, member.token, epoch=self.epoch, plain=self.plain_names()
         )
-        return [Send((member_id,), welcome), Send(others, Joined(name, not encrypted))]
+        return [
+            Send((member_id,), welcome),
+            *self._recent(member_id),
+            Send(others, Joined(name, not encrypted)),
+        ]
 
     def _resume(self, member_id: int, member: Member, last_seq: int) -> list[Send]:
         del self._reserved[name_key(member.name)]
@@ -235,35 +291,68 @@ class Room:
         member.id = member_id
         self._members[member_id] = member
         self._by_key[name_key(member.name)] = member_id
-        # The member's own messages go back with their ids: they acknowledge what it sent
-        # before the drop, so it does not show them twice or send them again.
-        own = {echo.seq: echo for echo in member.accepted.values()}
-        missed = tuple(
-            own.get(chat.seq, chat)
-            for chat in self._log
-            if chat.seq > last_seq and self._may_see(member, chat)
-        )
-        note = None
-        if self._log and last_seq < self._log[0].seq - 1:
-            note = "Some messages sent while you were away are too old to send again."
+        return [
+            *self._welcome_back(member, last_seq),
+            Send(others, Joined(member.name, not member.encrypted)),
+        ]
+
+    def _take_over(
+        self, member_id: int, member: Member, last_seq: int, encrypted: bool
+    ) -> list[Send]:
+        """A member came back while the host still held its old connection (half-open): the
+        new connection takes its place in the member list, and nobody else sees it leave or
+        join (unless its encryption changed, which everyone must be told)."""
+        old = member.id
+        self._members = {(member_id if k == old else k): m for k, m in self._members.items()}
+        member.id = member_id
+        self._by_key[name_key(member.name)] = member_id
+        sends = self._welcome_back(member, last_seq)
+        if member.encrypted != encrypted:
+            member.encrypted = encrypted
+            sends.append(
+                Send(self._ids(exclude=member_id), Members(self.names(), self.plain_names()))
+            )
+        return sends
+
+    def _welcome_back(self, member: Member, last_seq: int) -> list[Send]:
+        """A resumed welcome, then a replay of what the member missed (its own messages with
+        their ids, so it neither shows them twice nor sends them again)."""
+        last_seq = max(0, min(last_seq, self._seq))
+        notes: list[str] = []
+        first = self.log.first_seq
+        if last_seq < first - 1:
+            notes.append(
+                f"{first - 1 - last_seq} earlier messages not shown: too old to send again."
+            )
+            last_seq = first - 1
+        if member.stalled_after is not None and last_seq <= member.stalled_after:
+            if self._seq > last_seq:
+                notes.append(
+                    f"{self._seq - last_seq} messages sent while you were away were not sent "
+                    "again: your connection did not take them last time."
+                )
+            last_seq = self._seq
+        else:
+            member.stalled_after = None
+        me = (member.id,)
         welcome = Welcome(
             member.name,
             self.names(),
-            missed,
-            note,
+            (),
+            " ".join(notes) or None,
             member.token,
             resumed=True,
             epoch=self.epoch,
             plain=self.plain_names(),
         )
-        return [
-            Send((member_id,), welcome),
-            Send(others, Joined(member.name, not member.encrypted)),
-        ]
+        sends = [Send(me, welcome)]
+        if last_seq < self._seq:
+            sends.append(Send(me, Replay(last_seq, self._seq, earlier=False)))
+        return sends
 
     def forget_log(self) -> None:
         """Forget the messages kept for newcomers and returning members (numbering goes on)."""
-        self._log.clear()
+        self.log.clear()
 
     def expire(self) -> None:
         """Free the names of members away for longer than the grace period."""
@@ -278,13 +367,32 @@ class Room:
     def said_after(self, seq: int) -> tuple[Chat, ...]:
         """The public messages numbered after `seq` that the log still holds, oldest first: the
         same record newcomers' history is taken from (a peer greeted at `seq` hears these)."""
-        return tuple(chat for chat in self._log if chat.seq > seq and chat.to is None)
+        out: list[Chat] = []
+        while page := self.log.after(seq, 256):
+            out += [chat for chat in page if chat.to is None]
+            seq = page[-1].seq
+        return tuple(out)
 
-    def _recent(self) -> tuple[Chat, ...]:
+    def _recent(self, member_id: int) -> list[Send]:
+        return self.history(member_id, self._seq)
+
+    def history(self, member_id: int, until: int) -> list[Send]:
+        """A newcomer's history, as a replay: the last `history` public messages numbered up
+        to `until` (never others' private ones); nothing if there are none."""
         if self._history <= 0:
-            return ()
-        public = [chat for chat in self._log if chat.to is None]  # never others' private ones
-        return tuple(public[-self._history :])
+            return []
+        found, start, before = 0, 0, until + 1
+        while found < self._history and (page := self.log.before(before, 64)):
+            for chat in reversed(page):
+                if chat.to is None:
+                    found += 1
+                    start = chat.seq
+                    if found == self._history:
+                        break
+            before = page[0].seq
+        if found == 0:
+            return []
+        return [Send((member_id,), Replay(start - 1, until, earlier=True))]
 
     @staticmethod
     def _may_see(member: Member, chat: Chat) -> bool:
@@ -320,13 +428,13 @@ class Room:
         welcome = Welcome(
             member.name,
             self.names(),
-            self._recent(),
+            (),
             note,
             member.token,
             epoch=self.epoch,
             plain=self.plain_names(),
         )
-        return [*sends, Send((member_id,), welcome)]
+        return [*sends, Send((member_id,), welcome), *self._recent(member_id)]
 
     def leave(self, member_id: int, reason: str = "left", hold: bool = False) -> list[Send]:
         """Remove a member (no-op if already gone) and tell the others why. With `hold`
@@ -357,7 +465,10 @@ class Room:
             return self._command(member, text, msg_id)
         if msg_id is not None and msg_id in member.accepted:
             # Sent again after a reconnect: acknowledge it again, deliver it only once.
-            return [Send((member_id,), member.accepted[msg_id])]
+            return [Send((member_id,), self._echo(member, msg_id))]
+        refusal = text_too_long(text)
+        if refusal is not None:  # the size contract: nobody gets any of it
+            return [Send((member_id,), Error("too_long", refusal, msg_id))]
         chat, echo = self._stamp(member, text, msg_id)
         sends = [Send(self._ids(exclude=member_id), chat)]
         if echo is not None:  # an id asks for an echo: the sender's acknowledgement
@@ -375,13 +486,11 @@ class Room:
         """Number, log and journal a message; with an id, also the sender's echo."""
         self._seq += 1
         chat = Chat(self._seq, member.name, text, self._clock(), to=to)
-        self._log.append(chat)
+        self.log.append(chat)
         echo = None
         if msg_id is not None:
-            echo = Chat(chat.seq, chat.sender, text, chat.time, msg_id, to)
-            member.accepted[msg_id] = echo
-            if len(member.accepted) > ACCEPTED:
-                member.accepted.popitem(last=False)
+            echo = replace(chat, id=msg_id)
+            _remember(member, msg_id, chat)
         if self.journal is not None:
             self.journal.record(echo or chat, member.token)
         return chat, echo
@@ -406,9 +515,12 @@ class Room:
             return []
         text = clean_text(text)
         if msg_id is not None and msg_id in member.accepted:
-            return [Send((member_id,), member.accepted[msg_id])]  # sent again: once only
+            return [Send((member_id,), self._echo(member, msg_id))]  # sent again: once only
         if not text.strip():
             return [Send((member_id,), Error("bad_msg", MSG_USAGE))]
+        refusal = text_too_long(text)
+        if refusal is not None:
+            return [Send((member_id,), Error("too_long", refusal, msg_id))]
         target = self.recipient(member_id, name)
         if isinstance(target, Error):
             return [Send((member_id,), target)]
@@ -431,6 +543,15 @@ class Room:
         return [Send(everyone, Ended(reason))]
 
     # --- helpers -------------------------------------------------------------------------------
+
+    def _echo(self, member: Member, msg_id: str) -> Chat:
+        """The acknowledgement of a message sent again. Its text comes from the log; once the
+        log no longer holds it, the echo's text is empty (the sender has its own copy)."""
+        seq, stamp, to = member.accepted[msg_id]
+        logged = self.log.get(seq)
+        if logged is not None:
+            return replace(logged, id=msg_id)
+        return Chat(seq, member.name, "", stamp, msg_id, to)
 
     def _command(self, member: Member, text: str, msg_id: str | None = None) -> list[Send]:
         word, _, arg = text.partition(" ")
@@ -490,3 +611,12 @@ class Room:
 
     def _ids(self, exclude: int | None = None) -> tuple[int, ...]:
         return tuple(i for i in self._members if i != exclude)
+
+
+def _remember(member: Member, msg_id: str, chat: Chat) -> None:
+    """Keep the id of a message a member sent (not its text: the log has that), up to ACCEPTED."""
+    member.accepted[msg_id] = (chat.seq, chat.time, chat.to)
+    member.echo_ids[chat.seq] = msg_id
+    if len(member.accepted) > ACCEPTED:
+        seq = member.accepted.popitem(last=False)[1][0]
+        member.echo_ids.pop(seq, None)

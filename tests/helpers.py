@@ -13,9 +13,13 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from app import events as ev
+from app.messages import Chat, Replay, Send
+
+if TYPE_CHECKING:
+    from app.room import Room
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
@@ -278,3 +282,17 @@ class LoopServer:
         self.thread.join(DEADLINE)
         self.loop.run_until_complete(self.server.wait_closed())
         self.loop.close()
+
+
+def replayed(room: Room, sends: list[Send], member: int) -> tuple[Chat, ...]:
+    """What the room's replays in `sends` give `member` (its history, or what it missed), read
+    from the room's log page by page as the host would."""
+    out: list[Chat] = []
+    for send in sends:
+        replay = send.message
+        if member in send.to and isinstance(replay, Replay):
+            after = replay.after
+            while after < replay.until:
+                page, after = room.replay_page(member, replay, after, 2)
+                out += page
+    return tuple(out)

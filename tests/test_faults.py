@@ -182,6 +182,9 @@ def test_the_host_killed_and_restarted_loses_and_doubles_nothing(join, history: 
         bob, brec = join(port, "Bob")
         ann.send("before")
         brec.wait_for(ev.MessageReceived, lambda e: e.text == "before")
+        # Acknowledged too: a kill before the echo reached Ann would rightly make her send it
+        # again to the new host, which cannot know it had it.
+        arec.wait_for(ev.MessageReceived, lambda e: e.text == "before" and e.mine)
         host.p.send_signal(signal.SIGKILL)
         host.wait()
         arec.wait_for(ev.Reconnecting)

@@ -142,6 +142,7 @@ def test_newcomers_get_the_last_messages_marked_earlier(start_host, join) -> Non
         host.send(f"m{i}")
     hrec.wait_for(ev.MessageReceived, lambda e: e.text == "m4")
     ann, arec = join(port, "Ann")
+    arec.wait_for(ev.MessageReceived, lambda e: e.text == "m4")  # history follows the welcome
     earlier = [e for e in arec.of(ev.MessageReceived) if e.earlier]
     assert [e.text for e in earlier] == ["m2", "m3", "m4"]
     assert [e.seq for e in earlier] == [3, 4, 5]

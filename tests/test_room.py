@@ -19,6 +19,7 @@ from app.messages import (
 )
 from app.protocol import MAX_NAME, check_name, name_key
 from app.room import HELP, HISTORY, Room
+from tests.helpers import replayed
 
 HOST, ANN, BOB, CAT = 0, 1, 2, 3
 
@@ -52,6 +53,10 @@ def inbox(sends: list[Send], member: int) -> list[ServerMessage]:
 def welcome_of(sends: list[Send], member: int) -> Welcome:
     (welcome,) = [m for m in inbox(sends, member) if isinstance(m, Welcome)]
     return welcome
+
+
+def history_of(room: Room, sends: list[Send], member: int) -> tuple[Chat, ...]:
+    return replayed(room, sends, member)
 
 
 @pytest.fixture
@@ -279,7 +284,7 @@ def test_multi_line_text_is_kept(room: Room) -> None:
 def test_empty_messages_are_ignored(room: Room, text: str) -> None:
     assert room.say(ANN, text, "m1") == []
     assert room.last_seq == 0
-    assert welcome_of(room.join(CAT, "Cat", "app"), CAT).history == ()
+    assert history_of(room, room.join(CAT, "Cat", "app"), CAT) == ()
 
 
 def test_say_from_a_stranger_does_nothing(room: Room) -> None:
@@ -303,8 +308,9 @@ def test_newcomers_get_the_last_messages(clock: Clock) -> None:
     for i in range(5):
         clock.now = float(i)
         room.say(ANN, f"m{i}", f"id{i}")
-    welcome = welcome_of(room.join(BOB, "Bob", "app"), BOB)
-    assert welcome.history == (
+    sends = room.join(BOB, "Bob", "app")
+    assert welcome_of(sends, BOB).history == ()  # never inside the welcome: replayed after it
+    assert history_of(room, sends, BOB) == (
         Chat(3, "Ann", "m2", 2.0),
         Chat(4, "Ann", "m3", 3.0),
         Chat(5, "Ann", "m4", 4.0),
@@ -315,7 +321,7 @@ def test_default_history_is_twenty(room: Room) -> None:
     assert HISTORY == 20
     for i in range(25):
         room.say(ANN, f"line {i}")
-    history = welcome_of(room.join(CAT, "Cat", "app"), CAT).history
+    history = history_of(room, room.join(CAT, "Cat", "app"), CAT)
     assert [c.text for c in history] == [f"line {i}" for i in range(5, 25)]
 
 
@@ -323,7 +329,7 @@ def test_commands_do_not_enter_history(room: Room) -> None:
     room.say(ANN, "/who")
     room.say(ANN, "/help")
     room.say(ANN, "real")
-    history = welcome_of(room.join(CAT, "Cat", "app"), CAT).history
+    history = history_of(room, room.join(CAT, "Cat", "app"), CAT)
     assert history == (Chat(1, "Ann", "real", 1e3),)
 
 
@@ -331,7 +337,7 @@ def test_no_history_kept_when_asked_for_none() -> None:
     room = Room(history=0)
     room.join(ANN, "Ann", "app")
     room.say(ANN, "hi")
-    assert welcome_of(room.join(BOB, "Bob", "app"), BOB).history == ()
+    assert history_of(room, room.join(BOB, "Bob", "app"), BOB) == ()
 
 
 # --- commands -------------------------------------------------------------------------------------
@@ -572,7 +578,7 @@ def test_a_member_comes_back_with_its_token(room: Room, clock: Clock) -> None:
     assert welcome.resumed
     assert welcome.name == "Ann"
     assert welcome.token == "t1"
-    assert welcome.history == (Chat(2, "Bob", "while away", clock.now),)
+    assert history_of(room, sends, CAT) == (Chat(2, "Bob", "while away", clock.now),)
     assert welcome.note is None
     assert inbox(sends, BOB) == [Joined("Ann")]
     assert room.id_of("ann") == CAT
@@ -604,6 +610,6 @@ def test_coming_back_after_too_much_was_said_gets_a_note(clock: Clock) -> None:
     room.leave(ANN, "connection lost", hold=True)
     for i in range(6):
         room.say(BOB, f"m{i}")
-    welcome = welcome_of(room.join(CAT, None, "app", token="t1", last_seq=0), CAT)
-    assert [c.seq for c in welcome.history] == [4, 5, 6]
-    assert welcome.note == "Some messages sent while you were away are too old to send again."
+    sends = room.join(CAT, None, "app", token="t1", last_seq=0)
+    assert [c.seq for c in history_of(room, sends, CAT)] == [4, 5, 6]
+    assert welcome_of(sends, CAT).note == "3 earlier messages not shown: too old to send again."

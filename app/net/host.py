@@ -19,6 +19,13 @@ room member 0; deliveries to it become UI events through `post`.
 Writes never wait: each transport buffers what it cannot send yet, and a peer whose buffer passes
 `write_cap` (64 KiB) makes the room wait for it (backpressure: the host reads from no one, so
 senders slow down early instead of queueing); one still over it after `stuck_wait` is dropped.
+
+History and resumes are replays (`_Replaying`): the room names a range of its log, and the host
+writes it a page at a time while the member's connection takes it (`pause_writing` stops the
+pages, `resume_writing` starts them again), so a replay holds at most `write_cap` plus one
+page in flight, however long the log. What the room says to that member meanwhile waits behind
+the replay, in order (references to messages every member shares, not copies). A replay that
+stalls for `stuck_wait` drops the member as not reading; it does not make the room wait.
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Coroutine, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,9 +57,11 @@ from app.messages import (
     Ended,
     Error,
     Hello,
+    History,
     Ping,
     Pong,
     ProtocolError,
+    Replay,
     Say,
     Send,
     SendRates,
@@ -68,11 +77,13 @@ from app.protocol import (
     MAX_LINE,
     VERSION,
     HostSideParser,
+    encode_history,
     encode_json,
     encode_text,
     refusal_line,
 )
 from app.room import HISTORY, Room
+from app.roomlog import LOG_BYTES, LOG_COUNT
 from app.security import (
     CONFIRM_SIZE,
     PAKE_SIZE,
@@ -128,6 +139,9 @@ class HostOptions:
     keepalive: float = 45.0  # an app member silent this long (no answer to pings) is gone
     grace: float = 60.0  # how long a dropped member's name waits for it to come back
     history: int = HISTORY
+    log_count: int = LOG_COUNT  # messages kept for members coming back ...
+    log_bytes: int = LOG_BYTES  # ... in at most this much memory
+    replay_held: int = 10_000  # messages that may wait behind one member's replay
     close_wait: float = 1.0  # how long ending the room waits for goodbyes to flush
     max_file_size: int = MAX_FILE_SIZE  # largest file a member may offer (0: no files)
     downloads: Path | None = None  # where the host's own person saves files; None: Downloads
@@ -173,6 +187,22 @@ class _Refusal(asyncio.Protocol):
             self.done.set_result(None)
 
 
+REPLAY_PAGE = 64  # messages read from the log at a time
+REPLAY_STEP = 256 * 1024  # bytes written per loop iteration, so others are served in between
+
+
+@dataclass
+class _Replaying:
+    """A replay under way to one peer: where it is, and what waits behind it, in order
+    (messages, and further replays: a text peer's history, then what was said since)."""
+
+    replay: Replay
+    cursor: int  # the `after` of the next page
+    held: deque[ServerMessage | Replay] = field(default_factory=deque)
+    paused: bool = False  # the connection is over write_cap: wait for resume_writing
+    timer: asyncio.TimerHandle | None = None  # drops the peer if it stays paused
+
+
 class _Peer(asyncio.Protocol):
     """One connection at the host. Knows bytes and its own buffer; the Host knows the room."""
 
@@ -199,6 +229,7 @@ class _Peer(asyncio.Protocol):
         self.lost = asyncio.get_running_loop().create_future()
         self.timers: list[asyncio.TimerHandle] = []
         self._out: list[bytes] = []  # written this loop iteration, sent together by _flush
+        self.replaying: _Replaying | None = None
 
     @property
     def kind(self) -> str:
@@ -235,13 +266,19 @@ class _Peer(asyncio.Protocol):
             self.host.received(self, msg)
 
     def pause_writing(self) -> None:
-        self.host.congested(self, True)
+        if self.replaying is not None:
+            self.host.replay_paused(self)
+        else:
+            self.host.congested(self, True)
 
     def resume_writing(self) -> None:
         self.host.congested(self, False)
+        if self.replaying is not None:
+            self.host.replay_resumed(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_timers()
+        self.host.stop_replay(self)
         self.host.congested(self, False)
         self.closing = True
         self.host.lost(self, exc)
@@ -289,6 +326,12 @@ class _Peer(asyncio.Protocol):
         if self.transport is not None:
             self.transport.abort()
 
+    def write_now(self, data: bytes) -> None:
+        """Write at once, after what is already queued (a replay page: its size counts now)."""
+        self._flush()
+        if not self.closing and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
     def _stop_timers(self) -> None:
         for timer in self.timers:
             timer.cancel()
@@ -305,7 +348,12 @@ class Host:
         self.post = post
         self._discovery = discovery if options.announce else None
         self._announcement: Announcement | None = None
-        self.room = Room(history=options.history, grace=options.grace)
+        self.room = Room(
+            history=options.history,
+            resume_log=options.log_count,
+            log_bytes=options.log_bytes,
+            grace=options.grace,
+        )
         self.port = 0
         self.identity: Identity | None = None
         self._tls: ssl.SSLContext | None = None
@@ -629,12 +677,15 @@ class Host:
     def admit(self, peer: _Peer, name: str | None, hello: Hello | None = None) -> None:
         if peer.admitted:
             return
-        if len(self.room) - 1 >= self.options.max_members:
+        token, last_seq = (hello.token, hello.last_seq) if hello else (None, 0)
+        holder = self.room.holder_of(token)
+        if holder is None and len(self.room) - 1 >= self.options.max_members:
             peer.refuse("room_full", f"The room is full ({self.options.max_members} members).")
             return
         peer.admitted = True
         peer._stop_timers()
-        token, last_seq = (hello.token, hello.last_seq) if hello else (None, 0)
+        if holder is not None and holder != peer.id:
+            self._replace(holder)
         self._deliver(
             self._admission(
                 peer, self.room.join(peer.id, name, peer.kind, token, last_seq, peer.tls)
@@ -656,15 +707,30 @@ class Host:
             peer.limit_key = f"member {welcome.token}"
         if peer.kind != "text" or welcome.resumed:
             return sends
-        since, count = peer.greeted_seq, len(welcome.history)
-        logged = self.room.said_after(0)
-        # As much history as the room gives newcomers, ending where the greeting went out ...
-        before = tuple(chat for chat in logged if chat.seq <= since)[-count:] if count else ()
-        trimmed = replace(welcome, history=before)
-        out = [Send(s.to, trimmed) if s.message is welcome else s for s in sends]
-        # ... then what was said since, as it was said.
-        out += [Send((peer.id,), chat) for chat in logged if chat.seq > since]
+        since, now = peer.greeted_seq, self.room.last_seq
+        out: list[Send] = []
+        for send in sends:
+            if send.to == (peer.id,) and isinstance(send.message, Replay):
+                continue  # the room's history for it, replaced below
+            out.append(send)
+            if send.message is welcome:
+                # As much history as the room gives newcomers, ending where the greeting went
+                # out ... then what was said since, as it was said.
+                out += self.room.history(peer.id, until=since)
+                if now > since:
+                    out.append(Send((peer.id,), Replay(since, now, earlier=False)))
         return out
+
+    def _replace(self, member_id: int) -> None:
+        """The member came back with its token while its old connection still looked open
+        (half-open: the old one died without a word). Close the old one; the room moves the
+        member to the new connection, so it is neither split in two nor seen to leave."""
+        old = self._peers.pop(member_id, None)
+        if old is not None:
+            log.info("%s: replaced by a new connection of the same member", old.address)
+            self.stop_replay(old)
+            self.congested(old, False)
+            old.abort()
 
     def received(self, peer: _Peer, msg: object) -> None:
         if not peer.admitted:
@@ -864,6 +930,7 @@ class Host:
         """Cut a member off. With `hold` (it was slow or unreachable, not misbehaving) it may
         come back as itself within the grace period; without, it is told why, which also
         keeps its app from reconnecting."""
+        self.stop_replay(peer)
         self.congested(peer, False)
         if hold:
             peer.abort()
@@ -946,6 +1013,13 @@ class Host:
             return
         for send in sends:
             msg = send.message
+            if isinstance(msg, Replay):
+                for member_id in send.to:
+                    if member_id == LOCAL:
+                        self._local_replay(msg)
+                    elif (peer := self._peers.get(member_id)) is not None:
+                        self._start_replay(peer, msg)
+                continue
             if isinstance(msg, Welcome) and msg.limits is None:
                 msg = replace(msg, limits=self._rates)  # the member's limits, to pace itself
             encoded: dict[str, bytes] = {}
@@ -956,6 +1030,11 @@ class Host:
                 peer = self._peers.get(member_id)
                 if peer is None:
                     continue
+                if peer.replaying is not None:  # after the replay, in order
+                    self._hold(peer, msg)
+                    if isinstance(msg, Ended):
+                        peer.close()
+                    continue
                 data = encoded.get(peer.kind)
                 if data is None:
                     data = encoded[peer.kind] = (
@@ -964,6 +1043,119 @@ class Host:
                 peer.write(data)
                 if isinstance(msg, Ended):
                     peer.close()
+
+    # --- replays: history and resumes, paced by the member's connection -----------------------
+
+    def _start_replay(self, peer: _Peer, replay: Replay) -> None:
+        if peer.closing:
+            return
+        if peer.replaying is not None:  # one at a time, in the order given
+            self._hold(peer, replay)
+            return
+        peer.replaying = _Replaying(replay, replay.after)
+        if peer.id in self._congested:  # over write_cap already: wait for it to drain
+            self.replay_paused(peer)
+        else:
+            asyncio.get_running_loop().call_soon(self._pump, peer)
+
+    def _pump(self, peer: _Peer) -> None:
+        """Write the next pages of a peer's replay until its connection is full (then
+        `resume_writing` calls again) or a step's worth is written (then the loop does)."""
+        r = peer.replaying
+        if r is None or r.paused or peer.closing:
+            return
+        step = 0
+        while step < REPLAY_STEP and not r.paused:
+            chats, r.cursor = self.room.replay_page(peer.id, r.replay, r.cursor, REPLAY_PAGE)
+            if chats:
+                data = self._page(peer, chats, r.replay.earlier)
+                step += len(data)
+                peer.write_now(data)  # may call pause_writing at once
+                if peer.replaying is not r:  # closed meanwhile
+                    return
+            if r.cursor >= r.replay.until:
+                r = self._next_replay(peer)
+                if r is None:
+                    return
+        if not r.paused:
+            asyncio.get_running_loop().call_soon(self._pump, peer)
+
+    def _page(self, peer: _Peer, chats: list[Chat], earlier: bool) -> bytes:
+        if peer.kind != "app":
+            if earlier:
+                return encode_text(History(tuple(chats)))
+            return b"".join(encode_text(c) for c in chats)
+        if earlier:
+            frames, skipped = encode_history(chats)
+            if skipped:
+                log.warning("%d logged messages are over the size contract; not sent", skipped)
+            return b"".join(frames)
+        return b"".join(encode_json(c) for c in chats)
+
+    def _next_replay(self, peer: _Peer) -> _Replaying | None:
+        """A replay is done: send what waited behind it, up to the next replay, if any."""
+        r = peer.replaying
+        if r is None:
+            return None
+        while r.held:
+            item = r.held.popleft()
+            if isinstance(item, Replay):
+                r.replay, r.cursor = item, item.after
+                return r
+            peer.send(item)
+            if isinstance(item, Ended):
+                peer.close()
+        self.stop_replay(peer)
+        return None
+
+    def _hold(self, peer: _Peer, item: ServerMessage | Replay) -> None:
+        r = peer.replaying
+        assert r is not None
+        r.held.append(item)
+        if isinstance(item, Ended):  # the chat is over for it: say so now
+            r.held = deque(m for m in r.held if not isinstance(m, Replay))
+            r.cursor = r.replay.until
+            self._next_replay(peer)
+        elif len(r.held) > self.options.replay_held:  # it takes its replay too slowly
+            self.drop_soon(peer, "not reading")
+
+    def replay_paused(self, peer: _Peer) -> None:
+        r = peer.replaying
+        if r is None or r.paused:
+            return
+        r.paused = True
+        r.timer = asyncio.get_running_loop().call_later(
+            self.options.stuck_wait, self._replay_stalled, peer
+        )
+
+    def replay_resumed(self, peer: _Peer) -> None:
+        r = peer.replaying
+        if r is None or not r.paused:
+            return
+        r.paused = False
+        if r.timer is not None:
+            r.timer.cancel()
+            r.timer = None
+        asyncio.get_running_loop().call_soon(self._pump, peer)
+
+    def _replay_stalled(self, peer: _Peer) -> None:
+        r = peer.replaying
+        if r is not None and r.paused and not peer.closing:
+            self.room.replay_stalled(peer.id, r.replay)
+            self.drop_soon(peer, "not reading")
+
+    def stop_replay(self, peer: _Peer) -> None:
+        """Forget a peer's replay (it is closing, or another replay replaces it)."""
+        r, peer.replaying = peer.replaying, None
+        if r is not None and r.timer is not None:
+            r.timer.cancel()
+
+    def _local_replay(self, replay: Replay) -> None:
+        after = replay.after
+        while after < replay.until:
+            chats, after = self.room.replay_page(LOCAL, replay, after, REPLAY_PAGE)
+            for chat in chats:
+                self._view.chat(chat, replay.earlier)
 
     def _local(self, msg: ServerMessage) -> None:
         if isinstance(msg, Welcome):

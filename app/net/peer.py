@@ -9,6 +9,15 @@ single line is read: against the invite's fingerprint if there is one, else agai
 Then it waits `greet_wait` for the host's greeting. A Parley greeting gets a hello (carrying the
 first half of the password exchange when there is a password); anything else, or silence, means
 a server that is not Parley (``nc -l``, ``ncat --chat``), spoken to in plain lines.
+
+After the hello the host has `welcome_wait` to let us in with a `welcome`. Nothing the room says
+is shown before that welcome (a joiner that is not in the room never looks as if it were), and a
+line too long to read before it means the welcome itself was lost: both end the attempt loudly
+(`Failed` the first time, a reconnect after that). History comes after the welcome in `history`
+frames, and what was missed while away in ordinary `msg` frames.
+
+What the user types before the first welcome waits in a queue of at most `queue_max` lines;
+messages are checked against the size contract (`MAX_TEXT`) before they are sent or kept.
 """
 
 from __future__ import annotations
@@ -36,6 +45,7 @@ from app.messages import (
     Error,
     Greeting,
     Hello,
+    History,
     Ping,
     Pong,
     ProtocolError,
@@ -56,6 +66,7 @@ from app.protocol import (
     clean_text,
     encode_client,
     is_bye,
+    text_too_long,
 )
 from app.room import MSG_USAGE, split_target
 from app.security import (
@@ -102,6 +113,8 @@ class JoinOptions:
     keepalive: float = 12.0
     keep_history: bool = True  # keep a transcript of the room on disk, shown on rejoining
     downloads: Path | None = None  # where accepted files go; None: the user's Downloads
+    welcome_wait: float = 15.0  # from the greeting to the welcome (password exchange included)
+    queue_max: int = 200  # lines typed before the first welcome that may wait for it
 
 
 class _JoinerProtocol(asyncio.Protocol):
@@ -120,7 +133,7 @@ class _JoinerProtocol(asyncio.Protocol):
             self.joiner.received(msg)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.joiner.lost(exc)
+        self.joiner.lost(exc, self)
 
 
 class Joiner:
@@ -139,6 +152,8 @@ class Joiner:
         self._pacer: Pacer | None = None  # keeps us within the host's limits
         self._pump_timer: asyncio.TimerHandle | None = None
         self._greet_timer: asyncio.TimerHandle | None = None
+        self._welcome_timer: asyncio.TimerHandle | None = None
+        self._kept_shown: set[tuple[str, int]] = set()  # (epoch, seq) the transcript showed
         self._retry: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._auth: JoinerAuth | None = None
@@ -365,6 +380,7 @@ class Joiner:
                 self._enter_foreign()
             else:
                 self._hello()
+                self._wait_for_welcome()
         elif isinstance(msg, RawLine):
             text = clean_text(msg.text)
             self.post(ev.MessageReceived(None, text))
@@ -374,8 +390,19 @@ class Joiner:
             self._answer(msg)
         elif isinstance(msg, Welcome):
             self._welcome(msg)
+        elif isinstance(msg, ProtocolError) and not self.in_room and msg.code == "line_too_long":
+            self._not_let_in(f"{self.where} sent a line too long to read before letting us in.")
+        elif not self.in_room and not isinstance(msg, Ended | Error | Ping | ProtocolError):
+            pass  # not in the room (yet, or any more): nothing of it is shown
+        elif isinstance(msg, History):
+            for chat in msg.messages:
+                self._earlier(chat)
         elif isinstance(msg, Chat):
             self._chat(msg)
+        elif isinstance(msg, Error) and msg.id is not None and msg.id in self._pending:
+            del self._pending[msg.id]  # refused, not lost: never sent again
+            self._private.pop(msg.id, None)
+            self.post(ev.ErrorShown(msg.text))
         elif isinstance(msg, Ended):
             self._close(ev.ChatEnded(msg.reason))
         elif isinstance(msg, Error) and not self.in_room:
@@ -426,7 +453,32 @@ class Joiner:
             return
         self._write(encode_client(AuthProof(to_b64(proof))))
 
+    def _wait_for_welcome(self) -> None:
+        if self._welcome_timer is not None:
+            self._welcome_timer.cancel()
+        loop = asyncio.get_running_loop()
+        wait = self.options.welcome_wait
+        self._welcome_timer = loop.call_later(
+            wait, self._not_let_in, f"{self.where} did not let us in within {wait:g} s."
+        )
+
+    def _not_let_in(self, reason: str) -> None:
+        """This connection will not take us into the room: say so, never look joined."""
+        if self.in_room or self._finished or self._proto is None:
+            return
+        if not self.welcomed:
+            self._close(ev.Failed(f"{reason} Not connected."))
+            return
+        transport, self._proto = self._proto.transport, None
+        if self._welcome_timer is not None:
+            self._welcome_timer.cancel()
+        if transport is not None:
+            transport.abort()  # its lost() belongs to no current connection
+        self._retry_later(reason)
+
     def _welcome(self, msg: Welcome) -> None:
+        if self._welcome_timer is not None:
+            self._welcome_timer.cancel()
         first = not self.welcomed
         kept: ev.EarlierShown | None = None
         if first and self.options.keep_history and self._transcripts is None:
@@ -472,11 +524,9 @@ class Joiner:
         if kept is not None:
             self.post(kept)
             shown = {(m.key.split("/")[1], m.seq or 0) for m in kept.messages if m.key}
-        for chat in msg.history:
-            if (msg.epoch or "", chat.seq) in shown:  # kept, and shown in its place already
-                self._last_seq = max(self._last_seq, chat.seq)
-                continue
-            self._chat(chat, earlier=first or not msg.resumed)
+        self._kept_shown = shown
+        for chat in msg.history:  # (a host of this version sends history after the welcome)
+            self._earlier(chat, earlier=first or not msg.resumed)
         self._pace_to(msg.limits)
         self._outbox = deque(self._pending)  # not accepted before the drop: again, paced
         self._pump()
@@ -484,10 +534,20 @@ class Joiner:
         self._start_keepalive()
         self._flush_queue()
 
+    def _earlier(self, chat: Chat, earlier: bool = True) -> None:
+        """A message of the room's history (after a welcome): shown unless the kept
+        transcript showed it in its place already."""
+        if (self._epoch or "", chat.seq) in self._kept_shown:
+            self._last_seq = max(self._last_seq, chat.seq)
+            return
+        self._chat(chat, earlier)
+
     def _chat(self, msg: Chat, earlier: bool = False) -> None:
         if msg.id is not None and msg.id in self._pending:
-            del self._pending[msg.id]  # accepted: the echo is the acknowledgement
+            text = self._pending.pop(msg.id)  # accepted: the echo is the acknowledgement
             self._private.pop(msg.id, None)
+            if not msg.text:  # an old message acknowledged again: the host no longer has it
+                msg = replace(msg, text=text)
         elif msg.seq <= self._last_seq:
             return  # seen already (sent again after a reconnect)
         self._last_seq = max(self._last_seq, msg.seq)
@@ -555,6 +615,10 @@ class Joiner:
         if self._finished or self._leaving:
             return
         bye = is_bye(text) and to is None
+        refusal = None if self.foreign else text_too_long(text)
+        if refusal is not None:  # the size contract, told before anything is sent
+            self.post(ev.ErrorShown(refusal))
+            return
         if self.foreign:
             self._write(text.replace("\n", " ").encode() + b"\n")
             self.post(ev.MessageReceived(self._view.name, text, mine=True))
@@ -562,6 +626,9 @@ class Joiner:
                 self._close(ev.ChatEnded("You left the chat."))
             return
         if not self.welcomed:
+            if len(self._queued) >= self.options.queue_max:
+                self.post(ev.ErrorShown("Not in the room yet: that line was not sent."))
+                return
             self._queued.append((text, to))
             return
         if to is None and text[:5].lower() in ("/msg ", "/msg\t"):
@@ -660,12 +727,16 @@ class Joiner:
 
     # --- drops, keepalive and reconnecting -----------------------------------------------------
 
-    def lost(self, exc: Exception | None) -> None:
+    def lost(self, exc: Exception | None, proto: _JoinerProtocol | None = None) -> None:
+        if proto is not None and proto is not self._proto:
+            return  # a connection given up on already (no welcome came on it)
         self.in_room = False
         if not self._finished:
             self.transfers.connection_lost()
         if self._greet_timer is not None:
             self._greet_timer.cancel()
+        if self._welcome_timer is not None:
+            self._welcome_timer.cancel()
         if self._finished:
             return
         if self._leaving:
@@ -748,6 +819,8 @@ class Joiner:
     def _close(self, event: ev.Event) -> None:
         if self._greet_timer is not None:
             self._greet_timer.cancel()
+        if self._welcome_timer is not None:
+            self._welcome_timer.cancel()
         transport = self._proto.transport if self._proto is not None else None
         # Once only: a TLS transport closed twice lets go of its socket, and abort() could
         # then no longer reach it.

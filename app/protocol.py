@@ -681,7 +681,7 @@ def text_lines(msg: ServerMessage) -> list[str]:
         who = msg.sender if msg.to is None else f"(private to {msg.to}) {msg.sender}"
         return [f"{who}: {part}" for part in msg.text.split("\n")]
     if isinstance(msg, Welcome):
-        lines = [f"* You are {msg.name}. In the room: {', '.join(msg.members)}."]
+        lines = [f"* You are {msg.name}. In the room: {_members_text(msg.members)}."]
         if msg.note:
             lines.append(f"* {msg.note}")
         if msg.plain:
@@ -708,6 +708,18 @@ def text_lines(msg: ServerMessage) -> list[str]:
     if isinstance(msg, Ended):
         return [f"* {msg.reason}", "Chat ended."]
     return []
+
+
+WELCOME_NAMES = 50  # a text peer's welcome lists this many names at most
+
+
+def _members_text(members: tuple[str, ...] | list[str]) -> str:
+    """Who is in the room, for a text peer's welcome: the names, or in a big room the count
+    (`/who` lists them). Listing thousands of names to every newcomer would make filling a
+    room cost the host a square of its size."""
+    if len(members) <= WELCOME_NAMES:
+        return ", ".join(members)
+    return f"{len(members):,} members (/who lists them)"
 
 
 def encode_text(msg: ServerMessage) -> bytes:

@@ -324,6 +324,8 @@ class ParleyServer(Server):
                 argv += [flag, str(self.max_members)]
         if self.lift_limits:
             argv += ["--rate", "0"]
+        if "--no-announce" in self.help_text:  # measure the relay, not multicast DNS
+            argv.append("--no-announce")
         return argv
 
     def describe(self) -> str:

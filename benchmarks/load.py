@@ -415,7 +415,7 @@ class Run:
         self.tls = client_tls() if server.tls else None
         self.failed_connects = 0
         self.failures: collections.Counter[str] = collections.Counter()
-        self.concurrency = settings.concurrency or (8 if self.kind == "ncat" else 200)
+        self.concurrency = settings.concurrency or (8 if self.kind == "ncat" else 1000)
         self._spy: asyncio.subprocess.Process | None = None
 
     async def __aenter__(self) -> Run:
@@ -1346,7 +1346,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--concurrency",
         type=int,
         help="connects in flight (default: 8 for ncat, whose listen backlog is 10; "
-        "200 for Parley, whose backlog is 1024 and which greets a silent peer after 0.5 s)",
+        "1000 for Parley and the floor, whose backlogs are 1024 and 4096)",
     )
     parser.add_argument(
         "--parley-limits",

@@ -136,6 +136,29 @@ def test_many_lines_in_one_read_reach_everyone_in_order(start_host, join) -> Non
     ] == texts
 
 
+def test_arrivals_announced_together_reach_each_member_once_in_order(start_host, join) -> None:
+    """Arrivals within `announce_wait` go out together: each member hears of those who came
+    after it, once, in order, and before anything they say."""
+    host, hrec, port = start_host(announce_wait=0.5)
+    first, a = text_peer(port)
+    second, b = text_peer(port)
+    third, c = text_peer(port)
+    third.line("hello from the third")
+    seen = r"joined|^guest\d+: hi$|hello from the third"
+    assert first.read_until(seen).startswith(f"* {b} joined")
+    assert first.read_until(seen) == f"{b}: hi"
+    assert first.read_until(seen).startswith(f"* {c} joined")
+    assert first.read_until(seen) == f"{c}: hi"
+    assert first.read_until(seen) == f"{c}: hello from the third"
+    assert second.read_until(seen).startswith(f"* {c} joined")
+    assert second.read_until(seen) == f"{c}: hi"
+    joined = [e.name for e in hrec.of(ev.MemberJoined)]
+    assert joined == [a, b, c]
+    for peer in (first, second):
+        peer.line("/who")
+        assert "joined" not in peer.read_until(r"^\* In the room: ")
+
+
 def test_newcomers_get_the_last_messages_marked_earlier(start_host, join) -> None:
     host, hrec, port = start_host(history=3)
     for i in range(5):

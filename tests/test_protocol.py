@@ -943,3 +943,12 @@ def test_a_welcome_with_broken_limits_is_malformed(limits: str) -> None:
     (got,) = parley_joiner().feed(line.encode())
     assert isinstance(got, ProtocolError)
     assert got.code == "malformed"
+
+
+def test_a_text_welcome_lists_names_in_a_small_room_and_counts_them_in_a_big_one() -> None:
+    small = encode_text(Welcome("guest2", ("Host", "Ann", "guest2"))).decode()
+    assert small.startswith("* You are guest2. In the room: Host, Ann, guest2.\n")
+    names = tuple(f"guest{i}" for i in range(5000))
+    big = encode_text(Welcome("guest4999", names)).decode()
+    assert big.startswith("* You are guest4999. In the room: 5,000 members (/who lists them).\n")
+    assert len(big) < 200

@@ -727,7 +727,7 @@ class Host:
             self._deliver([held[0][1]])
             return
         start = {member_id: i + 1 for i, (member_id, _) in enumerate(held)}
-        msgs = [send.message for _, send in held]
+        msgs = [send.message for _, send in held if isinstance(send.message, Joined)]
         encoded: dict[str, list[bytes]] = {}
         joined: dict[tuple[str, int], bytes] = {}
         everyone = set(held[-1][1].to)

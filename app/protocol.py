@@ -62,7 +62,7 @@ from app.messages import (
 from app.names import MAX_NAME as MAX_NAME
 from app.names import check_name as check_name
 from app.names import name_key as name_key
-from app.transfer import FRAME_TYPES, BadFrame, FileFrame, decode_frame
+from app.transfer import FRAME_TYPES, BadFrame, FileFrame, decode_frame, quick_chunk
 
 VERSION = 1
 MAX_LINE = 64 * 1024
@@ -262,6 +262,9 @@ class HostSideParser:
     def feed(self, data: bytes) -> list[ClientMessage | FileFrame | ProtocolError]:
         out: list[ClientMessage | FileFrame | ProtocolError] = []
         for raw in self._lines.feed(data):
+            if self.kind == "app" and raw is not None and (chunk := quick_chunk(raw, True)):
+                out.append(chunk)  # a file's chunk in the usual shape: no JSON parse (transfer)
+                continue
             line = _decode(raw, self._lines.max_line)
             first, self._first_line = self._first_line, False
             if isinstance(line, ProtocolError):
@@ -296,6 +299,9 @@ class JoinerSideParser:
     ) -> list[Greeting | ServerMessage | FileFrame | RawLine | ProtocolError]:
         out: list[Greeting | ServerMessage | FileFrame | RawLine | ProtocolError] = []
         for raw in self._lines.feed(data):
+            if self.mode == "parley" and raw is not None and (chunk := quick_chunk(raw, False)):
+                out.append(chunk)  # a file's chunk in the usual shape: no JSON parse (transfer)
+                continue
             line = _decode(raw, self._lines.max_line, from_host=True)
             if isinstance(line, ProtocolError):
                 out.append(line)

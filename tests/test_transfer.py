@@ -379,3 +379,40 @@ def test_incoming_refuses_out_of_order_and_sees_a_bad_hash() -> None:
     assert incoming.restart() == FileAccept(1, 1, offer.sha256)
     assert incoming.written(incoming.chunk(FileData(1, b"X", file=1))) == [FileDone(1, False)]
     assert not incoming.verified
+
+
+@pytest.mark.parametrize("relaying", [True, False])
+def test_a_chunk_reads_the_same_by_the_quick_path_and_by_json(relaying: bool) -> None:
+    from app.transfer import quick_chunk
+
+    frames = [
+        FileData(0, b"", stream=1),
+        FileData(123456789, bytes(range(256)) * 40, stream=7),
+        FileData(5, b"\xff" * CHUNK, file=9),
+    ]
+    for frame in frames:
+        line = encode_frame(frame)[:-1]
+        quick = quick_chunk(line, relaying)
+        slow = decode_frame(json.loads(line), relaying)
+        assert quick is not None
+        assert quick == slow
+        assert (quick.b64, quick.size) == (slow.b64, slow.size)  # type: ignore[union-attr]
+    # Anything not in the usual shape is left to the ordinary parser, which has the last word.
+    for odd in (
+        b'{"offset":0,"type":"file_data","stream":1,"data":"QUJD"}',  # another order
+        b'{"type":"file_data","offset":01,"stream":1,"data":"QUJD"}',  # not JSON
+        b'{"type":"file_data","offset":0,"stream":1,"data":"QU\\"D"}',
+        b'{"type":"file_data","offset":0,"stream":1,"data":"QUJ"}',
+        b'{"type":"file_data","offset":0,"stream":1,"data":"QUJD"} ',
+    ):
+        assert quick_chunk(odd, relaying) is None
+
+
+def test_both_parsers_take_the_quick_path_only_for_app_peers() -> None:
+    line = encode_frame(FileData(0, b"abc", stream=1))
+    text_peer = HostSideParser()
+    text_peer.feed(b"hello\n")
+    assert [type(m).__name__ for m in text_peer.feed(line)] == ["Say"]
+    joiner = JoinerSideParser()
+    joiner.feed(b"not parley\n")
+    assert [type(m).__name__ for m in joiner.feed(line)] == ["RawLine"]

@@ -34,6 +34,7 @@ from app.gui.logic import (
     invite_in,
     invite_note,
     invite_shown,
+    member_label,
     message_to_send,
     split_join_target,
     title_for,
@@ -616,3 +617,58 @@ def test_stop_cancels_the_timer_and_a_failing_event_does_not_stop_polling() -> N
     poller.stop()
     assert fake.pending == {}
     assert not poller.running
+
+
+def test_the_badge_says_who_is_not_encrypted_and_recovers_when_they_go() -> None:
+    view = SessionView()
+    view.apply(
+        ev.Connected("Ann", "h", 1, ("Hal", "Ann", "guest1"), safety_code="1234", plain=("guest1",))
+    )
+    assert view.security == Security("Not all encrypted: guest1 · safety code 1234", warn=True)
+    lines = view.apply(
+        ev.MemberJoined("guest2", ("Hal", "Ann", "guest1", "guest2"), encrypted=False)
+    )
+    assert view.plain == ("guest1", "guest2")
+    assert lines[-1].kind == "error"
+    assert "guest2 is connected without encryption" in lines[-1].text
+    view.apply(ev.MemberRenamed("guest1", "Dan", ("Hal", "Ann", "Dan", "guest2")))
+    view.apply(ev.MemberLeft("guest2", "left", ("Hal", "Ann", "Dan")))
+    assert view.security == Security("Not all encrypted: Dan · safety code 1234", warn=True)
+    view.apply(ev.MemberLeft("Dan", "left", ("Hal", "Ann")))
+    assert view.security == Security("Encrypted · safety code 1234")
+    assert view.plain == ()
+
+
+def test_a_plain_joiner_keeps_its_own_not_encrypted_badge() -> None:
+    view = SessionView()
+    view.apply(ev.Connected("Ann", "h", 1, ("Hal", "Ann"), plain=("Ann",)))
+    assert view.security == Security("Not encrypted", warn=True)
+
+
+def test_the_host_badge_names_an_unencrypted_member_that_is_present() -> None:
+    view = SessionView()
+    view.apply(ev.Hosting("Hal", 1, ("a:1",), "1111", "fp", "i", allow_plain=True))
+    view.apply(ev.MemberJoined("guest1", ("Hal", "guest1"), "127.0.0.1:9", encrypted=False))
+    assert view.security == Security("Not all encrypted: guest1 · safety code 1111", warn=True)
+    view.apply(ev.MemberLeft("guest1", "left", ("Hal",)))
+    assert view.security == Security("Unencrypted peers admitted · safety code 1111", warn=True)
+
+
+def test_member_labels_mark_you_and_the_unencrypted() -> None:
+    assert member_label("Ann", "Ann", ()) == "Ann (you)"
+    assert member_label("guest1", "Ann", ("guest1",)) == "guest1 (not encrypted)"
+    assert member_label("Ann", "Ann", ("Ann",)) == "Ann (you, not encrypted)"
+    assert member_label("Hal", "Ann", ("guest1",)) == "Hal"
+
+
+def test_a_password_rooms_session_code_is_shown_as_such() -> None:
+    view = SessionView()
+    lines = view.apply(
+        ev.Connected("Ann", "h", 1, ("Hal", "Ann"), safety_code="1111", session_code="2222")
+    )
+    assert view.security == Security("Encrypted · safety code 1111")
+    texts = [line.text for line in lines]
+    assert "Encrypted. Safety code 1111 — compare it with the host's." in texts
+    assert (
+        "Password checked. Session code 2222 — the host sees the same next to your name." in texts
+    )

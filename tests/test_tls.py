@@ -234,13 +234,17 @@ class _PlainTextServer(LoopServer):
         writer.close()
 
 
-def test_joining_a_plain_text_server_with_tls_names_the_option(join) -> None:
-    server = _PlainTextServer()
+def _tls_failure_at(server: LoopServer, join: Joiner) -> ev.Failed:
+    """How a TLS joiner's attempt on `server` fails; the server is closed afterwards."""
     try:
         ann, arec = join(server.port, handshake_timeout=2.0)
-        failed = arec.wait_for(ev.Failed)
+        return arec.wait_for(ev.Failed)
     finally:
         server.close()
+
+
+def test_joining_a_plain_text_server_with_tls_names_the_option(join) -> None:
+    failed = _tls_failure_at(_PlainTextServer(), join)
     assert failed.kind == "not_tls"
     assert "it does not speak TLS; it answers in plain text" in failed.text
     assert "--plain" in failed.text
@@ -254,12 +258,7 @@ class _HangUpServer(LoopServer):
 
 
 def test_a_server_that_hangs_up_at_once_is_closed_not_plain(join) -> None:
-    server = _HangUpServer()
-    try:
-        ann, arec = join(server.port, handshake_timeout=2.0)
-        failed = arec.wait_for(ev.Failed)
-    finally:
-        server.close()
+    failed = _tls_failure_at(_HangUpServer(), join)
     assert failed.kind == "closed"
     assert failed.text.endswith("it closed the connection during the handshake.")
     assert "--plain" not in failed.text

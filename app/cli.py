@@ -239,6 +239,7 @@ def run(
     kept = ExportLog()
     kept_lock = threading.Lock()
     room = ["this room"]
+    target: list[str | None] = [None]  # where a join is going (for the connection doctor)
 
     def line_typed(text: str) -> None:
         """The reader's lines: /export is this terminal's own; the rest goes to the room."""
@@ -279,6 +280,10 @@ def run(
                 if hide_password and isinstance(event, ev.Hosting):
                     event = without_password(event)
                 lines += progress.seen(event) + describe(event)
+                if isinstance(event, ev.Hosting):
+                    lines += doctor_lines(event)
+                elif isinstance(event, ev.Connecting):
+                    target[0] = event.host
                 if isinstance(event, ev.MessageReceived):
                     with kept_lock:
                         kept.add(event)
@@ -295,6 +300,9 @@ def run(
             terminal.show(lines)
             if isinstance(end, ev.Failed):
                 print(for_terminal(end.text), file=sys.stderr)
+                hint = failure_hint(end, target[0])
+                if hint:
+                    print(for_terminal(hint), file=sys.stderr)
                 if failed is not None:
                     failed(end)
                 break
@@ -326,6 +334,28 @@ def _finish_after_interrupt(
         if isinstance(event, ev.ChatEnded | ev.Failed):
             return 0
     return 0
+
+
+def doctor_lines(event: ev.Hosting) -> list[str]:
+    """The connection doctor for a host: each address with its interface, a warning when no
+    other machine can reach them, and whether a firewall is likely in the way."""
+    from app import doctor
+
+    notes = doctor.share_notes(event.addresses)
+    lines = [f"  {note}" if not note.startswith("Warning") else note for note in notes]
+    if lines:
+        lines.insert(0, "Addresses by interface:")
+    hint = doctor.firewall_hint(event.port)
+    return [*lines, *([hint] if hint else [])]
+
+
+def failure_hint(event: ev.Failed, host: str | None) -> str | None:
+    """After a join could not connect: what this machine's networks say is likely."""
+    if host is None or event.kind not in ("unreachable", "timeout"):
+        return None
+    from app import doctor
+
+    return doctor.explain_unreachable(host)
 
 
 def find_rooms(wait: float, *, name: str | None = None) -> list[ev.RoomFound]:

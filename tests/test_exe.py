@@ -20,6 +20,7 @@ import ssl
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -241,6 +242,21 @@ def type_into(xdotool: str, window: Window, text: str) -> None:
     subprocess.run([xdotool, "key", "Return"], check=True, timeout=DEADLINE)
 
 
+def rooms_listed(command: list[str], room: str, tries: int = 3) -> str:
+    """What `COMMAND rooms` prints once it lists `room` (a host still probing its name may
+    miss one look): a bounded number of looks."""
+    out = ""
+    for _ in range(tries):
+        done = subprocess.run(
+            [*command, "rooms", "--wait", "3"], capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+        out = done.stdout
+        if room in out:
+            return out
+    raise AssertionError(f"{room!r} not listed by {command}: {out!r}")
+
+
 def test_version_comes_from_app_init(exe: Path) -> None:
     result = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=DEADLINE)
     assert result.returncode == 0, result.stderr
@@ -250,7 +266,8 @@ def test_version_comes_from_app_init(exe: Path) -> None:
 def test_window_hosts_a_room_a_terminal_joins_and_closing_ends_it(
     exe: Path, isolated_home: Path, watcher: XWatcher, xdotool: str, tmp_path: Path
 ) -> None:
-    args = ["--host", "--port", "0", "--bind", "127.0.0.1", "--name", "Hostess"]
+    room = f"Exe room {uuid.uuid4().hex[:8]}"
+    args = ["--host", "--port", "0", "--bind", "127.0.0.1", "--name", "Hostess", "--room", room]
     with launched(exe, args, tmp_path) as app:
         window, _ = watcher.wait_mapped("Parley", WINDOW_DEADLINE)
         focus_and_leave(xdotool, watcher, window)
@@ -271,6 +288,12 @@ def test_window_hosts_a_room_a_terminal_joins_and_closing_ends_it(
             cert = ssl.PEM_cert_to_DER_cert((tmp_path / "exe-data" / CERT_FILE).read_text())
             assert code == safety_code(cert)
 
+            # The bundled zeroconf announces the window's room (on loopback: the suite's
+            # PARLEY_MDNS_INTERFACES reaches the executable too).
+            assert f"{room}  127.0.0.1:{sockets[0][1]}  2 members" in rooms_listed(
+                [sys.executable, "-m", "app"], room
+            )
+
             joiner.say("hi from the terminal")
             watcher.wait_title(window, "(1) Parley", DEADLINE)  # shown, unread: in the room
             type_into(xdotool, window, "hello from the window")
@@ -287,9 +310,12 @@ def test_window_hosts_a_room_a_terminal_joins_and_closing_ends_it(
 def test_window_joins_a_terminal_host_and_closing_leaves(
     exe: Path, isolated_home: Path, watcher: XWatcher, xdotool: str, tmp_path: Path
 ) -> None:
-    host = Proc("host", "--port", "0", "--bind", "127.0.0.1", "--name", "Terminal")
+    room = f"Terminal room {uuid.uuid4().hex[:8]}"
+    host = Proc("host", "--port", "0", "--bind", "127.0.0.1", "--name", "Terminal", "--room", room)
     try:
         port = host.expect(r"on port (\d+)")[1]
+        # The executable finds rooms on the network too.
+        assert f"{room}  127.0.0.1:{port}  1 member" in rooms_listed([str(exe)], room)
         args = ["--join", f"127.0.0.1:{port}", "--name", "Wendy"]
         with launched(exe, args, tmp_path) as app:
             window, _ = watcher.wait_mapped("Parley", WINDOW_DEADLINE)

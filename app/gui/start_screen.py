@@ -113,6 +113,11 @@ class StartScreen(ttk.Frame):
     def show_room_hint(self) -> None:
         self.room_hint.configure(text=ROOM_HINT.format(default=self._default_room()))
 
+    def add_hint(self, text: str) -> None:
+        """The connection doctor's explanation, under what happened last."""
+        shown = str(self.last.cget("text"))
+        self.last.configure(text=f"{shown}\n{text}" if shown else text)
+
     def handle(self, event: object) -> bool:
         """Take the browser's events; True when `event` was one."""
         if isinstance(event, ev.RoomFound):

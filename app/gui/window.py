@@ -430,6 +430,29 @@ class ChatWindow:
         if str(self.view.state) == "idle":  # the fields were refused: nothing is being joined
             self._joining_room = None
 
+    def _doctor(self, event: ev.Event) -> list[Line]:
+        """The connection doctor's words (see app/doctor.py): for a host, its addresses by
+        interface and any firewall in the way; after a failed join, what is likely."""
+        from app import doctor
+
+        if isinstance(event, ev.Hosting):
+            notes = doctor.share_notes(event.addresses)
+            hint = doctor.firewall_hint(event.port)
+            text = "Others reach this room at: " + "; ".join(
+                n for n in notes if not n.startswith("Warning")
+            )
+            warnings = [n for n in notes if n.startswith("Warning")]
+            return [Line("notice", t) for t in [text, *warnings, *([hint] if hint else [])]]
+        if isinstance(event, ev.Failed) and event.kind in ("unreachable", "timeout"):
+            request = self.view.request
+            if request is None or request.mode != "join":
+                return []
+            hint = doctor.explain_unreachable(request.host)
+            if hint:
+                self.start_screen.add_hint(hint)
+                return [Line("notice", hint)]
+        return []
+
     def _remember_room(self, event: ev.Connected) -> None:
         """A join worked: put the room first in Recent (with its name when known)."""
         if event.foreign or event.resumed:
@@ -780,6 +803,7 @@ class ChatWindow:
             return  # rooms on the network: the start screen's list, nothing else
         if isinstance(event, ev.Connected):
             self._remember_room(event)
+        self._lines += self._doctor(event)
         if isinstance(event, FILE_EVENTS):
             self.files.handle(event)
         elif isinstance(event, ev.Hosting | ev.Connecting):

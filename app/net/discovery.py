@@ -336,6 +336,11 @@ class Discovery:
             version = IPVersion.All if v6 else IPVersion.V4Only
             zc = AsyncZeroconf(interfaces=list(interfaces), ip_version=version)
         self._zc, self._zc_interfaces = zc, interfaces
+        # Wait for its sockets here, once. A browser cancelled while its own start-up waits
+        # would cancel the instance's shared "running" future, and every later announcement
+        # on it would fail with NotRunningException (seen when a window stops browsing at once
+        # because it hosts at start-up).
+        await zc.zeroconf.async_wait_for_start()
         if browsing:
             self._start_browser(zc)
         return zc

@@ -7,6 +7,9 @@ Other test runs announce rooms on the same loopback: each test names its room un
 from __future__ import annotations
 
 import dataclasses
+import signal
+import subprocess
+import sys
 import uuid
 
 from app.gui.logic import Request
@@ -14,6 +17,7 @@ from app.net import HostOptions
 from app.settings import SettingsStore
 from tests.gui.conftest import MakeWindow, host_options
 from tests.gui.tk_helpers import pump_until, say, shows
+from tests.helpers import Proc
 
 
 def announcing(request: Request) -> HostOptions:
@@ -104,3 +108,29 @@ def test_the_room_name_and_visible_on_this_network_are_remembered(
     second = make_window()
     assert second.room_name.get() == "Book club"
     assert second.announce.get() is False
+
+
+def test_the_app_window_hosting_from_the_command_line_announces_its_room(
+    config_dir, tmp_path
+) -> None:
+    """`python -m app --host --room NAME` in its own process: it browses at start-up and stops
+    at once to host (a browser cancelled during zeroconf's start-up once broke announcing)."""
+    name = f"Window room {uuid.uuid4().hex[:8]}"
+    app = Proc("--host", "--bind", "127.0.0.1", "--port", "0", "--name", "Hal", "--room", name)
+    try:
+        listed = ""
+        for _ in range(3):  # a bounded number of looks
+            done = subprocess.run(
+                [sys.executable, "-m", "app", "rooms", "--wait", "3"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
+            listed = done.stdout
+            if name in listed:
+                break
+        assert f"{name}  127.0.0.1:" in listed, (listed, app.err)
+        app.p.send_signal(signal.SIGTERM)
+        assert app.wait() == 0
+    finally:
+        app.kill()

@@ -15,8 +15,6 @@ import re
 from dataclasses import dataclass
 from urllib.parse import quote, unquote
 
-from app.security import compact_fingerprint, normalize_fingerprint
-
 SCHEME = "parley"
 _LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
 _HOST_NAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*\.?")
@@ -58,6 +56,8 @@ class Invite:
             raise ValueError("The port must be a whole number.")
         if not 1 <= self.port <= 65535:
             raise ValueError(f"The port must be a number from 1 to 65535, not {self.port}.")
+        from app.security import normalize_fingerprint  # with ssl: only when an invite is made
+
         object.__setattr__(self, "fingerprint", normalize_fingerprint(self.fingerprint))
         if self.password is not None:
             if not self.password:
@@ -74,6 +74,8 @@ class Invite:
 
     def to_text(self) -> str:
         host = f"[{quote(self.host, safe=':.')}]" if ":" in self.host else self.host
+        from app.security import compact_fingerprint
+
         text = f"{SCHEME}://{host}:{self.port}/#fp={compact_fingerprint(self.fingerprint)}"
         if self.password is not None:
             text += f"&pw={quote(self.password, safe='')}"
@@ -155,6 +157,8 @@ def parse_invite(text: str) -> Invite:
     if "fp" not in fields:
         raise ValueError("The invite has no fingerprint (fp=...); ask the host for a new one.")
     try:
+        from app.security import normalize_fingerprint
+
         fingerprint = normalize_fingerprint(fields["fp"])
     except ValueError:
         raise ValueError(

@@ -15,7 +15,6 @@ app, `list.append` in tests). Every session ends with exactly one `ChatEnded` or
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import contextlib
 import logging
@@ -24,11 +23,16 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from app import events as ev
-from app.net import Host, HostOptions, Joiner, JoinOptions, Post
-from app.net.files import Transfers
 
 if TYPE_CHECKING:
+    import asyncio
+
+    from app.net import Host, HostOptions, Joiner, JoinOptions, Post
     from app.net.discovery import Discovery
+    from app.net.files import Transfers
+
+# The network stack (and with it TLS and the crypto) is imported when a session starts, not
+# with this module: the window creates its worker before its first paint.
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +50,9 @@ class NetWorker:
         # Multicast DNS (announcing rooms, browsing for them): made on first need, on the loop,
         # and closed when the loop stops. Its events go to the same `post`.
         self._discovery: Discovery | None = None
+        # Calls kept until the window's first paint (`hold` / `release`); None: not holding.
+        self._held: list[tuple[Coroutine[Any, Any, None], concurrent.futures.Future[None]]] | None
+        self._held = None
 
     # --- the facade (any thread) ---------------------------------------------------------------
 
@@ -73,6 +80,8 @@ class NetWorker:
 
     def join(self, options: JoinOptions) -> None:
         """Join a room; `Connected` or `Failed` follows."""
+        from app.net import Joiner
+
         self._submit(self._open(Joiner(options, self._post)))
 
     def send(self, text: str, to: str | None = None) -> None:
@@ -125,6 +134,10 @@ class NetWorker:
 
     def stop(self, timeout: float = 1.5) -> None:
         """Say bye, then stop the loop and the thread; returns within about `timeout` seconds."""
+        held, self._held = self._held, None
+        for coro, future in held or []:  # held and never released: nothing was started
+            coro.close()
+            future.cancel()
         if self._thread is None or self._loop is None:
             return
         with contextlib.suppress(concurrent.futures.TimeoutError):
@@ -140,6 +153,8 @@ class NetWorker:
     # --- inside the loop -----------------------------------------------------------------------
 
     def _run(self, ready: threading.Event) -> None:
+        import asyncio
+
         # A selector loop on every platform: the same behaviour everywhere, and sockets are all
         # this loop handles (no subprocesses, which is what Windows' proactor loop is for).
         loop = asyncio.SelectorEventLoop()
@@ -184,6 +199,8 @@ class NetWorker:
             self._post(ev.NoticeShown(f"Cannot look for rooms on the network: {exc}"))
 
     async def _open_host(self, options: HostOptions) -> None:
+        from app.net import Host
+
         discovery = self._discovery_now() if options.announce else None
         await self._open(Host(options, self._post, discovery))
 
@@ -206,6 +223,8 @@ class NetWorker:
         session.say(text, to)
 
     def _reconnect_now(self) -> None:
+        from app.net import Joiner
+
         if isinstance(self._session, Joiner):
             self._session.reconnect_now()
 
@@ -213,19 +232,65 @@ class NetWorker:
         session, self._session = self._session, None
         if session is None or session.closed.is_set():
             return
+        from app.net import Host
+
         if isinstance(session, Host):
             await session.end()
         else:
             await session.leave()
 
     def _submit(self, coro: Coroutine[Any, Any, None]) -> concurrent.futures.Future[None]:
+        if self._held is not None:
+            future: concurrent.futures.Future[None] = concurrent.futures.Future()
+            self._held.append((coro, future))
+            return future
+        import asyncio
+
         return asyncio.run_coroutine_threadsafe(coro, self._require_loop())
+
+    def hold(self) -> None:
+        """Until `release()`, keep what is asked of the loop waiting. The window holds its
+        worker until its first paint: starting the loop imports asyncio, browsing imports
+        zeroconf, a session the network and TLS stack, and none of that should delay the
+        window's appearance."""
+        if self._held is None:
+            self._held = []
+
+    def release(self) -> None:
+        """Run what waited for `release()`, in order."""
+        held, self._held = self._held, None
+        for coro, future in held or []:
+            _chain(self._submit(coro), future)
+        self._submit(self._warm_up())
+
+    async def _warm_up(self) -> None:
+        """Import the network stack on the loop's thread while the window is idle, so that
+        Start and Connect do not wait for it."""
+        import app.net  # noqa: F401
 
     def _require_loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:
             self.start()
         assert self._loop is not None
         return self._loop
+
+
+def _chain(
+    source: concurrent.futures.Future[None], target: concurrent.futures.Future[None]
+) -> None:
+    """Settle `target` the way `source` settles (a held call's future, once it has run)."""
+
+    def settle(done: concurrent.futures.Future[None]) -> None:
+        if target.done():
+            return
+        if done.cancelled():
+            target.cancel()
+        elif done.exception() is not None:
+            target.set_exception(done.exception())
+        else:
+            target.set_result(None)
+
+    source.add_done_callback(settle)
 
 
 def _log_exception(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:

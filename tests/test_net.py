@@ -440,3 +440,38 @@ def test_a_text_peer_is_told_it_is_not_encrypted_and_others_hear_it(start_host, 
     )
     other, second = text_peer(port)
     assert peer.read_until(rf"^\* {second} joined") == f"* {second} joined (not encrypted)."
+
+
+def test_a_held_worker_starts_nothing_until_released(workers, tmp_path) -> None:
+    """The window holds its worker until its first paint: no loop, no session before that."""
+    import sys
+
+    from app.net import HostOptions
+
+    rec = Recorder()
+    worker = NetWorker(rec)
+    workers.append(worker)
+    worker.hold()
+    opts = HostOptions(port=0, bind="127.0.0.1", name="Hal", data_dir=tmp_path, announce=False)
+    worker.host(opts)
+    assert not worker.running
+    assert not rec.events
+    worker.release()
+    assert rec.wait_for(ev.Hosting).port > 0
+    assert worker.running
+    assert "app.net" in sys.modules
+
+
+def test_the_window_path_does_not_import_the_network_stack() -> None:
+    """Start-up: the window's modules leave asyncio, ssl and the engine to after the paint."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, app.gui.launch; "
+        "print(sorted(m for m in ('asyncio', 'ssl', 'app.net', 'app.security', 'zeroconf') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

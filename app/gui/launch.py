@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 import tkinter as tk
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
@@ -30,9 +31,13 @@ def run_window(args: argparse.Namespace) -> int:
         return 1
     events: queue.Queue[ev.Event] = queue.Queue()
     worker = NetWorker(events.put)
+    # The window first: what needs the network loop (browsing, a --host/--join session) and the
+    # import of the network, TLS and crypto stack wait until the window has been drawn.
+    worker.hold()
     window = ChatWindow(
         root, worker, events, store=SettingsStore(), bind=getattr(args, "bind", None)
     )
+    _after_first_paint(root, worker.release)
     previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():
         # Ctrl-C and SIGTERM close the window the polite way (bye first). Raising from the
@@ -61,3 +66,22 @@ def run_window(args: argparse.Namespace) -> int:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     return 0
+
+
+def _after_first_paint(root: tk.Tk, action: Callable[[], None]) -> None:
+    """Run `action` once, soon after the window is mapped and drawn (or after a second if no
+    map ever comes, e.g. a window manager that keeps it hidden)."""
+    done = False
+
+    def run() -> None:
+        nonlocal done
+        if not done:
+            done = True
+            action()
+
+    def mapped(event: tk.Event) -> None:
+        if event.widget is root:
+            root.after_idle(lambda: root.after(20, run))
+
+    root.bind("<Map>", mapped, add="+")
+    root.after(1000, run)

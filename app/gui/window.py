@@ -36,10 +36,11 @@ import tkinter as tk
 from collections.abc import Callable
 from tkinter import ttk
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from app import __version__
 from app import events as ev
-from app.address import parse_port
+from app.address import DEFAULT_PORT, parse_port
 from app.assets import asset_path
 from app.gui import theme
 from app.gui.connection_bar import ConnectionBar
@@ -71,10 +72,15 @@ from app.gui.room_browser import Recent, remember
 from app.gui.start_screen import StartScreen
 from app.gui.transcript import Transcript
 from app.gui.transfers import FILE_EVENTS, Transfers
-from app.net import DEFAULT_PORT, HostOptions, JoinOptions, local_addresses
 from app.room_names import default_room_name, trim_room_name
 from app.settings import Settings, SettingsStore
 from app.worker import NetWorker
+
+if TYPE_CHECKING:
+    from app.net import HostOptions, JoinOptions
+
+# The network stack (asyncio, TLS, crypto) is imported after the window's first paint
+# (`app.gui.launch`) or when a room starts, never before the window shows: start-up time.
 
 log = logging.getLogger(__name__)
 
@@ -139,10 +145,8 @@ class ChatWindow:
         self.events = events
         self.store = store
         self.bind = bind
-        self._host_options = host_options or (
-            lambda r: HostOptions(port=r.port, bind=self.bind, name=r.name)
-        )
-        self._join_options = join_options or (lambda r: JoinOptions(r.host, r.port, name=r.name))
+        self._host_options = host_options or self._default_host_options
+        self._join_options = join_options or _default_join_options
         self.close_timeout = close_timeout
         self._scrollback = scrollback
         self._on_closed = on_closed
@@ -600,6 +604,11 @@ class ChatWindow:
         else:
             self.worker.join(self.join_options_for(request))
 
+    def _default_host_options(self, request: Request) -> HostOptions:
+        from app.net import HostOptions
+
+        return HostOptions(port=request.port, bind=self.bind, name=request.name)
+
     def host_options_for(self, request: Request) -> HostOptions:
         """The factory's options with what the person chose on top (a choice only adds)."""
         base = self._host_options(request)
@@ -1052,6 +1061,8 @@ class ChatWindow:
         except ValueError:
             port = DEFAULT_PORT
         try:
+            from app.net import local_addresses
+
             addresses = local_addresses(self.bind, port)
         except Exception:  # listing interfaces is a convenience; never let it break the window
             log.exception("could not list this machine's addresses")
@@ -1275,3 +1286,9 @@ class ChatWindow:
         log.error("error in a window callback", exc_info=(kind, value, tb))
         with contextlib.suppress(tk.TclError):
             self.transcript.add([Line("error", f"Something went wrong: {value}")])
+
+
+def _default_join_options(request: Request) -> JoinOptions:
+    from app.net import JoinOptions
+
+    return JoinOptions(request.host, request.port, name=request.name)

@@ -360,12 +360,15 @@ def test_a_dropped_connection_reconnects_without_leaving_the_room() -> None:
         Line("notice", "Reconnecting… what you send now goes out once back."),
     ]
     assert view.state == "in_room"
-    assert view.status == "Connection lost. Reconnecting: next try in 1 s (attempt 1)."
+    assert view.status == "Connection lost. Reconnecting: next try in 1\u00a0s (attempt\u00a01)."
     now[0] += 0.6
-    assert view.reconnect_status() == "Connection lost. Reconnecting: trying again now (attempt 1)."
+    assert (
+        view.reconnect_status()
+        == "Connection lost. Reconnecting: trying again now (attempt\u00a01)."
+    )
     # Later attempts only update the status line: no transcript line per attempt.
     assert view.apply(ev.Reconnecting(2.0, "Could not connect.", 3)) == []
-    assert view.status == "Connection lost. Reconnecting: next try in 2 s (attempt 3)."
+    assert view.status == "Connection lost. Reconnecting: next try in 2\u00a0s (attempt\u00a03)."
     assert view.apply(ev.Connected("Ann", "h", 1, ("Hal", "Ann"), resumed=True)) == [
         Line("notice", "Back in the room.")
     ]

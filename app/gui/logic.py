@@ -768,8 +768,9 @@ class SessionView:
         if self.retry_at is None:
             return self.status
         left = max(0, math.ceil(self.retry_at - self._clock()))
-        when = f"next try in {left} s" if left else "trying again now"
-        return f"Connection lost. Reconnecting: {when} (attempt {self.attempt})."
+        nb = "\u00a0"  # "1 s" and "(attempt 2)" never split over two lines
+        when = f"next try in {left}{nb}s" if left else "trying again now"
+        return f"Connection lost. Reconnecting: {when} (attempt{nb}{self.attempt})."
 
     @property
     def title(self) -> str:

@@ -88,6 +88,7 @@ TITLE = "Parley"
 ENTRY_HINT = "Host or join a chat to send messages."
 ICONS = ("icon-256.png", "icon-128.png", "icon-64.png", "icon-48.png", "icon-32.png", "icon-16.png")
 ABOUT_ICON = "icon-64.png"
+STATUS_ROOM = 320  # pixels the status needs beside the badges, or they go below it
 ENTRY_LINES = (1, 5)  # the message box grows with its text from one line up to five
 
 
@@ -364,12 +365,19 @@ class ChatWindow:
         statusbar = ttk.Frame(top, style="Statusbar.TFrame")
         statusbar.grid(row=5, column=0, sticky="ew")
         ttk.Separator(statusbar, orient="horizontal").pack(fill="x")
-        self.count_label = ttk.Label(statusbar, style="Status.TLabel")
+        # The status on the left, the badges on the right; on a narrow window the badges go
+        # to a row of their own (see `_wrap_status`), so the status is never squeezed.
+        inside = ttk.Frame(statusbar, style="Statusbar.TFrame")
+        inside.pack(fill="x")
+        inside.columnconfigure(0, weight=1)
+        right = ttk.Frame(inside, style="Statusbar.TFrame")
+        self.status_right = right
+        self.count_label = ttk.Label(right, style="Status.TLabel")
         self.count_label.pack(side="right")
-        self.security_label = ttk.Label(statusbar, style="Status.TLabel")
+        self.security_label = ttk.Label(right, style="Status.TLabel")
         self.security_label.pack(side="right")
         # While reconnecting (packed only then): try now, or stop trying.
-        self.reconnect_buttons = ttk.Frame(statusbar, style="Statusbar.TFrame")
+        self.reconnect_buttons = ttk.Frame(right, style="Statusbar.TFrame")
         self.reconnect_now_button = ttk.Button(
             self.reconnect_buttons, text="Reconnect now", command=self.reconnect_now
         )
@@ -377,9 +385,12 @@ class ChatWindow:
         self.reconnect_now_button.pack(side="left", padx=(0, 6), pady=2)
         self.cancel_button.pack(side="left", pady=2)
         # The status wraps at word boundaries rather than being cut (its width follows the bar).
-        self.status = ttk.Label(statusbar, style="Status.TLabel", anchor="w", justify="left")
-        self.status.pack(side="left", fill="x", expand=True)
+        self.status = ttk.Label(inside, style="Status.TLabel", anchor="w", justify="left")
+        self.status.grid(row=0, column=0, sticky="ew")
+        right.grid(row=0, column=1, sticky="e")
+        self._status_rows = 1
         self.statusbar = statusbar
+        right.bind("<Configure>", lambda e: self._wrap_status(), add="+")
         statusbar.bind("<Configure>", lambda e: self._wrap_status(), add="+")
 
     def _build_discovery(self, panes: ttk.PanedWindow) -> None:
@@ -883,6 +894,7 @@ class ChatWindow:
             self._show_members()
         if not before or before[5:] != drawn[5:]:
             self._show_security()
+        self._wrap_status()  # the badges may have changed width
 
     def _show_security(self) -> None:
         view = self.view
@@ -1143,13 +1155,18 @@ class ChatWindow:
 
     def _wrap_status(self) -> None:
         """Wrap the status at word boundaries in the room the status bar leaves it."""
-        bar = self.statusbar
-        used = sum(
-            w.winfo_reqwidth()
-            for w in (self.count_label, self.security_label, self.reconnect_buttons)
-            if w.winfo_manager()
-        )
-        width = max(120, bar.winfo_width() - used - 30)
+        bar = self.statusbar.winfo_width()
+        if bar <= 1:
+            return
+        used = self.status_right.winfo_reqwidth()
+        rows = 1 if bar - used >= STATUS_ROOM else 2
+        if rows != self._status_rows:
+            self._status_rows = rows
+            if rows == 1:
+                self.status_right.grid(row=0, column=1, sticky="e")
+            else:
+                self.status_right.grid(row=1, column=0, sticky="e")
+        width = max(100, (bar if rows == 2 else bar - used) - 24)
         if int(str(self.status.cget("wraplength") or 0)) != width:
             self.status.configure(wraplength=width)
 

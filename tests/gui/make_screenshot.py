@@ -11,6 +11,12 @@ Scenes:
   identity      a joiner's window after the host's identity changed: the warning and the
                 "Trust new identity" button (default output: parley-identity-changed.png in
                 the system's temporary folder).
+  dark          the conversation in the dark theme (assets/screenshot-dark.png).
+  narrow        a joiner's window at 640 × 480, the member list hidden
+                (assets/screenshot-narrow.png).
+  reconnecting  a joiner whose host vanished: greyed members, the countdown, Reconnect now and
+                Cancel (assets/screenshot-reconnecting.png).
+  rtl           Hebrew and Arabic lines shown in reading order (assets/screenshot-rtl.png).
 
 Run: python tests/gui/make_screenshot.py [--scene SCENE] [OUTPUT]   (needs Xvfb and ImageMagick)
 """
@@ -170,7 +176,105 @@ def identity(stage: Stage, out: Path) -> None:
     stage.shoot(out)
 
 
-SCENES = {"conversation": conversation, "identity": identity}
+def dark(stage: Stage, out: Path) -> None:
+    stage.window.theme_choice.set("dark")
+    stage.window._theme_chosen()
+    conversation(stage, out)
+
+
+def _terminal_host(name: str, *extra: str) -> tuple[subprocess.Popen[str], int]:
+    """A real host in a terminal process of its own (so it can vanish without a goodbye)."""
+    command = [sys.executable, "-m", "app", "host", "--port", "0", "--bind", "127.0.0.1"]
+    proc = subprocess.Popen(
+        [*command, "--name", name, *extra],
+        cwd=REPO,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if "on port" in line:
+            return proc, int(line.rsplit(" ", 1)[1])
+    raise SystemExit("the host did not start")
+
+
+def _join_as(stage: Stage, name: str, port: int) -> None:
+    ann = stage.window
+    ann.bar.set_mode("join")
+    ann.bar.address.set("127.0.0.1")
+    ann.bar.port.set(str(port))
+    ann.bar.name.set(name)
+    ann.start()
+    stage.wait(lambda: ann.view.state == "in_room", f"{name} to join")
+
+
+def narrow(stage: Stage, out: Path) -> None:
+    heard: list[ev.Event] = []
+    host = stage.worker(heard.append)
+    host.host(HostOptions(port=0, bind="127.0.0.1", name="Maya", data_dir=stage.tmp / "maya"))
+    stage.wait(lambda: any(isinstance(e, ev.Hosting) for e in heard), "Maya to host")
+    port = next(e.port for e in heard if isinstance(e, ev.Hosting))
+    window = stage.window
+    window.show_members.set(False)
+    window._members_toggled()
+    stage.root.geometry("640x480")
+    _join_as(stage, "Ann", port)
+    host.send("Hi Ann, the slides are at https://intranet.example/slides/q3")
+    stage.wait(stage.shown("slides/q3"), "Maya's line")
+    stage.type_and_send("Thanks! Reading them on the small laptop today.")
+    stage.shoot(out)
+
+
+def reconnecting(stage: Stage, out: Path) -> None:
+    proc, port = _terminal_host("Maya")
+    try:
+        _join_as(stage, "Ann", port)
+        assert proc.stdin is not None
+        proc.stdin.write("Back in five, restarting the router\n")
+        proc.stdin.flush()
+        stage.wait(stage.shown("restarting the router"), "Maya's line")
+        stage.type_and_send("OK, I'll wait")
+        proc.kill()  # gone without a word, as a machine that lost power
+        proc.wait(10)
+        stage.wait(lambda: stage.window.view.reconnecting, "Ann to be reconnecting")
+        stage.wait(stage.window.reconnect_now_button.winfo_ismapped, "the buttons")
+        stage.shoot(out)
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+
+def rtl(stage: Stage, out: Path) -> None:
+    heard: list[ev.Event] = []
+    host = stage.worker(heard.append)
+    host.host(HostOptions(port=0, bind="127.0.0.1", name="Noa", data_dir=stage.tmp / "noa"))
+    stage.wait(lambda: any(isinstance(e, ev.Hosting) for e in heard), "Noa to host")
+    port = next(e.port for e in heard if isinstance(e, ev.Hosting))
+    _join_as(stage, "Sam", port)
+    said: list[ev.Event] = []
+    samir = stage.worker(said.append)
+    samir.join(JoinOptions("127.0.0.1", port, name="Samir", data_dir=stage.tmp / "samir"))
+    stage.wait(lambda: len(stage.window.view.members) == 3, "Samir to join")
+    host.send("שלום לכולם! הפגישה מחר בעשר.")
+    samir.send("مرحبا بالجميع، سأكون هناك.")
+    stage.wait(lambda: "ﻙﺎﻨﻫ" in stage.window.transcript.contents(), "the Arabic line")
+    stage.type_and_send("Great, see you both at 10")
+    stage.shoot(out)
+
+
+SCENES = {
+    "conversation": conversation,
+    "identity": identity,
+    "dark": dark,
+    "narrow": narrow,
+    "reconnecting": reconnecting,
+    "rtl": rtl,
+}
 
 
 def main() -> None:
@@ -180,11 +284,12 @@ def main() -> None:
     args = parser.parse_args()
     out = args.output
     if out is None:
-        out = (
-            REPO / "assets" / "screenshot.png"
-            if args.scene == "conversation"
-            else Path(tempfile.gettempdir()) / "parley-identity-changed.png"
-        )
+        if args.scene == "conversation":
+            out = REPO / "assets" / "screenshot.png"
+        elif args.scene == "identity":
+            out = Path(tempfile.gettempdir()) / "parley-identity-changed.png"
+        else:
+            out = REPO / "assets" / f"screenshot-{args.scene}.png"
     read, write = os.pipe()
     screen = f"{WIDTH + 200}x{HEIGHT + 200}x24"  # room for the menu bar above the window
     xvfb = subprocess.Popen(

@@ -167,7 +167,7 @@ def test_reconnecting_greys_the_members_and_offers_reconnect_now_and_cancel(
     pump_until(root, ann.reconnect_now_button.winfo_ismapped, "Reconnect now to show")
     assert ann.cancel_button.winfo_ismapped()
     status = ann.status.cget("text")
-    assert "Reconnecting: next try in 60 s" in status or "next try in 59 s" in status
+    assert "Reconnecting: next try in 60\u00a0s" in status or "next try in 59\u00a0s" in status
     greyed = ann.theme.palette.greyed
     assert [ann.members.itemcget(i, "foreground") for i in range(ann.members.size())] == [
         greyed,

@@ -211,6 +211,7 @@ def test_a_host_is_asked_before_ending_the_room_for_others(
     make_window: MakeWindow, root: tk.Tk, config_dir: Path
 ) -> None:
     hal, ann, _ = hal_and_ann(make_window)
+    pump_until(root, lambda: "Ann" in listed(hal), "Hal to see Ann")
     hal.bar.start_button.invoke()  # Leave
     dialog = hal.confirm_dialog
     assert dialog is not None

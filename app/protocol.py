@@ -581,30 +581,33 @@ _HISTORY_HEAD = b'{"type":"history","messages":['
 _HISTORY_TAIL = b"]}\n"
 
 
-def encode_history(chats: Iterable[Chat], max_line: int = MAX_LINE) -> tuple[list[bytes], int]:
+def encode_history(
+    chats: Iterable[Chat], max_line: int = MAX_LINE
+) -> tuple[list[tuple[bytes, int]], int]:
     """`chats` as `history` frames, as many messages in each as fit in `max_line`, in order.
 
-    Returns the frames and how many messages could not be sent at all (one that alone is over
-    the line: only a log written under another size contract can hold one).
+    Returns each frame with the number of the last message in it (so a sender that stops
+    between frames knows where to go on), and how many messages could not be sent at all (one
+    that alone is over the line: only a log written under another size contract holds one).
     """
-    frames: list[bytes] = []
+    frames: list[tuple[bytes, int]] = []
     parts: list[bytes] = []
-    size = len(_HISTORY_HEAD) + len(_HISTORY_TAIL) - 1  # the newline is not part of the line
-    empty, skipped = size, 0
+    last = 0
+    empty = len(_HISTORY_HEAD) + len(_HISTORY_TAIL) - 1  # the newline is not part of the line
+    size, skipped = empty, 0
     for chat in chats:
         item = json.dumps(_chat_obj(chat), ensure_ascii=False, separators=(",", ":")).encode()
-        extra = len(item) + (1 if parts else 0)
-        if size + extra > max_line and parts:
-            frames.append(_HISTORY_HEAD + b",".join(parts) + _HISTORY_TAIL)
+        if parts and size + 1 + len(item) > max_line:
+            frames.append((_HISTORY_HEAD + b",".join(parts) + _HISTORY_TAIL, last))
             parts, size = [], empty
-            extra = len(item)
-        if size + extra > max_line:
+        if size + len(item) > max_line:
             skipped += 1
             continue
+        size += len(item) + (1 if parts else 0)
         parts.append(item)
-        size += extra
+        last = chat.seq
     if parts:
-        frames.append(_HISTORY_HEAD + b",".join(parts) + _HISTORY_TAIL)
+        frames.append((_HISTORY_HEAD + b",".join(parts) + _HISTORY_TAIL, last))
     return frames, skipped
 
 

@@ -204,6 +204,10 @@ class _Replaying:
     paused: bool = False  # the connection is over write_cap: wait for resume_writing
     timer: asyncio.TimerHandle | None = None  # drops the peer if it stays paused
 
+    def full(self) -> bool:
+        """The connection is over write_cap (a write may have said so just now)."""
+        return self.paused
+
 
 class _Peer(asyncio.Protocol):
     """One connection at the host. Knows bytes and its own buffer; the Host knows the room."""
@@ -1131,31 +1135,33 @@ class Host:
             return
         step = 0
         while step < REPLAY_STEP and not r.paused:
-            chats, r.cursor = self.room.replay_page(peer.id, r.replay, r.cursor, REPLAY_PAGE)
-            if chats:
-                data = self._page(peer, chats, r.replay.earlier)
-                step += len(data)
+            chats, following = self.room.replay_page(peer.id, r.replay, r.cursor, REPLAY_PAGE)
+            for data, seq in self._frames(peer, chats, r.replay.earlier):
                 peer.write_now(data)  # may call pause_writing at once
                 if peer.replaying is not r:  # closed meanwhile
                     return
+                r.cursor, step = seq, step + len(data)
+                if r.full():  # at most write_cap and this frame in flight
+                    return
+            r.cursor = following
             if r.cursor >= r.replay.until:
                 r = self._next_replay(peer)
                 if r is None:
                     return
-        if not r.paused:
-            asyncio.get_running_loop().call_soon(self._pump, peer)
+        asyncio.get_running_loop().call_soon(self._pump, peer)
 
-    def _page(self, peer: _Peer, chats: list[Chat], earlier: bool) -> bytes:
+    def _frames(self, peer: _Peer, chats: list[Chat], earlier: bool) -> list[tuple[bytes, int]]:
+        """A replay page as frames, each with the number of the last message in it."""
         if peer.kind != "app":
             if earlier:
-                return encode_text(History(tuple(chats)))
-            return b"".join(encode_text(c) for c in chats)
+                return [(encode_text(History((c,))), c.seq) for c in chats]
+            return [(encode_text(c), c.seq) for c in chats]
         if earlier:
             frames, skipped = encode_history(chats)
             if skipped:
                 log.warning("%d logged messages are over the size contract; not sent", skipped)
-            return b"".join(frames)
-        return b"".join(encode_json(c) for c in chats)
+            return frames
+        return [(encode_json(c), c.seq) for c in chats]
 
     def _next_replay(self, peer: _Peer) -> _Replaying | None:
         """A replay is done: send what waited behind it, up to the next replay, if any."""

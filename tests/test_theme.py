@@ -27,6 +27,8 @@ PAIRS = [
     ("on_accent", "accent"),
     ("on_accent", "accent_hover"),
     ("on_accent", "accent_pressed"),
+    ("text", "card"),
+    ("muted", "card"),
     ("text", "button_hover"),
     ("text", "button_pressed"),
 ]

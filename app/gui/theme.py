@@ -70,6 +70,7 @@ class Palette:
     thumb: str  # scrollbar
     thumb_hover: str
     greyed: str  # a member list that is no longer current (reconnecting)
+    card: str  # a card in the transcript (a file's offer and progress)
     names: tuple[str, ...]  # people's name colours
 
 
@@ -96,6 +97,7 @@ LIGHT = Palette(
     thumb="#c4cad3",
     thumb_hover="#a9b1bd",
     greyed="#8a919c",
+    card="#f7f9fc",
     names=(
         "#1d4ed8",  # blue
         "#166534",  # green
@@ -133,6 +135,7 @@ DARK = Palette(
     thumb="#4a515c",
     thumb_hover="#5f6773",
     greyed="#7d8590",
+    card="#2a2e34",
     names=(
         "#8ab4ff",  # blue
         "#4ade80",  # green

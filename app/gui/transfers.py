@@ -28,7 +28,6 @@ from app.gui import theme
 from app.transfer import describe_progress, format_size
 
 FILE_EVENTS = (ev.FileOffered, ev.FileSending, ev.FileProgress, ev.FileEnded)
-CARD_BACKGROUND = "#f7f9fc"
 BAR_STYLE = "Card.Horizontal.TProgressbar"
 
 
@@ -290,21 +289,26 @@ class Transfers:
 
 
 def _styles(top: tk.Misc) -> None:
+    """The cards' styles, from the theme's palette, again whenever the theme changes."""
+    theme.get(top).follow(top, lambda palette: _paint_styles(top, palette))
+
+
+def _paint_styles(top: tk.Misc, p: theme.Palette) -> None:
     style = ttk.Style(top)
     style.configure(
         BAR_STYLE,
-        background=theme.ACCENT,
-        troughcolor=theme.SURFACE,
-        bordercolor=theme.BORDER,
-        lightcolor=theme.ACCENT,
-        darkcolor=theme.ACCENT,
+        background=p.accent,
+        troughcolor=p.surface,
+        bordercolor=p.border,
+        lightcolor=p.accent,
+        darkcolor=p.accent,
     )
-    style.configure("Card.TFrame", background=CARD_BACKGROUND, relief="solid", borderwidth=0)
-    style.configure("Card.TLabel", background=CARD_BACKGROUND, foreground=theme.TEXT)
-    style.configure("Card.Muted.TLabel", background=CARD_BACKGROUND, foreground=theme.MUTED)
+    style.configure("Card.TFrame", background=p.card, relief="solid", borderwidth=0)
+    style.configure("Card.TLabel", background=p.card, foreground=p.text)
+    style.configure("Card.Muted.TLabel", background=p.card, foreground=p.muted)
     style.configure(
         "Card.Heading.TLabel",
-        background=CARD_BACKGROUND,
-        foreground=theme.TEXT,
+        background=p.card,
+        foreground=p.text,
         font=("TkDefaultFont", 10, "bold"),
     )

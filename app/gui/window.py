@@ -821,6 +821,7 @@ class ChatWindow:
     def _handle(self, event: ev.Event) -> None:
         if self.start_screen.handle(event):
             return  # rooms on the network: the start screen's list, nothing else
+        joined_room = self._joining_room if isinstance(event, ev.Connected) else None
         if isinstance(event, ev.Connected):
             self._remember_room(event)
         self._lines += self._doctor(event)
@@ -841,6 +842,10 @@ class ChatWindow:
             self.bar.port.set(str(event.port))  # port 0: the one the system chose
         if isinstance(event, ev.MemberRenamed | ev.Connected | ev.Hosting):
             self._name_changed(before)
+        if isinstance(event, ev.Hosting):  # the title names the room by its own name
+            self.view.room = trim_room_name(self.room_name.get())
+        elif isinstance(event, ev.Connected) and joined_room:  # chosen from the list of rooms
+            self.view.room = joined_room
         if isinstance(event, ev.Failed):
             self._failed(event)
         if isinstance(event, ev.ChatEnded | ev.Failed):

@@ -613,3 +613,10 @@ def test_right_to_left_text_is_shown_in_reading_order_but_sent_as_typed(
     # What came over the wire, and what the window keeps, is as typed.
     texts = [e.text for e in seen if isinstance(e, ev.MessageReceived)]
     assert texts == [hebrew, arabic]
+
+
+def test_the_title_uses_the_rooms_own_name(make_window: MakeWindow, root: tk.Tk) -> None:
+    hal = make_window()
+    hal.room_name.set("Design review")
+    start_host(hal, "Hal")
+    assert hal.top.title() == "Design review — Parley"

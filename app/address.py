@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 DEFAULT_PORT = 5151
 
 
@@ -43,3 +45,32 @@ def parse_address(text: str, default_port: int) -> tuple[str, int]:
             raise ValueError("Enter the host's address before the ':'.")
         return host, parse_port(port)
     return text, default_port  # a name, an IPv4 address, or a bare IPv6 address
+
+
+def format_address(addr: tuple[Any, ...]) -> str:
+    """host:port as people type it, IPv6 in brackets, IPv4-mapped IPv6 as plain IPv4."""
+    host, port = str(addr[0]), addr[1]
+    if host.startswith("::ffff:"):
+        host = host[7:]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def local_addresses(bind: str | None, port: int) -> list[str]:
+    """The "address:port" strings others may use to reach this machine, best first (here, not
+    in the engine, so that the window can show them before the network stack is imported)."""
+    if bind not in (None, "", "0.0.0.0", "::"):
+        return [format_address((bind, port))]
+    import ifaddr
+
+    v4: list[str] = []
+    v6: list[str] = []
+    for adapter in ifaddr.get_adapters():
+        for ip in adapter.ips:
+            if isinstance(ip.ip, str):
+                if not ip.ip.startswith("127."):
+                    v4.append(f"{ip.ip}:{port}")
+            else:
+                addr = ip.ip[0]
+                if addr != "::1" and not addr.lower().startswith("fe80"):
+                    v6.append(f"[{addr}]:{port}")
+    return v4 + v6 or [f"127.0.0.1:{port}"]

@@ -272,6 +272,10 @@ wanted = json.loads(sys.argv[1])
 known = {f.name for f in dataclasses.fields(HostOptions)}
 sys.exit(cli.host(HostOptions(**{k: v for k, v in wanted.items() if k in known})))
 """
+_UVLOOP = (
+    "import asyncio, sys, runpy, uvloop; asyncio.SelectorEventLoop = uvloop.Loop; "
+    "sys.argv[0] = 'app'; runpy.run_module('app', run_name='__main__', alter_sys=True)"
+)
 LIFTED = {"rate": 1e9, "burst": 1e9, "flood_strikes": 1 << 30}
 
 
@@ -294,8 +298,10 @@ class ParleyServer(Server):
         help_text: str,
         lift_limits: bool = False,
         checkout: Path = REPO,
+        loop: str = "asyncio",
     ) -> None:
         super().__init__(tls=tls, max_members=max_members)
+        self.loop = loop
         self.help_text = help_text
         self.lift_limits = lift_limits
         self.cwd = checkout
@@ -316,6 +322,8 @@ class ParleyServer(Server):
             }
             return [sys.executable, "-c", _LAUNCH, json.dumps(options)]
         argv = [sys.executable, "-m", "app", "host", "--port", "0", "--bind", LOOPBACK]
+        if self.loop == "uvloop":  # measurement only: the worker's loop class swapped for uvloop's
+            argv[1:3] = ["-c", _UVLOOP]
         argv += ["--name", "H"]
         if plain and "--allow-plain" in self.help_text:
             argv.append("--allow-plain")
@@ -330,6 +338,8 @@ class ParleyServer(Server):
 
     def describe(self) -> str:
         argv = self.argv()
+        if argv[1] == "-c" and self.loop == "uvloop":
+            return " ".join(["python -c '<uvloop swapped in>' -m app", *argv[3:]])
         if argv[1] == "-c":
             options = ", ".join(f"{k}={v!r}" for k, v in json.loads(argv[-1]).items())
             return f"app.cli.host(HostOptions({options}))"

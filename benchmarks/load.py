@@ -955,6 +955,7 @@ def make_server(name: str, scenario: Scenario, args: argparse.Namespace) -> Serv
         help_text=args.parley_help,
         lift_limits=args.parley_limits == "lifted",
         checkout=args.parley_dir,
+        loop=args.parley_loop,
     )
 
 
@@ -1336,6 +1337,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="generator processes for the flow scenarios (default 2)",
     )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--parley-loop",
+        choices=["asyncio", "uvloop"],
+        default="asyncio",
+        help="the host's event loop: asyncio's (as shipped) or uvloop's swapped in (to measure)",
+    )
     parser.add_argument("--runs", type=int, help="runs per scenario and server (medians)")
     parser.add_argument("-n", "--members", type=int, help="members (flooders for 'stuck')")
     parser.add_argument("-m", "--lines", type=int, help="lines each member sends")

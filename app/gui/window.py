@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING
 
 from app import __version__
 from app import events as ev
-from app.address import DEFAULT_PORT, parse_port
+from app.address import DEFAULT_PORT, local_addresses, parse_port
 from app.assets import asset_path
 from app.gui import theme
 from app.gui.connection_bar import ConnectionBar
@@ -1078,8 +1078,6 @@ class ChatWindow:
         except ValueError:
             port = DEFAULT_PORT
         try:
-            from app.net import local_addresses
-
             addresses = local_addresses(self.bind, port)
         except Exception:  # listing interfaces is a convenience; never let it break the window
             log.exception("could not list this machine's addresses")

@@ -44,10 +44,12 @@ from collections import deque
 from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from app import events as ev
 from app.address import DEFAULT_PORT
+from app.address import format_address as _format_address
+from app.address import local_addresses as local_addresses
 from app.invite import make_invite
 from app.limits import ConnectionCounter, FailureBackoff, KeyedBuckets, SendLimits
 from app.messages import (
@@ -242,7 +244,8 @@ class _Peer(asyncio.Protocol):
         return self.parser.kind or "text"
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # uvloop's transports are not asyncio.Transport subclasses, only alike
+        transport = cast("asyncio.Transport", transport)
         self.transport = transport
         transport.set_write_buffer_limits(high=self.host.options.write_cap)
         transport.write((GREETING + "\n").encode())
@@ -1313,30 +1316,3 @@ def _raise_fd_limit() -> None:
     if soft < hard:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-def _format_address(addr: tuple[Any, ...]) -> str:
-    host, port = str(addr[0]), addr[1]
-    if host.startswith("::ffff:"):
-        host = host[7:]
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def local_addresses(bind: str | None, port: int) -> list[str]:
-    """The "address:port" strings others may use to reach this machine, best first."""
-    if bind not in (None, "", "0.0.0.0", "::"):
-        return [_format_address((bind, port))]
-    import ifaddr
-
-    v4: list[str] = []
-    v6: list[str] = []
-    for adapter in ifaddr.get_adapters():
-        for ip in adapter.ips:
-            if isinstance(ip.ip, str):
-                if not ip.ip.startswith("127."):
-                    v4.append(f"{ip.ip}:{port}")
-            else:
-                addr = ip.ip[0]
-                if addr != "::1" and not addr.lower().startswith("fe80"):
-                    v6.append(f"[{addr}]:{port}")
-    return v4 + v6 or [f"127.0.0.1:{port}"]

@@ -32,7 +32,7 @@ from collections import deque
 from collections.abc import Coroutine
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from app import events as ev
 from app.address import DEFAULT_PORT
@@ -124,7 +124,8 @@ class _JoinerProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # uvloop's transports are not asyncio.Transport subclasses, only alike
+        transport = cast("asyncio.Transport", transport)
         self.transport = transport
         self.joiner.connected(self)  # before any data_received, which may come at once
 

@@ -274,16 +274,20 @@ def _rooms_until(procs: Callable[..., Proc], names: list[str], tries: int = 3) -
     raise AssertionError(f"not all of {names} listed: {out!r}")
 
 
-def test_rooms_says_when_it_found_none() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "app", "rooms", "--wait", "0.5"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env={**__import__("os").environ, ENV_INTERFACES: "127.0.0.2"},  # nobody announces there
-    )
-    assert done.returncode == 0
-    assert "No rooms found on the network (looked for 0.5 s)." in done.stdout
+def test_rooms_says_when_it_found_none(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Over the network "none" cannot be had here: other test runs announce rooms on this
+    # loopback at any time (even a browser bound to 127.0.0.2 sees them). The look itself is
+    # tested above; here, what is printed when it finds nothing.
+    from app import cli
+
+    looked: list[float] = []
+    monkeypatch.setattr(cli, "find_rooms", lambda wait: looked.append(wait) or [])
+    assert cli.rooms(0.5) == 0
+    assert looked == [0.5]
+    out = capsys.readouterr().out
+    assert out.startswith("No rooms found on the network (looked for 0.5 s).")
 
 
 def test_join_by_room_name_chats(procs) -> None:

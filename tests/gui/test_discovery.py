@@ -130,7 +130,14 @@ def test_the_app_window_hosting_from_the_command_line_announces_its_room(
             if name in listed:
                 break
         assert f"{name}  127.0.0.1:" in listed, (listed, app.err)
-        app.p.send_signal(signal.SIGTERM)
+        app.p.send_signal(signal.SIGTERM)  # closes the window: the room is withdrawn
         assert app.wait() == 0
+        after = subprocess.run(
+            [sys.executable, "-m", "app", "rooms", "--wait", "2"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert name not in after.stdout
     finally:
         app.kill()

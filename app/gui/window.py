@@ -1230,8 +1230,8 @@ class ChatWindow:
             entry.bind(sequence, functools.partial(self._scroll_transcript, text, how))
         entry.bind("<Control-a>", lambda e: self._select_all_text(entry))
         text.bind("<Control-a>", lambda e: self._select_all_text(text))
-        for widget in self.bar.entries():
-            widget.bind("<Control-a>", lambda e: self._select_all_entry(e.widget))
+        # Every one-line field, the bar's and any other part's (start screen, dialogs).
+        top.bind_class("TEntry", "<Control-a>", lambda e: self._select_all_entry(e.widget))
         # After the class binding has inserted the key (or the paste, or the cut).
         for sequence in ("<Key>", "<<Paste>>", "<<Cut>>", "<<Undo>>"):
             entry.bind(sequence, lambda e: self._fit_soon(), add="+")

@@ -670,12 +670,7 @@ class ChatWindow:
         not modal: `then` runs when End the room is pressed (tests press it with invoke)."""
         if self.confirm_dialog is not None and self.confirm_dialog.winfo_exists():
             self.confirm_dialog.destroy()
-        dialog = tk.Toplevel(self.top)
-        dialog.title("End the room?")
-        dialog.transient(self.top)
-        dialog.resizable(False, False)
-        frame = ttk.Frame(dialog, padding=20)
-        frame.pack(fill="both", expand=True)
+        dialog, frame = self._dialog("End the room?", 20)
         others = len([m for m in self.view.members if m != self.view.me])
         people = "1 other person is" if others == 1 else f"{others} other people are"
         ttk.Label(frame, text="End the room for everyone?", style="Heading.TLabel").pack(anchor="w")
@@ -709,6 +704,16 @@ class ChatWindow:
         self.confirm_dialog = dialog
         dialog.after_idle(self._focus_keep_room)  # the safe choice has the focus
         return dialog
+
+    def _dialog(self, title: str, padding: int) -> tuple[tk.Toplevel, ttk.Frame]:
+        """A small fixed-size dialog over this window, and the frame to fill."""
+        dialog = tk.Toplevel(self.top)
+        dialog.title(title)
+        dialog.transient(self.top)
+        dialog.resizable(False, False)
+        frame = ttk.Frame(dialog, padding=padding)
+        frame.pack(fill="both", expand=True)
+        return dialog, frame
 
     def _focus_keep_room(self) -> None:
         if self.keep_room_button.winfo_exists():
@@ -756,12 +761,7 @@ class ChatWindow:
         if self.about_dialog is not None and self.about_dialog.winfo_exists():
             self.about_dialog.lift()
             return self.about_dialog
-        dialog = tk.Toplevel(self.top)
-        dialog.title("About Parley")
-        dialog.transient(self.top)
-        dialog.resizable(False, False)
-        frame = ttk.Frame(dialog, padding=24)
-        frame.pack(fill="both", expand=True)
+        dialog, frame = self._dialog("About Parley", 24)
         if self._about_icon is not None:
             ttk.Label(frame, image=self._about_icon).pack(pady=(0, 8))
         ttk.Label(frame, text="Parley", style="Heading.TLabel").pack()

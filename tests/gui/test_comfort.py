@@ -17,6 +17,7 @@ import pytest
 from app import events as ev
 from app.gui import theme
 from app.gui.logic import EARLIER_DIVIDER, Request, text_limit
+from app.gui.window import ChatWindow
 from app.net import JoinOptions
 from app.settings import FILE_NAME
 from tests.gui.conftest import MakeWindow, join_options
@@ -53,6 +54,17 @@ def key(widget: tk.Misc, keysym: str, state: int = 0) -> None:
 
 
 CONTROL, SHIFT = 0x4, 0x1
+
+
+def connect_to_a_bare_socket(window: ChatWindow, server: socket.socket) -> ChatWindow:
+    """`server` listens on loopback (and answers nothing by itself); `window` connects to it."""
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    window.bar.set_mode("join")
+    window.bar.address.set("127.0.0.1")
+    window.bar.port.set(str(server.getsockname()[1]))
+    window.bar.start_button.invoke()
+    return window
 
 
 # --- state that matches what happened --------------------------------------------------------
@@ -192,13 +204,7 @@ def test_reconnecting_greys_the_members_and_offers_reconnect_now_and_cancel(
 def test_cancel_while_connecting(make_window: MakeWindow, root: tk.Tk) -> None:
     """A host that accepts TCP and never answers: Cancel stops the attempt at once."""
     with socket.socket() as silent:
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(4)
-        ann = make_window()
-        ann.bar.set_mode("join")
-        ann.bar.address.set("127.0.0.1")
-        ann.bar.port.set(str(silent.getsockname()[1]))
-        ann.bar.start_button.invoke()
+        ann = connect_to_a_bare_socket(make_window(), silent)
         assert ann.view.state == "starting"
         assert ann.bar.start_button.cget("text") == "Cancel"
         assert ann.bar.start_button.instate(["!disabled"])
@@ -276,13 +282,7 @@ def test_a_wrong_or_missing_password_marks_and_focuses_the_password_field(
 def test_messages_speak_the_windows_language(make_window: MakeWindow, root: tk.Tk) -> None:
     """A plain line server joined with encryption: the advice names the checkbox, not --plain."""
     with socket.socket() as plain:
-        plain.bind(("127.0.0.1", 0))
-        plain.listen(4)
-        ann = make_window()
-        ann.bar.set_mode("join")
-        ann.bar.address.set("127.0.0.1")
-        ann.bar.port.set(str(plain.getsockname()[1]))
-        ann.bar.start_button.invoke()
+        ann = connect_to_a_bare_socket(make_window(), plain)
         conn, _ = plain.accept()
         with conn:
             conn.sendall(b"hello, this is not TLS\r\n" * 4)

@@ -267,6 +267,11 @@ def test_window_hosts_a_room_a_terminal_joins_and_closing_ends_it(
     exe: Path, isolated_home: Path, watcher: XWatcher, xdotool: str, tmp_path: Path
 ) -> None:
     room = f"Exe room {uuid.uuid4().hex[:8]}"
+    # Closing a host's window asks "End the room for everyone?" unless told not to (issue 12):
+    # this test closes it as a session's end would, without a person to answer.
+    settings = isolated_home / "config" / "Parley" / "settings.json"
+    settings.parent.mkdir(parents=True)
+    settings.write_text('{"confirm_end": false}')
     args = ["--host", "--port", "0", "--bind", "127.0.0.1", "--name", "Hostess", "--room", room]
     with launched(exe, args, tmp_path) as app:
         window, _ = watcher.wait_mapped("Parley", WINDOW_DEADLINE)
@@ -295,7 +300,8 @@ def test_window_hosts_a_room_a_terminal_joins_and_closing_ends_it(
             )
 
             joiner.say("hi from the terminal")
-            watcher.wait_title(window, "(1) Parley", DEADLINE)  # shown, unread: in the room
+            # shown, unread: in the room (the title names the room)
+            watcher.wait_title(window, f"(1) {room} — Parley", DEADLINE)
             type_into(xdotool, window, "hello from the window")
             joiner.expect(r"^Hostess: hello from the window$")
 
@@ -323,7 +329,7 @@ def test_window_joins_a_terminal_host_and_closing_leaves(
             app.find_child()
             host.expect(r"\(Wendy\)$|^Wendy joined\.$")
             host.say("hi from the terminal")
-            watcher.wait_title(window, "(1) Parley", DEADLINE)
+            watcher.wait_title(window, "(1) Terminal's room — Parley", DEADLINE)
             type_into(xdotool, window, "hello from the window")
             host.expect(r"^Wendy: hello from the window$")
 

@@ -611,6 +611,36 @@ def encode_history(
     return frames, skipped
 
 
+def _fit_names(obj: dict[str, Any], key: str, keep: str | None = None) -> bytes:
+    """`obj` as a frame that fits the size contract however many members the room has: a list
+    of names too long for one line is cut to the first that fit (`keep`, the receiver's own
+    name, always stays), and `more` says how many were left out. Rooms under the default
+    256 members never need it; a room of thousands does."""
+    data = _dump(obj)
+    if fits_frame(data):
+        return data
+    names: list[str] = obj[key]
+
+    def cut(count: int) -> bytes:
+        kept = names[:count]
+        if keep is not None and keep not in kept:
+            kept = [*kept, keep]
+        shown = set(kept)
+        trimmed = {**obj, key: kept, "more": len(names) - len(kept)}
+        if "plain" in obj:
+            trimmed["plain"] = [n for n in obj["plain"] if n in shown]
+        return _dump(trimmed)
+
+    low, high = 0, len(names)
+    while low < high:
+        mid = (low + high + 1) // 2
+        if fits_frame(cut(mid)):
+            low = mid
+        else:
+            high = mid - 1
+    return cut(low)
+
+
 def encode_json(msg: ServerMessage) -> bytes:
     """A host's message to an app peer, as one JSON line."""
     if isinstance(msg, Chat):
@@ -640,7 +670,7 @@ def encode_json(msg: ServerMessage) -> bytes:
                 "bytes": rates.byte_rate,
                 "byte_burst": rates.byte_burst,
             }
-        return _dump(obj)
+        return _fit_names(obj, "members", msg.name)
     if isinstance(msg, Joined):
         if msg.plain:
             return _dump({"type": "joined", "name": msg.name, "plain": True})
@@ -651,8 +681,9 @@ def encode_json(msg: ServerMessage) -> bytes:
         return _dump({"type": "renamed", "old": msg.old, "new": msg.new})
     if isinstance(msg, Members):
         if msg.plain:
-            return _dump({"type": "members", "names": list(msg.names), "plain": list(msg.plain)})
-        return _dump({"type": "members", "names": list(msg.names)})
+            members = {"type": "members", "names": list(msg.names), "plain": list(msg.plain)}
+            return _fit_names(members, "names")
+        return _fit_names({"type": "members", "names": list(msg.names)}, "names")
     if isinstance(msg, Notice):
         return _dump({"type": "notice", "text": msg.text})
     if isinstance(msg, History):

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import pytest
 
 from app import events as ev
-from app.messages import Chat, Error, History
+from app.messages import Chat, Error, History, Members, Welcome
 from app.net import JoinOptions
 from app.protocol import (
     FRAME_ROOM,
@@ -76,6 +76,24 @@ def test_every_frame_carrying_a_text_at_the_limit_fits_a_joiners_line() -> None:
         assert fits_frame(encode_json(History((chat,))))
     error = Error("too_long", text_too_long('"' * 40_000) or "", worst_id)
     assert fits_frame(encode_json(error))
+
+
+def test_member_lists_of_a_room_of_thousands_fit_too() -> None:
+    names = tuple(f"{i:05d}" + "\U0001d54f" * (MAX_NAME - 5) for i in range(3000))
+    me = names[-1]
+    for frame in (
+        encode_json(Welcome(me, names, (), "a note", "t" * MAX_ID, plain=names)),
+        encode_json(Members(names, names)),
+    ):
+        assert fits_frame(frame), len(frame)
+        obj = json.loads(frame)
+        listed = obj.get("members", obj.get("names"))
+        assert 100 < len(listed) < 3000
+        assert obj["more"] == 3000 - len(listed)
+        assert obj["plain"] == listed
+    assert me in json.loads(encode_json(Welcome(me, names)))["members"]
+    small = json.loads(encode_json(Members(names[:10])))
+    assert "more" not in small
 
 
 def test_history_frames_hold_as_many_messages_as_fit_and_never_more() -> None:

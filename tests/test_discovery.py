@@ -326,3 +326,42 @@ def test_sigterm_withdraws_the_room(procs, browser: Recorder) -> None:
     host.p.send_signal(signal.SIGTERM)
     assert host.wait() == 0
     browser.wait_for(ev.RoomGone, lambda g: g.key == room.key, timeout=5)
+
+
+def test_member_count_updates_are_at_most_one_per_interval() -> None:
+    """The announcement's throttle, on the loop's clock, with a recorder for the network."""
+    import asyncio
+
+    from zeroconf.asyncio import AsyncServiceInfo
+
+    from app.net.discovery import SERVICE, Announcement, Discovery
+
+    class Network:
+        def __init__(self) -> None:
+            self.sent: list[tuple[float, str]] = []
+
+        async def async_update_service(self, info: AsyncServiceInfo) -> None:
+            count = info.properties[b"n"]
+            assert count is not None
+            self.sent.append((asyncio.get_running_loop().time(), count.decode()))
+
+    async def run() -> tuple[float, list[tuple[float, str]]]:
+        interval = 0.2
+        network = Network()
+        ad = RoomAd("R", 5151, ("127.0.0.1:5151",), "AB", 1, False, False)
+        info = AsyncServiceInfo(SERVICE, f"R.{SERVICE}", port=5151, properties=txt_for(ad))
+        start = asyncio.get_running_loop().time()
+        announcement = Announcement(Discovery(lambda e: None, interval=interval), network, info, ad)  # type: ignore[arg-type]
+        for count in (2, 3, 4):  # three joins at once: one update, with the last count
+            announcement.set_members(count)
+        await asyncio.sleep(interval * 1.5)
+        announcement.set_members(5)  # soon after: waits for the interval to pass
+        await asyncio.sleep(interval * 2)
+        announcement.set_members(5)  # no change: no update
+        await asyncio.sleep(interval * 4)
+        return start, network.sent
+
+    start, sent = asyncio.run(run())
+    assert [count for _, count in sent] == ["4", "5"]
+    assert sent[0][0] - start >= 0.2 - 0.01
+    assert sent[1][0] - sent[0][0] >= 0.2 - 0.01

@@ -141,3 +141,33 @@ def test_the_app_window_hosting_from_the_command_line_announces_its_room(
         assert name not in after.stdout
     finally:
         app.kill()
+
+
+def test_a_failed_join_says_what_is_likely_on_the_start_screen(make_window: MakeWindow) -> None:
+    """The doctor's words after "could not connect" (no connection is made: the failure is
+    handed to the window as the worker would post it)."""
+    from app import doctor
+    from app import events as ev
+
+    window = make_window()
+    window.view.starting(Request("join", "192.0.2.7", 5151, "Ann"))
+    expected = doctor.explain_unreachable("192.0.2.7")
+    assert expected is not None
+    window.events.put(ev.Failed("Could not connect to 192.0.2.7:5151: timed out.", "timeout"))
+    pump_until(window.top, lambda: expected in window.transcript.contents(), "the doctor's hint")
+    shown = str(window.start_screen.last.cget("text"))
+    assert shown == f"Could not connect to 192.0.2.7:5151: timed out.\n{expected}"
+    pump_until(window.top, window.start_screen.winfo_ismapped, "the start screen")
+
+
+def test_a_host_sees_its_addresses_by_interface(make_window: MakeWindow) -> None:
+    window = make_window()
+    window.bar.port.set("0")
+    window.start_screen.host_button.invoke()
+    pump_until(window.top, lambda: window.view.state == "in_room", "hosting")
+    pump_until(
+        window.top,
+        shows(window, f"Others reach this room at: 127.0.0.1:{window.view.port} (this machine"),
+        "the addresses by interface",
+    )
+    assert "Warning: these addresses reach this machine only" in window.transcript.contents()

@@ -365,3 +365,36 @@ def test_member_count_updates_are_at_most_one_per_interval() -> None:
     assert [count for _, count in sent] == ["4", "5"]
     assert sent[0][0] - start >= 0.2 - 0.01
     assert sent[1][0] - sent[0][0] >= 0.2 - 0.01
+
+
+def test_hosting_goes_on_when_multicast_dns_fails(
+    start_host, join, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Port 5353 taken, no multicast: the room opens anyway and says it is not announced."""
+    import errno
+
+    import app.net.discovery as discovery
+
+    def unavailable(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.EADDRINUSE, "Address already in use")
+
+    monkeypatch.setattr(discovery, "AsyncZeroconf", unavailable)
+    _, hrec, port = start_host(announce=True, room=unique())
+    notice = hrec.wait_for(ev.NoticeShown, lambda n: "not announced" in n.text)
+    assert notice.text == (
+        "This room is not announced on the network (address already in use). "
+        "Others can still join by address."
+    )
+    _, arec = join(port)
+    assert isinstance(arec.wait_for((ev.Connected, ev.Failed)), ev.Connected)  # type: ignore[arg-type]
+
+
+def test_a_host_outside_the_allowed_interfaces_is_not_announced(
+    start_host, join, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(ENV_INTERFACES, "127.0.0.2")  # the host binds 127.0.0.1
+    _, hrec, port = start_host(announce=True, room=unique())
+    notice = hrec.wait_for(ev.NoticeShown, lambda n: "not announced" in n.text)
+    assert "PARLEY_MDNS_INTERFACES leaves out the address it listens on (127.0.0.1)" in notice.text
+    _, arec = join(port)
+    assert isinstance(arec.wait_for((ev.Connected, ev.Failed)), ev.Connected)  # type: ignore[arg-type]

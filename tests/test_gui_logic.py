@@ -675,3 +675,84 @@ def test_a_password_rooms_session_code_is_shown_as_such() -> None:
     assert (
         "Password checked. Session code 2222 — the host sees the same next to your name." in texts
     )
+
+
+# --- issue 12: pure pieces of the window's comfort -------------------------------------------
+
+
+def test_engine_advice_is_put_in_the_windows_words() -> None:
+    from app.gui.logic import in_window_words
+
+    assert (
+        in_window_words(
+            "Compare the codes; if they match, join again with --trust-new (window: Trust new "
+            "identity)."
+        )
+        == "Compare the codes; if they match, press “Trust new identity”."
+    )
+    assert in_window_words("It did not speak TLS. If it is a plain server, join with --plain.") == (
+        "It did not speak TLS. If it is a plain server, tick “No encryption” and connect again."
+    )
+    assert in_window_words("A password needs encryption: join without --plain.") == (
+        "A password needs encryption: untick “No encryption”."
+    )
+    assert "--" not in in_window_words("use --allow-plain, --plain or --trust-new")
+
+
+def test_an_invites_password_is_masked_for_the_address_field() -> None:
+    from app.gui.logic import masked_invite
+
+    invite = "parley://10.0.0.2:5151/#fp=abcdefgh12345678&pw=open%20sesame"
+    assert masked_invite(invite) == "parley://10.0.0.2:5151/#fp=abcdefgh12345678&pw=••••••"
+    assert masked_invite(masked_invite(invite)) == masked_invite(invite)
+    assert masked_invite("10.0.0.2:5151") == "10.0.0.2:5151"
+
+
+def test_only_http_and_https_links_are_found() -> None:
+    from app.gui.logic import link_spans
+
+    assert link_spans("see https://x.org/a). or javascript:alert(1) ftp://y") == [
+        ("see ", ""),
+        ("https://x.org/a", "https://x.org/a"),
+        ("). or javascript:alert(1) ftp://y", ""),
+    ]
+    assert link_spans("(http://w.org/wiki/A_(b))") == [
+        ("(", ""),
+        ("http://w.org/wiki/A_(b)", "http://w.org/wiki/A_(b)"),
+        (")", ""),
+    ]
+    assert link_spans("plain") == [("plain", "")]
+
+
+def test_people_present_never_share_a_colour_while_the_palette_has_room() -> None:
+    from app.gui.logic import NameColours
+
+    colours = NameColours(4)
+    names = ["a", "b", "c", "d"]
+    colours.update(names)
+    assert sorted(colours.slot(n) for n in names) == [0, 1, 2, 3]
+    kept = colours.slot("a")
+    colours.update(["a", "e"])  # b, c, d left; a keeps its colour
+    assert colours.slot("a") == kept
+    assert colours.slot("e") != kept
+
+
+def test_right_to_left_text_is_reordered_for_display_only() -> None:
+    from app.gui.logic import for_display
+
+    assert for_display("hello") == "hello"
+    assert for_display("שלום") == "םולש"
+    assert for_display("שלום world") == "world םולש"
+    shaped = for_display("مرحبا")
+    assert shaped != "مرحبا"
+    assert shaped == "ﺎﺒﺣﺮﻣ"  # joined forms, in reading order
+
+
+def test_too_long_counts_bytes_not_characters() -> None:
+    from app.gui.logic import too_long
+
+    assert too_long("é" * 5, 10) is None
+    problem = too_long("é" * 6, 10)
+    assert problem is not None
+    assert "12 bytes" in problem
+    assert "at most 10" in problem

@@ -1400,7 +1400,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"Machine: {mach['nproc']} cores ({mach['cpu']}), Python {mach['python']}, "
         f"Linux {mach['kernel']}, ncat {mach['ncat']}; load average {mach['load']} at the start. "
-        "One asyncio generator process shares the cores with the server under test."
+        f"The flow scenarios' members are played by {args.gen_procs} generator processes, "
+        "which share the cores with the server under test."
     )
     print(f"Runs per scenario and server: medians of {report['runs_note']}.\n")
     text, missed = table(report, args)

@@ -722,6 +722,8 @@ class Host:
             wait = self.options.announce_wait
             self._arrivals_timer = loop.call_later(wait, self._announce_arrivals)
         self._arrivals.append((member_id, send))
+        if LOCAL in send.to and isinstance(send.message, Joined):  # the host: told at once
+            self._local(send.message)
 
     def _announce_arrivals(self) -> None:
         held, self._arrivals = self._arrivals, []
@@ -729,9 +731,6 @@ class Host:
             self._arrivals_timer.cancel()
             self._arrivals_timer = None
         if not held:
-            return
-        if len(held) == 1:
-            self._deliver([held[0][1]])
             return
         start = {member_id: i + 1 for i, (member_id, _) in enumerate(held)}
         msgs = [send.message for _, send in held if isinstance(send.message, Joined)]
@@ -744,11 +743,7 @@ class Host:
             first = start.get(member_id, 0)
             if first >= len(held):
                 continue
-            if member_id == LOCAL:
-                for msg in msgs[first:]:
-                    self._local(msg)
-                continue
-            peer = self._peers.get(member_id)
+            peer = self._peers.get(member_id)  # LOCAL has none: told in _hold_arrival
             if peer is None:
                 continue
             kind = peer.kind

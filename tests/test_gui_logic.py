@@ -756,3 +756,12 @@ def test_too_long_counts_bytes_not_characters() -> None:
     assert problem is not None
     assert "12 bytes" in problem
     assert "at most 10" in problem
+
+
+def test_the_window_counts_size_as_the_protocol_does() -> None:
+    from app.gui.logic import text_limit, too_long
+    from app.protocol import MAX_TEXT
+
+    assert text_limit() == MAX_TEXT
+    assert too_long('"' * (MAX_TEXT // 2), MAX_TEXT) is None  # each '"' travels as two bytes
+    assert too_long('"' * (MAX_TEXT // 2 + 1), MAX_TEXT) is not None

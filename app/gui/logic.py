@@ -257,15 +257,10 @@ def in_window_words(text: str) -> str:
 
 
 def text_limit() -> int:
-    """The largest message, in bytes of UTF-8, that the window lets you send: the protocol's
-    size contract when it names one, else a size whose frame always fits a line."""
-    from app import protocol
+    """The largest message the window lets you send: the protocol's size contract."""
+    from app.protocol import MAX_TEXT
 
-    for name in ("MAX_TEXT_BYTES", "MAX_TEXT", "MAX_MESSAGE_BYTES", "MAX_MESSAGE"):
-        value = getattr(protocol, name, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    return 16_000
+    return MAX_TEXT
 
 
 def split_join_target(text: str) -> tuple[str, int | None]:
@@ -389,8 +384,11 @@ def is_command(text: str) -> bool:
 
 
 def too_long(text: str, limit: int) -> str | None:
-    """Why `text` cannot be sent (over `limit` bytes as UTF-8), or None if it fits."""
-    size = len(text.encode("utf-8"))
+    """Why `text` cannot be sent (over `limit` bytes as the protocol counts them: UTF-8 inside
+    a JSON string, escapes included), or None if it fits."""
+    from app.protocol import text_size
+
+    size = text_size(text)
     if size <= limit:
         return None
     return (

@@ -765,3 +765,14 @@ def test_the_window_counts_size_as_the_protocol_does() -> None:
     assert text_limit() == MAX_TEXT
     assert too_long('"' * (MAX_TEXT // 2), MAX_TEXT) is None  # each '"' travels as two bytes
     assert too_long('"' * (MAX_TEXT // 2 + 1), MAX_TEXT) is not None
+
+
+def test_a_private_bye_is_a_message_not_a_departure() -> None:
+    view = SessionView()
+    view.apply(ev.Connected("Ann", "h", 1, ("Hal", "Ann", "Bob")))
+    assert view.apply(ev.MessagePending("m1", "bye")) == []  # leaving: said by the end line
+    assert view.apply(ev.MessageReceived("Bob", "bye", 1.0, 5)) == []  # Bob's "left" follows
+    private = view.apply(ev.MessagePending("m2", "bye", private="Bob"))
+    assert [line.kind for line in private] == ["pending"]
+    shown = view.apply(ev.MessageReceived("Bob", "bye", 1.0, 6, private="Ann"))
+    assert [line.text for line in shown] == ["bye"]

@@ -545,7 +545,8 @@ class SessionView:
                 Line("notice", "Reconnecting… what you send now goes out once back."),
             ]
         if isinstance(event, ev.MessagePending):
-            if is_command(event.text) or is_bye(event.text):
+            public = event.private is None
+            if public and (is_command(event.text) or is_bye(event.text)):
                 return []  # a command is answered by the host; a bye by "You left the chat."
             self._pending.add(event.id)
             return [Line("pending", event.text, self.me, None, id=event.id)]
@@ -725,7 +726,7 @@ class SessionView:
         if event.earlier:
             return self._earlier(event)
         self._remember_seen(self._seen_key(event))
-        if is_bye(event.text):
+        if is_bye(event.text) and event.private is None:
             return []  # the "left" (or "chat ended") line that follows says it once
         kind: LineKind = "mine" if event.mine else "chat"
         return [Line(kind, event.text, event.sender, event.time, False, event.id, event.seq)]

@@ -776,3 +776,17 @@ def test_a_private_bye_is_a_message_not_a_departure() -> None:
     assert [line.kind for line in private] == ["pending"]
     shown = view.apply(ev.MessageReceived("Bob", "bye", 1.0, 6, private="Ann"))
     assert [line.text for line in shown] == ["bye"]
+
+
+def test_people_present_get_colours_that_do_not_look_alike_while_there_are_some() -> None:
+    from app.gui.logic import NameColours
+    from app.gui.theme import LIGHT, NAME_FAMILIES
+
+    colours = NameColours(len(LIGHT.names), NAME_FAMILIES)
+    people = [f"person {i}" for i in range(len(set(NAME_FAMILIES)))]
+    colours.update(people)
+    families = [NAME_FAMILIES[colours.slot(p)] for p in people]
+    assert len(set(families)) == len(people)  # six people, six families
+    everyone = [*people, "x", "y", "z", "w"]
+    colours.update(everyone)
+    assert len({colours.slot(p) for p in everyone}) == len(everyone)  # still all distinct

@@ -292,10 +292,13 @@ class NameColours:
     while the palette has room. Someone not present (an earlier line) gets their hashed colour.
     """
 
-    def __init__(self, slots: int) -> None:
+    def __init__(self, slots: int, families: tuple[int, ...] = ()) -> None:
+        """`families[i]` groups colours that look alike (green and olive): a newcomer gets a
+        colour of a family nobody present has, while there is one."""
         if slots < 1:
             raise ValueError("slots must be at least 1")
         self.slots = slots
+        self.families = families if len(families) == slots else tuple(range(slots))
         self._given: dict[str, int] = {}
 
     def preferred(self, name: str) -> int:
@@ -308,10 +311,12 @@ class NameColours:
             if key in self._given:
                 continue
             taken = set(self._given.values())
+            seen = {self.families[i] for i in taken}
             want = self.preferred(name)
-            if want in taken:
-                free = [i for i in range(self.slots) if i not in taken]
-                want = free[0] if free else want
+            free = [i for i in range(self.slots) if i not in taken]
+            apart = [i for i in free if self.families[i] not in seen]
+            if want in taken or (apart and self.families[want] in seen):
+                want = (apart or free or [want])[0]
             self._given[key] = want
 
     def slot(self, name: str) -> int:

@@ -150,6 +150,10 @@ DARK = Palette(
     ),
 )
 
+# Name colours that look alike, by slot (the same in both palettes): blue and indigo; green and
+# olive; orange, amber and brown. People present get different families while there are some.
+NAME_FAMILIES = (0, 1, 2, 3, 4, 5, 1, 3, 3, 0)
+
 # The light palette's colours under their old names, for code written before the roles.
 BACKGROUND = LIGHT.background
 SURFACE = LIGHT.surface

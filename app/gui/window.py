@@ -88,6 +88,7 @@ TITLE = "Parley"
 ENTRY_HINT = "Host or join a chat to send messages."
 ICONS = ("icon-256.png", "icon-128.png", "icon-64.png", "icon-48.png", "icon-32.png", "icon-16.png")
 ABOUT_ICON = "icon-64.png"
+MEMBERS_CHANGE = (ev.MemberJoined, ev.MemberLeft, ev.MemberRenamed, ev.Connected, ev.Hosting)
 STATUS_ROOM = 320  # pixels the status needs beside the badges, or they go below it
 ENTRY_LINES = (1, 5)  # the message box grows with its text from one line up to five
 
@@ -170,7 +171,7 @@ class ChatWindow:
         self._pasted_invite = ""  # the invite whose password the address field hides
         self._retry_timer: str | None = None
         self.confirm_dialog: tk.Toplevel | None = None
-        self.name_colours = NameColours(len(theme.LIGHT.names))
+        self.name_colours = NameColours(len(theme.LIGHT.names), theme.NAME_FAMILIES)
 
         self.discover = discover  # look for rooms on the network while no session is open
         self.recent: tuple[Recent, ...] = ()
@@ -842,6 +843,8 @@ class ChatWindow:
             self.bar.port.set(str(event.port))  # port 0: the one the system chose
         if isinstance(event, ev.MemberRenamed | ev.Connected | ev.Hosting):
             self._name_changed(before)
+        if isinstance(event, MEMBERS_CHANGE):
+            self.name_colours.update(self.view.members)  # before their lines are drawn
         if isinstance(event, ev.Hosting):  # the title names the room by its own name
             self.view.room = trim_room_name(self.room_name.get())
         elif isinstance(event, ev.Connected) and joined_room:  # chosen from the list of rooms

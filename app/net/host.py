@@ -701,7 +701,10 @@ class Host:
             peer, self.room.join(peer.id, name, peer.kind, token, last_seq, peer.tls)
         )
         arrival = sends[-1] if sends and isinstance(sends[-1].message, Joined) else None
-        self._deliver(sends[:-1] if arrival is not None else sends)
+        own = sends[:-1] if arrival is not None else sends
+        # What only the newcomer gets (its welcome) need not send the held arrivals first: it
+        # hears none of them (each went to the members before it).
+        self._deliver(own, keep_arrivals=all(send.to == (peer.id,) for send in own))
         if arrival is not None:
             self._hold_arrival(peer.id, arrival)
         self.files.joined(peer.id)
@@ -736,10 +739,9 @@ class Host:
         msgs = [send.message for _, send in held if isinstance(send.message, Joined)]
         encoded: dict[str, list[bytes]] = {}
         joined: dict[tuple[str, int], bytes] = {}
-        everyone = set(held[-1][1].to)
-        for _, send in held[:-1]:
-            everyone.update(send.to)
-        for member_id in everyone:
+        # Recipients only grow within a batch (a departure would have sent the batch first),
+        # so the last announcement's recipients are everyone who hears any of them.
+        for member_id in held[-1][1].to:
             first = start.get(member_id, 0)
             if first >= len(held):
                 continue
@@ -1072,11 +1074,11 @@ class Host:
                     data = encoded[kind] = b"".join([encode(msg) for msg in msgs])
                 peer.write(data)
 
-    def _deliver(self, sends: Iterable[Send]) -> None:
+    def _deliver(self, sends: Iterable[Send], keep_arrivals: bool = False) -> None:
         if self._batch is not None:  # inside received_together: delivered at its end
             self._batch.extend(sends)
             return
-        if self._arrivals:  # held "X joined" first: the room's order
+        if self._arrivals and not keep_arrivals:  # held "X joined" first: the room's order
             self._announce_arrivals()
         for send in sends:
             msg = send.message

@@ -790,3 +790,15 @@ def test_people_present_get_colours_that_do_not_look_alike_while_there_are_some(
     everyone = [*people, "x", "y", "z", "w"]
     colours.update(everyone)
     assert len({colours.slot(p) for p in everyone}) == len(everyone)  # still all distinct
+
+
+def test_a_rename_keeps_the_colour() -> None:
+    from app.gui.logic import NameColours
+
+    colours = NameColours(5)
+    colours.update(["Ben", "Ann"])
+    before = colours.slot("Ben")
+    colours.rename("Ben", "Benji")
+    colours.update(["Benji", "Ann", "Omar"])
+    assert colours.slot("Benji") == before
+    assert colours.slot("Omar") != before

@@ -319,6 +319,12 @@ class NameColours:
                 want = (apart or free or [want])[0]
             self._given[key] = want
 
+    def rename(self, old: str, new: str) -> None:
+        """/nick keeps the person's colour."""
+        slot = self._given.pop(name_key(old), None)
+        if slot is not None:
+            self._given[name_key(new)] = slot
+
     def slot(self, name: str) -> int:
         return self._given.get(name_key(name), self.preferred(name))
 

@@ -18,6 +18,14 @@ pasted as the address; while hosting, the invite with Copy invite), the status b
 changed: the join was refused, and "Trust new identity" tries again accepting it. Trusting is
 always a separate press; nothing else sets `trust_new`.
 
+How it reads and answers (issue 12): colours come from `theme.py` by role, so View > System /
+Light / Dark and the text size (Ctrl+plus / minus / 0) repaint everything, and are remembered
+with "Member list" and "Ask before ending the room" in the settings. The status bar counts down
+to the next try while reconnecting, with Reconnect now and Cancel; the Start button is a Cancel
+while connecting. A host's Leave, window close and Ctrl+Q ask first when others are present
+(`request_leave` / `request_close`; `leave` / `close` act at once). The message box answers Tab,
+Shift+Tab, PageUp/PageDown, Ctrl+Home/End and Ctrl+A, and grows up to five lines.
+
 Closing the window stops the poller, hides the window at once, and stops the worker with a
 bound (`close_timeout`): the worker says bye (a host ends the room) and gives up waiting if the
 network is stuck, so no thread or socket outlives the window.
@@ -843,6 +851,8 @@ class ChatWindow:
             self.bar.port.set(str(event.port))  # port 0: the one the system chose
         if isinstance(event, ev.MemberRenamed | ev.Connected | ev.Hosting):
             self._name_changed(before)
+        if isinstance(event, ev.MemberRenamed):
+            self.name_colours.rename(event.old, event.new)
         if isinstance(event, MEMBERS_CHANGE):
             self.name_colours.update(self.view.members)  # before their lines are drawn
         if isinstance(event, ev.Hosting):  # the title names the room by its own name

@@ -526,6 +526,26 @@ def test_a_reconnect_that_is_never_let_in_tries_again(start_host, join, relay, m
     assert not arec.of(ev.Failed)
 
 
+def test_what_waits_while_away_is_bounded_and_goes_out_once_back(start_host, join, relay) -> None:
+    host, hrec, port = start_host()
+    link = relay(port)
+    ann, arec = join(link.port, "Ann", reconnect_initial=2.0, queue_max=5)
+    arec.wait_for(ev.Connected)
+    link.cut()
+    arec.wait_for(ev.Reconnecting)
+    for i in range(7):
+        ann.send(f"away {i}")
+    refused = arec.wait_for(ev.ErrorShown, lambda e: e.text.startswith("Not connected"))
+    assert refused.text == (
+        "Not connected: that message was not sent (5 are waiting to go out once back)."
+    )
+    arec.wait_for(ev.Connected, lambda e: e.resumed, timeout=DEADLINE + 2)
+    hrec.wait_for(ev.MessageReceived, lambda e: e.text == "away 4")
+    got = [e.text for e in hrec.of(ev.MessageReceived) if e.text.startswith("away")]
+    assert got == [f"away {i}" for i in range(5)]
+    assert len([e for e in arec.of(ev.ErrorShown) if e.text.startswith("Not connected")]) == 2
+
+
 @pytest.fixture
 def relay() -> Iterator[Callable[[int], Any]]:
     from tests.test_faults import Relay

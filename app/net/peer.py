@@ -114,7 +114,7 @@ class JoinOptions:
     keep_history: bool = True  # keep a transcript of the room on disk, shown on rejoining
     downloads: Path | None = None  # where accepted files go; None: the user's Downloads
     welcome_wait: float = 15.0  # from the greeting to the welcome (password exchange included)
-    queue_max: int = 200  # lines typed before the first welcome that may wait for it
+    queue_max: int = 200  # lines that may wait while not in the room (before it, or away)
 
 
 class _JoinerProtocol(asyncio.Protocol):
@@ -642,6 +642,15 @@ class Joiner:
             return
         if bye and not self.in_room:  # away, and leaving: nobody to tell
             self._close(ev.ChatEnded("You left the chat."))
+            return
+        if not self.in_room and len(self._pending) >= self.options.queue_max:
+            waiting = len(self._pending)
+            self.post(
+                ev.ErrorShown(
+                    f"Not connected: that message was not sent ({waiting} are waiting to go "
+                    "out once back)."
+                )
+            )
             return
         msg_id = f"m{next(self._ids)}"
         self._pending[msg_id] = text

@@ -4,7 +4,7 @@ members, the host's own person and a text peer; exactly once across a reconnect.
 from __future__ import annotations
 
 from app import events as ev
-from tests.helpers import Proc, RawPeer, Recorder
+from tests.helpers import Proc, RawPeer, Recorder, wait_until
 from tests.test_faults import relay  # noqa: F401  (the fixture)
 
 
@@ -80,6 +80,7 @@ def test_a_private_message_arrives_exactly_once_across_reconnects(
     ann, arec = join(link.port, "Ann")
     bob, brec = join(port, "Bob")
     carl, crec = join(port, "Carl")
+    arec.wait_for(ev.MemberJoined, lambda e: e.name == "Carl")  # arrivals may come a bit later
     # Sent while the link is dead one way: pending, then sent again once back.
     link.set(up=False, down=True)
     ann.send("/msg Bob while the link was down")
@@ -98,7 +99,9 @@ def test_a_private_message_arrives_exactly_once_across_reconnects(
     link.set(up=True, down=True)
     arec.wait_for(ev.Connected, lambda e: e.resumed and len(arec.of(ev.Connected)) == 3)
     arec.wait_for(ev.MessageReceived, lambda e: e.text == "ack lost" and e.mine)
-    brec.wait_for(ev.MemberJoined, lambda e: len(brec.of(ev.MemberJoined)) >= 3)  # Carl, Ann x2
+    # Bob must know Ann is back before writing to her. If the host still held Ann's old
+    # connection when she came back, she replaced it and Bob never saw her leave at all.
+    wait_until(lambda: "Ann" in _members_seen(brec), lambda: str(_members_seen(brec)))
     bob.send("/msg Ann after all that")
     arec.wait_for(ev.MessageReceived, lambda e: e.text == "after all that")
     host.send("marker")
@@ -138,3 +141,9 @@ def test_a_terminal_exports_what_it_showed(start_host, join, tmp_path) -> None:
         assert len(hrec.texts()) == 3  # none of the /export lines went to the room
     finally:
         ann.kill()
+
+
+def _members_seen(rec: Recorder) -> tuple[str, ...]:
+    """The member list as of the last arrival or departure this joiner was told about."""
+    changes = [e for e in rec.events if isinstance(e, ev.MemberJoined | ev.MemberLeft)]
+    return changes[-1].members if changes else ()

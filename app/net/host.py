@@ -308,6 +308,8 @@ class _Peer(asyncio.Protocol):
             self.transport.write(b"".join(out))
 
     def send(self, msg: ServerMessage) -> None:
+        if self.host.holds_welcome(self.id):  # never before its own welcome
+            self.host.announce_arrivals()
         self.write(encode_json(msg) if self.kind == "app" else encode_text(msg))
 
     def refuse(self, code: str, text: str) -> None:
@@ -370,7 +372,8 @@ class Host:
         self._peers: dict[int, _Peer] = {}
         self._congested: dict[int, asyncio.TimerHandle] = {}  # over write_cap: drop timers
         self._batch: list[Send] | None = None  # deliveries held by received_together
-        self._arrivals: list[tuple[int, Send]] = []  # "X joined", held for _announce
+        # "X joined" (and X's welcome), held for _announce_arrivals
+        self._arrivals: list[tuple[int, Send, list[Send] | None]] = []
         self._arrivals_timer: asyncio.TimerHandle | None = None
         self._ids = itertools.count(1)
         self._local_ids = itertools.count(1)
@@ -702,11 +705,14 @@ class Host:
         )
         arrival = sends[-1] if sends and isinstance(sends[-1].message, Joined) else None
         own = sends[:-1] if arrival is not None else sends
-        # What only the newcomer gets (its welcome) need not send the held arrivals first: it
-        # hears none of them (each went to the members before it).
-        self._deliver(own, keep_arrivals=all(send.to == (peer.id,) for send in own))
+        if arrival is not None and all(send.to == (peer.id,) for send in own):
+            # Its welcome goes out with the batch, after everyone was told: once a member is
+            # in, the others know it (it may write to them at once).
+            self._hold_arrival(peer.id, arrival, own)
+            return
+        self._deliver(own)
         if arrival is not None:
-            self._hold_arrival(peer.id, arrival)
+            self._hold_arrival(peer.id, arrival, None)
         self.files.joined(peer.id)
 
     # --- arrivals, announced in batches --------------------------------------------------------
@@ -717,16 +723,26 @@ class Host:
     # member. Each held announcement's recipients are the members before it, so a member gets
     # the announcements of those who came after it (a suffix of the batch). Any other delivery
     # first sends what is held, so the room's order is kept: nobody hears X speak before
-    # hearing that X joined.
+    # hearing that X joined. X's own welcome waits with its announcement and goes out first in
+    # the batch, so when X is told it is in, everyone else is being told too.
 
-    def _hold_arrival(self, member_id: int, send: Send) -> None:
+    def _hold_arrival(self, member_id: int, send: Send, own: list[Send] | None) -> None:
+        """Hold "X joined" (`send`), and X's own welcome (`own`, None: already sent)."""
         if not self._arrivals:
             loop = asyncio.get_running_loop()
             wait = self.options.announce_wait
             self._arrivals_timer = loop.call_later(wait, self._announce_arrivals)
-        self._arrivals.append((member_id, send))
+        self._arrivals.append((member_id, send, own))
         if LOCAL in send.to and isinstance(send.message, Joined):  # the host: told at once
             self._local(send.message)
+
+    def holds_welcome(self, member_id: int) -> bool:
+        """Whether `member_id`'s welcome is waiting in the batch of arrivals."""
+        return any(mid == member_id and own is not None for mid, _, own in self._arrivals)
+
+    def announce_arrivals(self) -> None:
+        """Send the held arrivals now (something must follow a newcomer's welcome)."""
+        self._announce_arrivals()
 
     def _announce_arrivals(self) -> None:
         held, self._arrivals = self._arrivals, []
@@ -735,8 +751,12 @@ class Host:
             self._arrivals_timer = None
         if not held:
             return
-        start = {member_id: i + 1 for i, (member_id, _) in enumerate(held)}
-        msgs = [send.message for _, send in held if isinstance(send.message, Joined)]
+        for member_id, _, own in held:  # newcomers first get their welcomes
+            if own is not None and member_id in self._peers:
+                self._deliver(own)
+                self.files.joined(member_id)
+        start = {member_id: i + 1 for i, (member_id, _, _) in enumerate(held)}
+        msgs = [send.message for _, send, _ in held if isinstance(send.message, Joined)]
         encoded: dict[str, list[bytes]] = {}
         joined: dict[tuple[str, int], bytes] = {}
         # Recipients only grow within a batch (a departure would have sent the batch first),
@@ -1074,11 +1094,11 @@ class Host:
                     data = encoded[kind] = b"".join([encode(msg) for msg in msgs])
                 peer.write(data)
 
-    def _deliver(self, sends: Iterable[Send], keep_arrivals: bool = False) -> None:
+    def _deliver(self, sends: Iterable[Send]) -> None:
         if self._batch is not None:  # inside received_together: delivered at its end
             self._batch.extend(sends)
             return
-        if self._arrivals and not keep_arrivals:  # held "X joined" first: the room's order
+        if self._arrivals:  # held "X joined" first: the room's order
             self._announce_arrivals()
         for send in sends:
             msg = send.message

@@ -733,8 +733,8 @@ class Host:
             wait = self.options.announce_wait
             self._arrivals_timer = loop.call_later(wait, self._announce_arrivals)
         self._arrivals.append((member_id, send, own))
-        if LOCAL in send.to and isinstance(send.message, Joined):  # the host: told at once
-            self._local(send.message)
+        if own is None and LOCAL in send.to and isinstance(send.message, Joined):
+            self._local(send.message)  # the host's own view: told when the newcomer is
 
     def holds_welcome(self, member_id: int) -> bool:
         """Whether `member_id`'s welcome is waiting in the batch of arrivals."""
@@ -751,7 +751,9 @@ class Host:
             self._arrivals_timer = None
         if not held:
             return
-        for member_id, _, own in held:  # newcomers first get their welcomes
+        for member_id, send, own in held:  # the host's own view, then the newcomers' welcomes
+            if own is not None and LOCAL in send.to and isinstance(send.message, Joined):
+                self._local(send.message)
             if own is not None and member_id in self._peers:
                 self._deliver(own)
                 self.files.joined(member_id)

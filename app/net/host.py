@@ -825,7 +825,7 @@ class Host:
             if isinstance(msg, Say) and peer.id in self.room:  # a text peer's first line
                 self._say(peer, msg)
         elif isinstance(msg, Hello):  # an app peer whose hello came after the silence timer
-            self._deliver(self.room.upgrade(peer.id, msg.name))
+            self._deliver(self._admission(peer, self.room.upgrade(peer.id, msg.name)))
         elif isinstance(msg, Say):
             self._say(peer, msg)
         elif isinstance(msg, FileFrame):

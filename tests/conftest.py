@@ -15,7 +15,7 @@ from app import events as ev
 from app.net import HostOptions, JoinOptions
 from app.paths import ENV_DATA
 from app.worker import NetWorker
-from tests.helpers import RawPeer, Recorder
+from tests.helpers import Proc, RawPeer, Recorder
 
 Hosted = tuple[NetWorker, Recorder, int]  # the host's worker, its events, its port
 Joined = tuple[NetWorker, Recorder]  # a joiner's worker and its events
@@ -78,3 +78,18 @@ def join(workers: list[NetWorker]) -> Callable[..., Joined]:
         return worker, rec
 
     return start
+
+
+@pytest.fixture
+def procs() -> Iterator[Callable[..., Proc]]:
+    """`python -m app ...` subprocesses a test started; each is killed when the test ends."""
+    started: list[Proc] = []
+
+    def start(*args: str, **kwargs: object) -> Proc:
+        proc = Proc(*args, **kwargs)  # type: ignore[arg-type]
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.kill()

@@ -13,26 +13,12 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
 from app.invite import parse_invite
 from tests.helpers import ROOT, LoopServer, Proc, RawPeer, free_port
-
-
-@pytest.fixture
-def procs() -> Iterator[Callable[..., Proc]]:
-    started: list[Proc] = []
-
-    def start(*args: str, **kwargs: object) -> Proc:
-        proc = Proc(*args, **kwargs)  # type: ignore[arg-type]
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        proc.kill()
 
 
 def start_host(procs: Callable[..., Proc], name: str = "Hal") -> tuple[Proc, int]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,6 @@ import pytest
 from app import events as ev
 from app.cli import Terminal
 from app.cli_files import PLAIN_EVERY, NumberCommand, Progress, SendCommand, parse_command
-from tests.helpers import Proc
 
 
 @pytest.mark.parametrize(
@@ -88,20 +86,6 @@ def test_progress_redraws_one_line_on_a_terminal() -> None:
     )
     progress.seen(ev.FileEnded(3, "received", "Saved to /x", "Ann", True))
     assert out.getvalue().endswith("\r\x1b[KYou: ")
-
-
-@pytest.fixture
-def procs() -> Iterator[Callable[..., Proc]]:
-    started: list[Proc] = []
-
-    def start(*args: str, **kwargs: object) -> Proc:
-        proc = Proc(*args, **kwargs)  # type: ignore[arg-type]
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        proc.kill()
 
 
 def test_send_accept_decline_and_cancel_in_the_terminal(

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import textwrap
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -50,20 +50,6 @@ def browser(workers: list[NetWorker]) -> Recorder:
     workers.append(worker)
     worker.browse()
     return rec
-
-
-@pytest.fixture
-def procs() -> Iterator[Callable[..., Proc]]:
-    started: list[Proc] = []
-
-    def start(*args: str, **kwargs: object) -> Proc:
-        proc = Proc(*args, **kwargs)  # type: ignore[arg-type]
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        proc.kill()
 
 
 def found(

@@ -45,6 +45,8 @@ class Settings:
     room: str = ""  # hosting: the room's name on the network ("" : "NAME's room")
     announce: bool = True  # hosting: "Visible on this network"
     recent: tuple[dict[str, Any], ...] = ()  # rooms joined before: {"name", "host", "port"}
+    keep_history: bool = True  # Chat → Keep history on this computer (off: nothing on disk)
+    notifications: bool = True  # Chat → Notifications
 
     @classmethod
     def from_json(cls, data: Any) -> Settings:
@@ -65,6 +67,8 @@ class Settings:
             name=name if isinstance(name, str) and len(name) <= 255 else default.name,
             **_comfort(data, default),
             **_discovery_fields(data),
+            keep_history=_flag(data, "keep_history", default.keep_history),
+            notifications=_flag(data, "notifications", default.notifications),
         )
 
 
@@ -96,6 +100,11 @@ def _discovery_fields(data: dict[str, Any]) -> dict[str, Any]:
         if isinstance(recent, list)
         else (),
     }
+
+
+def _flag(data: dict[str, Any], key: str, default: bool) -> bool:
+    value = data.get(key)
+    return value if isinstance(value, bool) else default
 
 
 def config_dir(override: str | os.PathLike[str] | None = None) -> Path:

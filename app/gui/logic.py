@@ -13,7 +13,7 @@ import unicodedata
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from app import events as ev
@@ -430,6 +430,8 @@ class Line:
     earlier: bool = False
     id: str | None = None
     seq: int | None = None
+    private: str | None = None  # belongs to the private conversation with this member
+    mention: bool = False  # names you: highlighted, and always notifies
 
     @property
     def unread(self) -> bool:
@@ -560,7 +562,7 @@ class SessionView:
             if public and (is_command(event.text) or is_bye(event.text)):
                 return []  # a command is answered by the host; a bye by "You left the chat."
             self._pending.add(event.id)
-            return [Line("pending", event.text, self.me, None, id=event.id)]
+            return [Line("pending", event.text, self.me, None, id=event.id, private=event.private)]
         if isinstance(event, ev.MessageReceived):
             return self._message(event)
         if isinstance(event, ev.EarlierShown):  # kept from earlier visits: under the divider
@@ -733,14 +735,16 @@ class SessionView:
         if event.mine and event.id is not None and event.id in self._pending:
             self._pending.discard(event.id)
             self._remember_seen(self._seen_key(event))
-            return [Line("confirm", event.text, event.sender, event.time, id=event.id)]
+            confirm = Line("confirm", event.text, event.sender, event.time, id=event.id)
+            return [replace(confirm, private=event.private)]
         if event.earlier:
             return self._earlier(event)
         self._remember_seen(self._seen_key(event))
         if is_bye(event.text) and event.private is None:
             return []  # the "left" (or "chat ended") line that follows says it once
         kind: LineKind = "mine" if event.mine else "chat"
-        return [Line(kind, event.text, event.sender, event.time, False, event.id, event.seq)]
+        line = Line(kind, event.text, event.sender, event.time, False, event.id, event.seq)
+        return [replace(line, private=event.private, mention=event.mention)]
 
     def _earlier(self, event: ev.MessageReceived) -> list[Line]:
         """History on joining: under one divider, and never twice in this window."""
@@ -756,9 +760,8 @@ class SessionView:
             lines.append(Line("notice", f"{event.sender} left.", earlier=True, seq=event.seq))
         else:
             kind: LineKind = "mine" if event.mine else "chat"
-            lines.append(
-                Line(kind, event.text, event.sender, event.time, True, event.id, event.seq)
-            )
+            line = Line(kind, event.text, event.sender, event.time, True, event.id, event.seq)
+            lines.append(replace(line, private=event.private))
         return lines
 
     def _seen_key(self, event: ev.MessageReceived) -> tuple[str, int | None, str | None, str]:

@@ -72,6 +72,7 @@ class Palette:
     greyed: str  # a member list that is no longer current (reconnecting)
     card: str  # a card in the transcript (a file's offer and progress)
     names: tuple[str, ...]  # people's name colours
+    mention_fill: str = "#fff1c2"  # behind a message that names you (text stays "text")
 
 
 LIGHT = Palette(
@@ -148,6 +149,7 @@ DARK = Palette(
         "#e0b089",  # brown
         "#a5b4fc",  # indigo
     ),
+    mention_fill="#4a3b12",
 )
 
 # Name colours that look alike, by slot (the same in both palettes): blue and indigo; green and

@@ -199,6 +199,8 @@ class Transcript(ttk.Frame):
                 body += ("pending",)
             if line.earlier:
                 body += ("earlier",)
+            if line.mention:
+                body += ("mention",)  # names you: highlighted
             if line.sender is not None:
                 colour = self._colour_tag(line.sender)
                 chunks += [(for_display(line.sender), (*base, "sender", colour)), ("  ", base)]
@@ -382,6 +384,8 @@ class Transcript(ttk.Frame):
         paint(text, "link", foreground="link")
         text.tag_raise("earlier")
         text.tag_raise("link")
+        text.tag_configure("mention", font=fonts.bold)
+        paint(text, "mention", background="mention_fill")
         text.tag_raise("sel")
 
 

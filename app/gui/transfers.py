@@ -218,6 +218,8 @@ class Transfers:
         members.bind("<Button-3>", self._member_menu, add="+")
         members.bind("<Button-2>", self._member_menu, add="+")  # macOS
         self.enabled = False
+        # Other parts' entries for the member menu (the private conversation tabs).
+        self.more_items: Callable[[str], list[tuple[str, Callable[[], None]]]] = lambda _: []
 
     # --- sending ---------------------------------------------------------------------------------
 
@@ -239,6 +241,8 @@ class Transfers:
         self._members.selection_clear(0, "end")
         self._members.selection_set(index)
         self.menu.delete(0, "end")
+        for label, command in self.more_items(name):
+            self.menu.add_command(label=label, command=command)
         self.menu.add_command(
             label=f"Send file to {name}…", command=lambda: self.choose_and_send(name)
         )

@@ -50,6 +50,7 @@ from app import __version__
 from app import events as ev
 from app.address import DEFAULT_PORT, local_addresses, parse_port
 from app.assets import asset_path
+from app.export import ExportLog, export
 from app.gui import theme
 from app.gui.connection_bar import ConnectionBar
 from app.gui.logic import (
@@ -78,8 +79,15 @@ from app.gui.logic import (
 from app.gui.poller import QueuePoller
 from app.gui.room_browser import Recent, remember
 from app.gui.start_screen import StartScreen
-from app.gui.transcript import Transcript
+from app.gui.tabs import (
+    ConversationTabs,
+    add_conversation_items,
+    ask_export_path,
+    bind_member_list,
+    export_entry,
+)
 from app.gui.transfers import FILE_EVENTS, Transfers
+from app.notify import DesktopNotifications, Notifier, NotifyPolicy, describe
 from app.room_names import default_room_name, trim_room_name
 from app.settings import Settings, SettingsStore
 from app.worker import NetWorker
@@ -149,6 +157,7 @@ class ChatWindow:
         on_closed: Callable[[], None] | None = None,
         bell: Callable[[], None] | None = None,
         discover: bool = True,
+        notifier: Notifier | None = None,
     ) -> None:
         self.top = top
         self.worker = worker
@@ -161,6 +170,9 @@ class ChatWindow:
         self._scrollback = scrollback
         self._on_closed = on_closed
         self._bell = bell or top.bell
+        self.notifier: Notifier = notifier if notifier is not None else DesktopNotifications()
+        self.notify_policy = NotifyPolicy()
+        self.kept = ExportLog()  # what the transcripts showed, for Export transcript…
         self.closed = False
         self.view = SessionView()
         self.unread = Unread()
@@ -202,6 +214,9 @@ class ChatWindow:
             member_name=self._member_at,
             before_card=self._flush_lines,
         )
+        self.files.more_items = lambda name: [
+            (f"Private conversation with {name}", lambda: self.open_private(name))
+        ]
         self._load_settings()
         top.minsize(max(480, self.bar.min_width()), 400)
 
@@ -233,6 +248,16 @@ class ChatWindow:
             label="Ask before ending the room for everyone",
             variable=self.ask_end,
             command=self._comfort_changed,
+        )
+        self.keep_history = tk.BooleanVar(top, value=True)
+        self.notifications = tk.BooleanVar(top, value=True)
+        add_conversation_items(
+            chat,
+            export=self.export_dialog,
+            clear=self.clear_history,
+            keep_history=self.keep_history,
+            notifications=self.notifications,
+            on_notifications=self._notifications_changed,
         )
         chat.add_separator()
         chat.add_command(label="Quit", accelerator="Ctrl+Q", command=self.request_close)
@@ -291,13 +316,15 @@ class ChatWindow:
 
         panes = ttk.PanedWindow(top, orient="horizontal")
         panes.grid(row=3, column=0, sticky="nsew", padx=12, pady=(10, 6))
-        self.transcript = Transcript(
+        self.tabs = ConversationTabs(
             panes,
             self.fonts,
             scrollback=self._scrollback,
             on_type=self._typed_elsewhere,
             name_slot=self.name_colours.slot,
+            on_change=self._tab_changed,
         )
+        self.transcript = self.tabs.room
         side = ttk.Frame(panes, padding=(10, 0, 0, 0))
         self.panes, self.side = panes, side
         self.members_label = ttk.Label(side, text="In the room", style="Heading.TLabel")
@@ -319,7 +346,8 @@ class ChatWindow:
         )
         self.theme.on_change(lambda p: self._show_members())
         self.members.pack(fill="both", expand=True)
-        panes.add(self.transcript, weight=1)
+        panes.add(self.tabs, weight=1)
+        bind_member_list(self.members, self._member_at, self.open_private)
         panes.add(side, weight=0)
         self._build_discovery(panes)
 
@@ -517,6 +545,9 @@ class ChatWindow:
         self.announce.set(settings.announce)
         self.recent = tuple(r for r in map(Recent.from_json, settings.recent) if r is not None)
         self.start_screen.recent.show(self.recent)
+        self.keep_history.set(settings.keep_history)
+        self.notifications.set(settings.notifications)
+        self.notify_policy.enabled = settings.notifications
 
     def current_settings(self) -> Settings:
         """What to remember: never the password, nor an invite (it may carry the password), nor
@@ -539,6 +570,8 @@ class ChatWindow:
             room=self.room_name.get().strip(),
             announce=bool(self.announce.get()),
             recent=tuple(dataclasses.asdict(r) for r in self.recent),
+            keep_history=bool(self.keep_history.get()),
+            notifications=bool(self.notifications.get()),
         )
 
     def save_settings(self) -> None:
@@ -638,6 +671,7 @@ class ChatWindow:
             allow_plain=request.allow_plain or base.allow_plain,
             room=trim_room_name(self.room_name.get()) or base.room,
             announce=bool(self.announce.get()) and base.announce,
+            keep_history=base.keep_history and bool(self.keep_history.get()),
         )
 
     def join_options_for(self, request: Request) -> JoinOptions:
@@ -649,6 +683,7 @@ class ChatWindow:
             fingerprint=request.fingerprint or base.fingerprint,
             plain=request.plain or base.plain,
             trust_new=request.trust_new or base.trust_new,
+            keep_history=base.keep_history and bool(self.keep_history.get()),
         )
 
     def request_leave(self) -> None:
@@ -755,7 +790,10 @@ class ChatWindow:
             self.entry.focus_set()
             return
         self._show_entry_error("")
-        self.worker.send(text)
+        to = self.tabs.private_name()
+        if to is not None and text.startswith("/") and not text.startswith("//"):
+            to = None  # a command (/nick, /msg …) is the room's, whichever tab is open
+        self.worker.send(text, to)
         self.history.add(text)
         self.entry.delete("1.0", "end")
         self._fit_soon()
@@ -806,6 +844,7 @@ class ChatWindow:
             self.top.update_idletasks()
         try:
             self.worker.stop(self.close_timeout)
+            self.notifier.close()
         finally:
             with contextlib.suppress(tk.TclError):
                 self.top.destroy()
@@ -813,6 +852,59 @@ class ChatWindow:
                 self._on_closed()
 
     # --- events from the worker (main thread, via the poller) -----------------------------------
+
+    # --- conversations: private tabs, export, history, notifications --------------------------
+
+    def open_private(self, name: str) -> None:
+        """Member list (double-click or menu): the private conversation with `name`."""
+        self.tabs.open(name)
+        self.entry.focus_set()
+
+    def _tab_changed(self) -> None:
+        if self.entry.cget("state") == "normal":
+            self.entry.focus_set()
+
+    def export_dialog(self) -> None:
+        """Chat → Export transcript…"""
+        path = ask_export_path(self.top)
+        if path:
+            self.export_to(path)
+
+    def export_to(self, path: str) -> None:
+        """Write what the transcripts showed to `path` (.txt or .html) and say how it went."""
+        view = self.view
+        room = f"{view.me}'s room (port {view.port})" if view.mode == "host" else view.where or ""
+        try:
+            written = export(path, room or "Parley", list(self.kept.entries))
+        except (OSError, ValueError) as exc:
+            self._lines.append(Line("error", f"Could not export: {exc}"))
+        else:
+            n = len(self.kept.entries)
+            self._lines.append(Line("notice", f"Exported {n} lines to {written}."))
+        self._flush()
+
+    def clear_history(self) -> None:
+        """Chat → Clear history of this room (the host's log; a joiner's kept transcript)."""
+        if self.view.state == "in_room":
+            self.worker.clear_history()
+
+    def _notifications_changed(self) -> None:
+        self.notify_policy.enabled = bool(self.notifications.get())
+        self.save_settings()
+
+    def _keep_and_notify(self, line: Line, now: float) -> None:
+        entry = export_entry(line)
+        if entry is not None:
+            self.kept.entries.append(entry)
+        if line.kind != "chat" or line.earlier:
+            return
+        urgent = line.private is not None or line.mention
+        if not self.notify_policy.wants(focused=self.unread.focused, urgent=urgent, now=now):
+            return
+        if self.notifier.available:
+            self.notifier.notify(*describe(line.sender, line.text, line.private, line.mention))
+        else:
+            self._ring = True  # no notification service: the title count and the bell
 
     def _member_at(self, index: int) -> str | None:
         """The member shown at `index` in the list, if it is someone else."""
@@ -824,6 +916,7 @@ class ChatWindow:
     def _flush_lines(self) -> None:
         """Lines before a file's card go in first, so the transcript keeps the order."""
         lines, self._lines = self._lines, []
+        lines = self.tabs.route(lines)  # private lines to their tabs
         if lines:
             self.transcript.add(lines)
 
@@ -863,15 +956,16 @@ class ChatWindow:
             self._failed(event)
         if isinstance(event, ev.ChatEnded | ev.Failed):
             self._session_over()
+        if isinstance(event, ev.MemberRenamed):
+            self.tabs.renamed(event.old, event.new)
         now = time.monotonic()
         for line in lines:
             if line.unread and self.unread.arrived(now):
                 self._ring = True
+            self._keep_and_notify(line, now)
 
     def _flush(self) -> None:
-        lines, self._lines = self._lines, []
-        if lines:
-            self.transcript.add(lines)
+        self._flush_lines()
         if self._ring:
             self._ring = False
             self._bell()

@@ -19,7 +19,14 @@ from tests.gui.conftest import MakeWindow
 from tests.gui.tk_helpers import close_by_wm, pump_until, start_host, type_keys
 from tests.helpers import Proc, free_port
 
-COMFORT = {"theme": "system", "text_size": 0, "show_members": True, "confirm_end": True}
+COMFORT = {
+    "theme": "system",
+    "text_size": 0,
+    "show_members": True,
+    "confirm_end": True,
+    "keep_history": True,
+    "notifications": True,
+}
 
 
 def _shown(window: ChatWindow, key: str) -> bool:

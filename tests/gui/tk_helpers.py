@@ -19,6 +19,9 @@ KEYSYMS = {
     ":": "colon",
     "-": "minus",
     "'": "apostrophe",
+    "@": "at",
+    "<": "less",
+    ">": "greater",
 }
 
 

@@ -1,0 +1,162 @@
+"""Desktop notifications: when to show one (pure policy), and showing it (desktop-notifier).
+
+How this works
+--------------
+`NotifyPolicy` decides, for each new message, whether the person should be told: only while the
+window is not focused, never for one's own or earlier lines; ordinary messages at most once per
+quiet spell (a burst is one notification), while a message naming you or a private message
+notifies every time. Notifications can be turned off (`enabled`).
+
+`DesktopNotifications` is the one place that imports `desktop_notifier` (freedesktop over D-Bus
+on Linux, the native centre on Windows and macOS). The library is asyncio-based, so it runs on a
+small thread with its own event loop, started on the first notification; `notify()` returns at
+once. The library logs and swallows failures, so success is read from its `on_dispatched`
+callback: the first notification that is not dispatched (no D-Bus session, as under Xvfb, or no
+notification server on it) marks the service unavailable, and the window falls back, silently,
+to what it does anyway: the unread count in the title and the bell.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
+
+
+class Notifier(Protocol):
+    """What the window needs from a notification service."""
+
+    available: bool
+
+    def notify(self, title: str, body: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class NotifyPolicy:
+    """Which messages become notifications; `quiet` seconds end a burst."""
+
+    def __init__(self, quiet: float = 5.0, enabled: bool = True) -> None:
+        self.quiet = quiet
+        self.enabled = enabled
+        self._last: float | None = None
+
+    def wants(self, *, focused: bool, urgent: bool, now: float) -> bool:
+        """A new message from someone else arrived; `urgent`: it names you or is private."""
+        if not self.enabled or focused:
+            return False
+        if urgent:
+            return True
+        quiet = self._last is None or now - self._last >= self.quiet
+        self._last = now
+        return quiet
+
+
+def describe(sender: str | None, text: str, private: str | None, mention: bool) -> tuple[str, str]:
+    """The notification's title and body for a message."""
+    who = sender or "Parley"
+    if private is not None:
+        title = f"{who} (private)"
+    elif mention:
+        title = f"{who} mentioned you"
+    else:
+        title = who
+    body = text if len(text) <= 200 else text[:199] + "…"
+    return title, body
+
+
+class DesktopNotifications:
+    """desktop-notifier on a thread of its own; `available` turns False once it fails."""
+
+    def __init__(self, app_name: str = "Parley", *, timeout: float = 5.0) -> None:
+        self.app_name = app_name
+        self.timeout = timeout
+        self.available = True
+        self.sent = 0  # notifications the service took (for tests and the curious)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._notifier: Any = None
+        self._lock = threading.Lock()
+        # The library warns (with a traceback) for every failed notification; the window
+        # falls back by itself, so keep that quiet.
+        logging.getLogger("desktop_notifier").setLevel(logging.CRITICAL)
+
+    def notify(self, title: str, body: str) -> None:
+        if not self.available:
+            return
+        loop = self._start()
+        if loop is not None:
+            asyncio.run_coroutine_threadsafe(self._send(title, body), loop)
+
+    def _start(self) -> asyncio.AbstractEventLoop | None:
+        with self._lock:
+            if self._loop is None:
+                try:
+                    from desktop_notifier import DesktopNotifier
+                except Exception as exc:  # not installed, or no backend for this platform
+                    log.info("no desktop notifications: %s", exc)
+                    self.available = False
+                    return None
+                loop = asyncio.new_event_loop()
+                ready = threading.Event()
+
+                def run() -> None:
+                    asyncio.set_event_loop(loop)
+                    try:
+                        self._notifier = DesktopNotifier(app_name=self.app_name)
+                    except Exception as exc:
+                        log.info("no desktop notifications: %s", exc)
+                        self.available = False
+                    ready.set()
+                    loop.run_forever()
+                    loop.close()
+
+                self._loop = loop
+                self._thread = threading.Thread(target=run, name="parley-notify", daemon=True)
+                self._thread.start()
+                ready.wait(self.timeout)
+            return self._loop if self.available else None
+
+    async def _send(self, title: str, body: str) -> None:
+        dispatched = threading.Event()
+        try:
+            await asyncio.wait_for(
+                self._notifier.send(title=title, message=body, on_dispatched=dispatched.set),
+                self.timeout,
+            )
+        except Exception as exc:  # the library swallows most failures; not all
+            log.info("notification failed: %s", exc)
+        if dispatched.is_set():
+            self.sent += 1
+        else:
+            self.available = False  # no service: the title count and the bell will do
+
+    def close(self) -> None:
+        """Stop the thread (and with it the D-Bus connection), within `timeout`."""
+        loop, self._loop = self._loop, None
+        if loop is None:
+            return
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(loop.stop)
+        if self._thread is not None:
+            self._thread.join(self.timeout)
+
+
+class NoNotifications:
+    """Notifications off at the source (tests, or a platform without any)."""
+
+    available = False
+
+    def notify(self, title: str, body: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+NotifierFactory = Callable[[], Notifier]

@@ -18,12 +18,14 @@ to what it does anyway: the unread count in the title and the bell.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import asyncio
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +93,8 @@ class DesktopNotifications:
             return
         loop = self._start()
         if loop is not None:
+            import asyncio  # only once a notification is due: never before the window's first paint
+
             asyncio.run_coroutine_threadsafe(self._send(title, body), loop)
 
     def _start(self) -> asyncio.AbstractEventLoop | None:
@@ -102,6 +106,8 @@ class DesktopNotifications:
                     log.info("no desktop notifications: %s", exc)
                     self.available = False
                     return None
+                import asyncio
+
                 loop = asyncio.new_event_loop()
                 ready = threading.Event()
 
@@ -123,6 +129,8 @@ class DesktopNotifications:
             return self._loop if self.available else None
 
     async def _send(self, title: str, body: str) -> None:
+        import asyncio
+
         dispatched = threading.Event()
         try:
             await asyncio.wait_for(

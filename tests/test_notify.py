@@ -4,6 +4,7 @@ with a notification service on it, and without one (the fallback)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -32,6 +33,7 @@ def _run(*args: str) -> dict[str, object]:
     done = subprocess.run(
         ["dbus-run-session", "--", sys.executable, "tests/notification_server.py", *args],
         cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},  # this checkout's app, installed or not
         capture_output=True,
         text=True,
         timeout=60,

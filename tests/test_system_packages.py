@@ -45,7 +45,18 @@ def _run(folder: Path, want: str, **env: str) -> subprocess.CompletedProcess[str
     )
 
 
-TEST_TOOLS = ["make", "Xvfb", "xauth", "xdotool", "import", "ncat", "nc", "openssl", "objcopy"]
+TEST_TOOLS = [
+    "make",
+    "Xvfb",
+    "xauth",
+    "xdotool",
+    "import",
+    "ncat",
+    "nc",
+    "openssl",
+    "objcopy",
+    "dbus-run-session",
+]
 
 
 def test_nothing_missing_installs_nothing(tmp_path: Path) -> None:

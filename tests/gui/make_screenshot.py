@@ -267,7 +267,27 @@ def rtl(stage: Stage, out: Path) -> None:
     stage.shoot(out)
 
 
+def private(stage: Stage, out: Path) -> None:
+    """A mention highlighted in the room's tab, and a private tab opened by a private message."""
+    heard: list[ev.Event] = []
+    host = stage.worker(heard.append)
+    host.host(HostOptions(port=0, bind="127.0.0.1", name="Maya", data_dir=stage.tmp / "maya"))
+    stage.wait(lambda: any(isinstance(e, ev.Hosting) for e in heard), "Maya to host")
+    port = next(e.port for e in heard if isinstance(e, ev.Hosting))
+    _join_as(stage, "Sam", port)
+    noa = stage.worker()
+    noa.join(JoinOptions("127.0.0.1", port, name="Noa", data_dir=stage.tmp / "noa"))
+    stage.wait(lambda: len(stage.window.view.members) == 3, "Noa to join")
+    host.send("Release notes are up. @Sam can you check the install section?")
+    stage.wait(stage.shown("install section"), "Maya's mention")
+    stage.type_and_send("On it")
+    noa.send("Lunch after the review?", "Sam")
+    stage.wait(lambda: int(stage.window.tabs.index("end")) > 1, "Noa's private tab")
+    stage.shoot(out)
+
+
 SCENES = {
+    "private": private,
     "conversation": conversation,
     "identity": identity,
     "dark": dark,

@@ -102,10 +102,17 @@ class RoomList(ttk.Frame):
         self.tree.grid(row=0, column=0, columnspan=2, sticky="nsew")
         self.rowconfigure(0, weight=1)
         self.columnconfigure(0, weight=1)
-        self.status = ttk.Label(self, style="Muted.TLabel", wraplength=240, justify="left")
-        self.status.grid(row=1, column=0, sticky="nw", pady=(6, 0))
         self.connect_button = ttk.Button(self, text="Connect", command=self.join_selected)
         self.connect_button.grid(row=1, column=1, sticky="ne", pady=(6, 0))
+        # The hint below the list may be several lines: it gets the list's whole width (a
+        # fixed wrap beside the button cut it off at the window's default size).
+        self.status = ttk.Label(self, style="Muted.TLabel", wraplength=240, justify="left")
+        self.status.grid(row=2, column=0, columnspan=2, sticky="new", pady=(6, 0))
+        self.bind(
+            "<Configure>",
+            lambda e: self.status.configure(wraplength=max(120, e.width - 4)),
+            add="+",
+        )
         self.tree.bind("<Double-1>", self._double_click)
         self.tree.bind("<Return>", lambda e: self.join_selected())
         self.tree.bind("<<TreeviewSelect>>", lambda e: self._show_state())

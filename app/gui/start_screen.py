@@ -64,7 +64,9 @@ class StartScreen(ttk.Frame):
         left.grid(row=1, column=0, sticky="nsew", padx=(0, 16))
         right = ttk.Frame(self)
         right.grid(row=1, column=1, sticky="nsew")
-        right.rowconfigure(1, weight=1)
+        # Both lists give up height when the window is short, not the rooms' list alone.
+        right.rowconfigure(1, weight=3)
+        right.rowconfigure(3, weight=1)
         right.columnconfigure(0, weight=1)
 
         # Host a room

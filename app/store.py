@@ -123,8 +123,49 @@ class Logged:
     token: str | None
 
 
-class RoomLog:
+class _Database:
+    """What the host's log and a joiner's transcripts share: one connection, writes in one
+    transaction each, and a failure that switches the database off and is said once."""
+
+    WHAT = "The database"  # how the one sentence about a failure names it
+    _conn: sqlite3.Connection | None
+    path: Path
+    problem: str | None
+    on_problem: Callable[[str], None] | None
+    _pending: list[tuple[object, ...]]
+
+    def flush(self) -> None:
+        raise NotImplementedError
+
+    def _write(self, action: Callable[[sqlite3.Connection], object]) -> bool:
+        """Run `action` in one transaction; on failure switch the database off, say why once."""
+        if self._conn is None:
+            return False
+        try:
+            with self._conn:
+                action(self._conn)
+        except sqlite3.Error as exc:
+            self.problem = _problem(self.WHAT, self.path, exc)
+            log.warning("%s", self.problem)
+            self.close()
+            if self.on_problem is not None:
+                self.on_problem(self.problem)
+            return False
+        return True
+
+    def close(self) -> None:
+        if self._conn is not None and self._pending:
+            self.flush()
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+
+
+class RoomLog(_Database):
     """The host's room log. Use from one thread (the worker's loop); `close()` when done."""
+
+    WHAT = "The room's history"
 
     def __init__(
         self,
@@ -167,22 +208,6 @@ class RoomLog:
         row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
-    def _write(self, action: Callable[[sqlite3.Connection], object]) -> bool:
-        """Run `action` in one transaction; on failure switch the log off and say why once."""
-        if self._conn is None:
-            return False
-        try:
-            with self._conn:
-                action(self._conn)
-        except sqlite3.Error as exc:
-            self.problem = _problem("The room's history", self.path, exc)
-            log.warning("%s", self.problem)
-            self.close()
-            if self.on_problem is not None:
-                self.on_problem(self.problem)
-            return False
-        return True
-
     # --- what the room asks ----------------------------------------------------------------
 
     def recent(self, limit: int) -> list[Logged]:
@@ -197,7 +222,7 @@ class RoomLog:
                 (limit,),
             ).fetchall()
         except sqlite3.Error as exc:
-            self.problem = _problem("The room's history", self.path, exc)
+            self.problem = _problem(self.WHAT, self.path, exc)
             self.close()
             return []
         return [
@@ -283,14 +308,6 @@ class RoomLog:
         self.flush()
         return int(self._conn.execute("SELECT count(*) FROM messages").fetchone()[0])
 
-    def close(self) -> None:
-        if self._conn is not None and self._pending:
-            self.flush()
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            with contextlib.suppress(sqlite3.Error):
-                conn.close()
-
 
 def open_room_log(
     folder: Path,
@@ -310,7 +327,7 @@ def open_room_log(
             return None, room_log.problem
         return room_log, None
     except (sqlite3.Error, OSError) as exc:
-        problem = _problem("The room's history", path, exc)
+        problem = _problem(RoomLog.WHAT, path, exc)
         log.warning("%s", problem)
         return None, problem
 
@@ -331,8 +348,10 @@ class Line:
     mine: bool = False
 
 
-class Transcripts:
+class Transcripts(_Database):
     """One person's transcripts of the rooms they joined. Use from one thread."""
+
+    WHAT = "Your kept transcripts"
 
     def __init__(
         self,
@@ -352,21 +371,6 @@ class Transcripts:
         self.on_problem: Callable[[str], None] | None = None
         self.on_pending: Callable[[], object] | None = None
         self._pending: list[tuple[object, ...]] = []
-
-    def _write(self, action: Callable[[sqlite3.Connection], object]) -> bool:
-        if self._conn is None:
-            return False
-        try:
-            with self._conn:
-                action(self._conn)
-        except sqlite3.Error as exc:
-            self.problem = _problem("Your kept transcripts", self.path, exc)
-            log.warning("%s", self.problem)
-            self.close()
-            if self.on_problem is not None:
-                self.on_problem(self.problem)
-            return False
-        return True
 
     def add(self, host: str, lines: Iterable[Line]) -> None:
         """Keep lines (a line already kept stays as it is). With `on_pending` set, what is
@@ -404,7 +408,7 @@ class Transcripts:
                 (host, oldest, min(limit, self.keep_messages)),
             ).fetchall()
         except sqlite3.Error as exc:
-            self.problem = _problem("Your kept transcripts", self.path, exc)
+            self.problem = _problem(self.WHAT, self.path, exc)
             self.close()
             return []
         return [
@@ -430,14 +434,6 @@ class Transcripts:
 
         self._write(delete)
 
-    def close(self) -> None:
-        if self._conn is not None and self._pending:
-            self.flush()
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            with contextlib.suppress(sqlite3.Error):
-                conn.close()
-
 
 def open_transcripts(
     folder: Path, *, keep_messages: int = KEEP_MESSAGES, keep_days: float = KEEP_DAYS
@@ -449,6 +445,6 @@ def open_transcripts(
             conn.execute("DELETE FROM lines WHERE time < ?", (time.time() - keep_days * 86400,))
         return Transcripts(conn, path, keep_messages=keep_messages, keep_days=keep_days), None
     except (sqlite3.Error, OSError) as exc:
-        problem = _problem("Your kept transcripts", path, exc)
+        problem = _problem(Transcripts.WHAT, path, exc)
         log.warning("%s", problem)
         return None, problem

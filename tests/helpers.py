@@ -212,6 +212,24 @@ class Proc:
                     pass
 
 
+def cli_host(port: int, *extra: str) -> Proc:
+    """A terminal host `Hal` on 127.0.0.1:`port` (0: the system picks), its input closed, once it
+    listens; its data folder is the test's (PARLEY_DATA_DIR, inherited)."""
+    host = Proc(
+        "host",
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--name",
+        "Hal",
+        *extra,
+        stdin=subprocess.DEVNULL,
+    )
+    host.expect(r"on port (\d+)")
+    return host
+
+
 def free_port() -> int:
     """A port that was free a moment ago (for servers that cannot be told to use port 0)."""
     with socket.socket() as s:

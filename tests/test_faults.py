@@ -15,7 +15,7 @@ import pytest
 
 from app import events as ev
 from tests.conftest import Hosted, Joined
-from tests.helpers import ROOT, LoopServer, Proc, RawPeer, Recorder
+from tests.helpers import ROOT, LoopServer, RawPeer, Recorder, cli_host
 
 FAST = {"reconnect_initial": 0.05, "reconnect_max": 0.2}
 
@@ -154,28 +154,12 @@ def test_a_dropped_link_reconnects_and_every_message_arrives_exactly_once(
     assert seqs == sorted(seqs)
 
 
-def _start_cli_host(port: int, *extra: str) -> Proc:
-    host = Proc(
-        "host",
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--name",
-        "Hal",
-        *extra,
-        stdin=subprocess.DEVNULL,
-    )
-    host.expect(r"on port (\d+)")
-    return host
-
-
 @pytest.mark.parametrize("history", [True, False], ids=["kept", "no-history"])
 def test_the_host_killed_and_restarted_loses_and_doubles_nothing(join, history: bool) -> None:
     """With its room log (the default) a restarted host resumes Ann and Bob as themselves;
     with --no-history it does not know them any more. Either way nothing is lost or doubled."""
     extra = () if history else ("--no-history",)
-    host = _start_cli_host(0, *extra)
+    host = cli_host(0, *extra)
     port = int(host.expect(r"on port (\d+)").group(1))
     try:
         ann, arec = join(port, "Ann")
@@ -192,7 +176,7 @@ def test_the_host_killed_and_restarted_loses_and_doubles_nothing(join, history: 
         ann.send("while the host was down")
         arec.wait_for(ev.MessagePending, lambda e: e.text == "while the host was down")
         host.kill()
-        host = _start_cli_host(port, *extra)  # same port, same identity (same data folder)
+        host = cli_host(port, *extra)  # same port, same identity (same data folder)
         for rec in (arec, brec):
             if history:
                 rec.wait_for(ev.Connected, lambda e: e.resumed)

@@ -5,32 +5,13 @@ from __future__ import annotations
 
 import signal
 import sqlite3
-import subprocess
 import time
 from pathlib import Path
 
 from app import events as ev
 from app.messages import Chat
 from app.store import ROOM_LOG, open_room_log
-from tests.helpers import Proc
-
-
-def _cli_host(port: int, *extra: str) -> Proc:
-    """A terminal host whose data folder is the test's (PARLEY_DATA_DIR, inherited)."""
-    host = Proc(
-        "host",
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--name",
-        "Hal",
-        *extra,
-        stdin=subprocess.DEVNULL,
-    )
-    host.expect(r"on port (\d+)")
-    return host
-
+from tests.helpers import Proc, cli_host
 
 # --- the store alone ---------------------------------------------------------------------------
 
@@ -159,7 +140,7 @@ def test_a_corrupt_database_is_survived_once_and_the_room_runs(start_host, join,
 
 
 def test_a_host_killed_resumes_members_with_exactly_what_they_missed(join, tmp_path) -> None:
-    host = _cli_host(0)
+    host = cli_host(0)
     port = int(host.expect(r"on port (\d+)").group(1))
     try:
         ann, arec = join(port, "Ann", reconnect_initial=0.05)
@@ -169,7 +150,7 @@ def test_a_host_killed_resumes_members_with_exactly_what_they_missed(join, tmp_p
         host.p.send_signal(signal.SIGKILL)
         host.wait()
         host.kill()  # closes its pipes
-        host = _cli_host(port)
+        host = cli_host(port)
         arec.wait_for(ev.Connected, lambda e: e.resumed)
         ann.send("two, while Bob is still away")
         host.expect("Ann: two, while Bob is still away")

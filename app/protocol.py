@@ -121,6 +121,12 @@ def fits_frame(data: bytes) -> bool:
     return len(data) <= MAX_LINE + 1
 
 
+def is_command(text: str) -> bool:
+    """A line the room answers as a command (/who, /nick, /msg ...) rather than numbering it
+    as a chat message; "//text" is the message "/text"."""
+    return text.startswith("/") and not text.startswith("//")
+
+
 def is_bye(text: str) -> bool:
     """True for a message that is just "bye" (any case, trailing punctuation allowed)."""
     return _BYE.fullmatch(text) is not None

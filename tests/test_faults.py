@@ -265,3 +265,23 @@ def test_random_bytes_on_many_connections_leave_the_room_working(start_host, joi
     bob.send("still works")
     arec.wait_for(ev.MessageReceived, lambda e: e.text == "still works")
     hrec.wait_for(ev.MessageReceived, lambda e: e.text == "still works")
+
+
+def test_a_command_answered_before_a_drop_is_not_sent_again_after_it(
+    start_host, join, relay
+) -> None:
+    """A command is answered, never numbered or echoed: once it has gone out it is done. Had
+    it stayed among the messages waiting for their echo, every reconnect would send "/who"
+    (or "/nick") again and show an answer nobody asked for."""
+    host, hrec, port = start_host()
+    link = relay(port)
+    ann, arec = join(link.port, "Ann")
+    ann.send("/who")
+    arec.wait_for(ev.NoticeShown, lambda e: e.text.startswith("In the room:"))
+    first = arec.wait_for(ev.Connected)
+    link.cut()
+    arec.wait_for(ev.Connected, lambda e: e.resumed and e is not first)
+    ann.send("marker")
+    arec.wait_for(ev.MessageReceived, lambda e: e.text == "marker" and e.mine)
+    answers = [e for e in arec.of(ev.NoticeShown) if e.text.startswith("In the room:")]
+    assert len(answers) == 1

@@ -19,7 +19,7 @@ from typing import Literal
 from app import events as ev
 from app.address import parse_address, parse_port
 from app.invite import Invite, is_invite, parse_invite
-from app.protocol import check_name, is_bye, name_key, not_encrypted_warning
+from app.protocol import check_name, is_bye, is_command, name_key, not_encrypted_warning
 
 Mode = Literal["host", "join"]
 State = Literal["idle", "starting", "in_room"]
@@ -387,11 +387,6 @@ def title_for(unread: int, base: str = "Parley", room: str = "") -> str:
     """ "(3) Maya's room — Parley": the room first, so two windows can be told apart."""
     title = f"{room} — {base}" if room else base
     return f"({unread}) {title}" if unread else title
-
-
-def is_command(text: str) -> bool:
-    """A line the host answers as a command (/who, /nick, /msg ...), not a chat message."""
-    return text.startswith("/") and not text.startswith("//")
 
 
 def too_long(text: str, limit: int) -> str | None:

@@ -66,6 +66,7 @@ from app.protocol import (
     clean_text,
     encode_client,
     is_bye,
+    is_command,
     text_too_long,
 )
 from app.room import MSG_USAGE, split_target
@@ -730,6 +731,10 @@ class Joiner:
                 self._pacer.sent(size)
             msg_id = self._outbox.popleft()
             self._write(encode_client(Say(text, msg_id, self._private.get(msg_id))))
+            if msg_id not in self._private and is_command(text):
+                # Answered, never numbered or echoed: once out it is done. Kept, every
+                # reconnect would send "/who" again and show an answer nobody asked for.
+                del self._pending[msg_id]
             if self._leaving and is_bye(text) and msg_id not in self._private:
                 asyncio.get_running_loop().call_later(
                     self.options.bye_wait, self._close, ev.ChatEnded("You left the chat.")

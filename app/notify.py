@@ -14,12 +14,18 @@ once. The library logs and swallows failures, so success is read from its `on_di
 callback: the first notification that is not dispatched (no D-Bus session, as under Xvfb, or no
 notification server on it) marks the service unavailable, and the window falls back, silently,
 to what it does anyway: the unread count in the title and the bell.
+
+A freedesktop server that advertises `body-markup` reads the body as a subset of XML (bold,
+links, images): a message is text a person typed, so for such a server its `<`, `>` and `&`
+are escaped and it shows as typed. Servers without markup get the text untouched.
 """
 
 from __future__ import annotations
 
 import contextlib
+import html
 import logging
+import sys
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
@@ -84,6 +90,7 @@ class DesktopNotifications:
         self._thread: threading.Thread | None = None
         self._notifier: Any = None
         self._lock = threading.Lock()
+        self._markup: bool | None = None  # does the server read the body as markup?
         # The library warns (with a traceback) for every failed notification; the window
         # falls back by itself, so keep that quiet.
         logging.getLogger("desktop_notifier").setLevel(logging.CRITICAL)
@@ -132,6 +139,8 @@ class DesktopNotifications:
         import asyncio
 
         dispatched = threading.Event()
+        if await self._reads_markup():
+            body = html.escape(body, quote=False)
         try:
             await asyncio.wait_for(
                 self._notifier.send(title=title, message=body, on_dispatched=dispatched.set),
@@ -144,6 +153,21 @@ class DesktopNotifications:
         else:
             self.available = False  # no service: the title count and the bell will do
 
+    async def _reads_markup(self) -> bool:
+        """Ask a freedesktop server (once) whether it renders markup in a body."""
+        if self._markup is None:
+            self._markup = False
+            if sys.platform not in ("darwin", "win32"):  # elsewhere desktop-notifier uses D-Bus
+                import asyncio
+
+                try:
+                    caps = await asyncio.wait_for(_server_capabilities(), self.timeout)
+                except Exception as exc:  # no bus, no server: the send will say so
+                    log.info("notification capabilities unknown: %s", exc)
+                else:
+                    self._markup = "body-markup" in caps
+        return self._markup
+
     def close(self) -> None:
         """Stop the thread (and with it the D-Bus connection), within `timeout`."""
         loop, self._loop = self._loop, None
@@ -153,6 +177,29 @@ class DesktopNotifications:
             loop.call_soon_threadsafe(loop.stop)
         if self._thread is not None:
             self._thread.join(self.timeout)
+
+
+async def _server_capabilities() -> list[str]:
+    """org.freedesktop.Notifications.GetCapabilities on the session bus (dbus-fast is what
+    desktop-notifier itself speaks D-Bus with)."""
+    from dbus_fast import Message, MessageType
+    from dbus_fast.aio import MessageBus
+
+    bus = await MessageBus().connect()
+    try:
+        reply = await bus.call(
+            Message(
+                destination="org.freedesktop.Notifications",
+                path="/org/freedesktop/Notifications",
+                interface="org.freedesktop.Notifications",
+                member="GetCapabilities",
+            )
+        )
+    finally:
+        bus.disconnect()
+    if reply is None or reply.message_type != MessageType.METHOD_RETURN:
+        return []
+    return [str(cap) for cap in reply.body[0]]
 
 
 class NoNotifications:

@@ -16,6 +16,7 @@ from dbus_fast.service import ServiceInterface, method
 from app.notify import DesktopNotifications
 
 received: list[dict[str, object]] = []
+capabilities = ["body"]
 
 
 class Notifications(ServiceInterface):  # type: ignore[misc]
@@ -39,7 +40,7 @@ class Notifications(ServiceInterface):  # type: ignore[misc]
 
     @method()  # type: ignore[untyped-decorator]
     def GetCapabilities(self) -> "as":
-        return ["body"]
+        return capabilities
 
     @method()  # type: ignore[untyped-decorator]
     def CloseNotification(self, id: "u"):  # type: ignore[no-untyped-def]
@@ -60,7 +61,9 @@ async def serve(ready: threading.Event, stop: asyncio.Event) -> None:
 
 
 def main() -> int:
-    with_server = sys.argv[1:] != ["--no-server"]
+    with_server = "--no-server" not in sys.argv[1:]
+    if "--markup" in sys.argv[1:]:  # a server that reads the body as markup
+        capabilities.append("body-markup")
     loop = asyncio.new_event_loop()
     ready = threading.Event()
     stop = asyncio.Event()

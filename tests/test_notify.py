@@ -52,5 +52,18 @@ def test_a_notification_reaches_the_service_on_a_real_session_bus() -> None:
     }
 
 
+def test_a_service_that_reads_markup_gets_the_text_escaped() -> None:
+    """A message's "<b>" must reach the person as the characters typed: a server that
+    advertises body-markup would otherwise render it (or a link, or an image)."""
+    result = _run("--markup")
+    assert result["received"] == [
+        {
+            "app": "Parley",
+            "summary": "Bob mentioned you",
+            "body": "hi @Ann &lt;b&gt;&amp;&lt;/b&gt;",
+        }
+    ]
+
+
 def test_a_bus_without_a_notification_service_falls_back_quietly() -> None:
     assert _run("--no-server") == {"available": False, "sent": 0, "received": []}

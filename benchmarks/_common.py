@@ -421,18 +421,30 @@ class FloorServer(Server):
 
 def build_floor(source: Path, into: Path) -> tuple[Path | None, str]:
     """Compile the floor broker with `cc -O2`; (binary, "") or (None, why it is skipped)."""
+    return build_c(source, into / "floor_broker", "the C floor broker")
+
+
+LOADGEN_SOURCE = REPO / "benchmarks" / "loadgen.c"
+
+
+def build_loadgen(into: Path) -> tuple[Path | None, str]:
+    """Compile the C flood generator (`benchmarks/loadgen.c`) with `cc -O2`."""
+    return build_c(LOADGEN_SOURCE, into / "loadgen", "the C load generator")
+
+
+def build_c(source: Path, binary: Path, what: str) -> tuple[Path | None, str]:
+    """`cc -O2 -o binary source`; (binary, "") or (None, why `what` is skipped)."""
     if not source.is_file():
-        return None, f"the C floor broker is skipped: {source} is not there"
+        return None, f"{what} is skipped: {source} is not there"
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is None:
-        return None, "the C floor broker is skipped: no C compiler (cc) on PATH"
-    into.mkdir(parents=True, exist_ok=True)
-    binary = into / "floor_broker"
+        return None, f"{what} is skipped: no C compiler (cc) on PATH"
+    binary.parent.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(
         [cc, "-O2", "-o", str(binary), str(source)], capture_output=True, text=True, timeout=120
     )
     if done.returncode != 0:
-        return None, f"the C floor broker is skipped: cc failed: {done.stderr.strip()[-300:]}"
+        return None, f"{what} is skipped: cc failed: {done.stderr.strip()[-300:]}"
     return binary, ""
 
 

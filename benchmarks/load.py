@@ -27,6 +27,11 @@ every member is in (a barrier), and every wait has a deadline, so a run always e
 The generator shares the machine with the server: on two cores each gets about one, and the
 generator's CPU use is reported next to the host's so the reader can see when it was the limit.
 
+The plain-text floods (flood, bulk, paced) are played instead by one C process,
+`benchmarks/loadgen.c` (built with ``cc -O2`` like the floor broker; `c_flood`), which needs a
+few per cent of what the server does, so their latencies are the server's, measured from the
+moment a line is handed to the kernel. ``--generator python`` plays them here as before.
+
 Run ``python -m benchmarks.load --help``; ``make bench`` runs the default suite. See
 benchmarks/README.md for the scenarios and their targets.
 """
@@ -66,6 +71,7 @@ from benchmarks._common import (
     Server,
     ServerFailed,
     build_floor,
+    build_loadgen,
     client_tls,
     machine,
     median,
@@ -398,6 +404,7 @@ class Settings:
     gen_procs: int = 2  # generator processes playing the members of a flow scenario
     stall: float = 3.0  # no new delivery this long after the last send: stop waiting
     profile: Path | None = None  # record the Parley host with py-spy into this file
+    loadgen: Path | None = None  # the C generator (plain-text floods); None: the Python one
 
 
 class Run:
@@ -721,6 +728,8 @@ async def flood(
     """A flow scenario: every member sends `p.lines`, every other member must get them all."""
     n, m = p.members, p.lines
     kind = member_kind(server, app)
+    if s.loadgen is not None and not server.tls:
+        return await c_flood(server, p, s, kind, "bulk" if bulk else "paced" if p.rate else "line")
     procs = max(1, min(s.gen_procs, n))
     async with Run(server, s, n, m, kind):
         workers = [await Worker.start() for _ in range(procs)]
@@ -787,6 +796,74 @@ async def flood(
         host_cpu_pct=100 * host_cpu / wall,
         gen_cpu_pct=100 * result["gen_cpu_s"] / wall,
         gen_procs=procs,
+        generator="Python",
+        host_us_per_delivery=1e6 * host_cpu / delivered,
+        gen_us_per_delivery=1e6 * result["gen_cpu_s"] / delivered,
+        host_peak_rss_kb=host1.hwm_kb,
+    )
+    return result
+
+
+async def c_flood(server: Server, p: Params, s: Settings, kind: str, mode: str) -> dict[str, Any]:
+    """A plain-text flow scenario played by the C generator (`benchmarks/loadgen.c`): one
+    process that needs a few per cent of the CPU the server does, so the latencies are the
+    server's (and the kernel's), not the generator's parsing. Same barrier, same checks and
+    the same figures as `flood`, from one JSON line."""
+    assert s.loadgen is not None
+    n, m = p.members, p.lines
+    concurrency = s.concurrency or (8 if kind == "ncat" else 1000)
+    async with Run(server, s, n, m, kind):
+        proc = await asyncio.create_subprocess_exec(
+            *(str(s.loadgen), "--port", str(server.port), "--kind", kind, "--mode", mode),
+            *("-n", str(n), "-m", str(m), "--rate", str(p.rate or 1)),
+            *("--deadline", str(s.deadline), "--stall", str(s.stall)),
+            *("--join-timeout", str(s.join_timeout), "--concurrency", str(concurrency)),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        try:
+            line = await asyncio.wait_for(proc.stdout.readline(), s.join_timeout + 30)
+            joined = json.loads(line or b'{"joined": 0}')["joined"]
+            if joined < n:
+                proc.stdin.write(b"stop\n")
+                return {"error": f"only {joined} of {n} members got in (C generator)"}
+            if isinstance(server, FloorServer):  # no greeting: wait until it accepted all
+                end = time.monotonic() + 10
+                while server.sockets() < n and time.monotonic() < end:  # noqa: ASYNC110 (polls /proc)
+                    await asyncio.sleep(0.05)
+            host0 = server.sample()
+            proc.stdin.write(b"go\n")
+            line = await asyncio.wait_for(proc.stdout.readline(), s.deadline + 4 * s.stall + 30)
+            host1 = server.sample()
+            proc.stdin.write(b"bye\n")
+        finally:
+            with contextlib.suppress(OSError, RuntimeError):
+                proc.stdin.close()
+            try:
+                await asyncio.wait_for(proc.wait(), 15)
+            except asyncio.TimeoutError:
+                proc.kill()
+                await proc.wait()
+    if not line:
+        return {"error": f"the C generator exited ({proc.returncode})"}
+    result: dict[str, Any] = json.loads(line)["done"]
+    wall = max(1e-9, (result["last_ns"] - result["first_ns"]) / 1e9)
+    host_cpu = host1.cpu_s - host0.cpu_s
+    delivered = max(1, result["delivered"])
+    result.update(
+        members=n,
+        seconds=round(wall, 3),
+        deliveries_per_s=result["delivered"] / wall,
+        p50_ms=_ms(result.pop("p50_ns")),
+        p90_ms=_ms(result.pop("p90_ns")),
+        p99_ms=_ms(result.pop("p99_ns")),
+        max_ms=_ms(result.pop("max_ns")),
+        host_cpu_pct=100 * host_cpu / wall,
+        gen_cpu_pct=100 * result["gen_cpu_s"] / wall,
+        gen_procs=1,
+        generator="C",
         host_us_per_delivery=1e6 * host_cpu / delivered,
         gen_us_per_delivery=1e6 * result["gen_cpu_s"] / delivered,
         host_peak_rss_kb=host1.hwm_kb,
@@ -967,6 +1044,12 @@ async def run_suite(args: argparse.Namespace) -> dict[str, Any]:
         profile=args.profile,
         gen_procs=args.gen_procs,
     )
+    gen_note = ""
+    if args.generator == "c":
+        settings.loadgen, gen_note = build_loadgen(REPO / "build" / "bench")
+        if gen_note:
+            gen_note += "; the Python generator plays the plain-text floods"
+            print(f"Notice: {gen_note}", file=sys.stderr, flush=True)
     help_text = args.parley_help = parley_host_help(args.parley_dir)
     # TLS came with --allow-plain (plain text became the exception): that flag says TLS is in.
     parley_tls = "--allow-plain" in help_text
@@ -977,7 +1060,7 @@ async def run_suite(args: argparse.Namespace) -> dict[str, Any]:
         "runs_note": ", ".join(f"{chosen[k].runs} ({k})" for k in args.scenario),
         "fd_limit": raise_fd_limit(),
         "results": {},
-        "notes": [],
+        "notes": [gen_note] if gen_note else [],
     }
     args.floor_binary = None
     if "floor" in args.servers:
@@ -1163,7 +1246,10 @@ def _flow_rows(p: Params, floor_target: bool, p99_target: float) -> list[Row]:
         Row("host CPU, % of one core (median)", lambda r: _fmt(_med(r, "host_cpu_pct"), 0)),
         Row(
             "generator CPU, % of one core, in K processes (median)",
-            lambda r: f"{_fmt(_med(r, 'gen_cpu_pct'), 0)} in {_fmt(_worst(r, 'gen_procs'))}",
+            lambda r: (
+                f"{_fmt(_med(r, 'gen_cpu_pct'), 0)} in {_fmt(_worst(r, 'gen_procs'))}"
+                f" ({'/'.join(sorted(set(_values(r, 'generator')))) or '–'})"
+            ),
         ),
         Row(
             "generator's share of all CPU (median)",
@@ -1336,6 +1422,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         metavar="K",
         help="generator processes for the flow scenarios (default 2)",
     )
+    parser.add_argument(
+        "--generator",
+        choices=["c", "python"],
+        default="c",
+        help="who plays the members of the plain-text floods (flood, bulk, latency): "
+        "c (default; benchmarks/loadgen.c built with cc -O2, one process) or python "
+        "(--gen-procs asyncio processes); app members over TLS are always Python's",
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
         "--parley-loop",
@@ -1400,8 +1494,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"Machine: {mach['nproc']} cores ({mach['cpu']}), Python {mach['python']}, "
         f"Linux {mach['kernel']}, ncat {mach['ncat']}; load average {mach['load']} at the start. "
-        f"The flow scenarios' members are played by {args.gen_procs} generator processes, "
-        "which share the cores with the server under test."
+        "The plain-text floods' members are played by "
+        + ("one C process (benchmarks/loadgen.c)" if args.generator == "c" else "")
+        + ("" if args.generator == "c" else f"{args.gen_procs} Python processes")
+        + f", app members over TLS by {args.gen_procs} Python processes; the generators "
+        "share the cores with the server under test."
     )
     print(f"Runs per scenario and server: medians of {report['runs_note']}.\n")
     text, missed = table(report, args)

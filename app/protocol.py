@@ -108,6 +108,8 @@ def text_size(text: str) -> int:
 
 def text_too_long(text: str) -> str | None:
     """The refusal for a message over the size contract, or None if it fits."""
+    if len(text) * 6 <= MAX_TEXT:  # no character takes more than 6 bytes ("\u001f")
+        return None
     size = text_size(text)
     if size <= MAX_TEXT:
         return None

@@ -121,6 +121,8 @@ class Room:
         epoch: str | None = None,
     ) -> None:
         self._members: dict[int, Member] = {}
+        self._all_ids: tuple[int, ...] | None = None  # see _ids
+        self._positions: dict[int, int] | None = None
         self._by_key: dict[str, int] = {}
         self._away: dict[str, Member] = {}  # token -> member whose connection dropped
         self._reserved: dict[str, str] = {}  # name key -> token of the member away
@@ -273,6 +275,7 @@ class Room:
         member = Member(member_id, name, kind, self._new_token() if kind == "app" else None)
         member.encrypted = encrypted
         self._members[member_id] = member
+        self._changed()
         self._by_key[name_key(name)] = member_id
         if self.journal is not None and member.token is not None:
             self.journal.member_in(member.token, name)
@@ -290,6 +293,7 @@ class Room:
         others = self._ids()
         member.id = member_id
         self._members[member_id] = member
+        self._changed()
         self._by_key[name_key(member.name)] = member_id
         return [
             *self._welcome_back(member, last_seq),
@@ -304,6 +308,7 @@ class Room:
         join (unless its encryption changed, which everyone must be told)."""
         old = member.id
         self._members = {(member_id if k == old else k): m for k, m in self._members.items()}
+        self._changed()
         member.id = member_id
         self._by_key[name_key(member.name)] = member_id
         sends = self._welcome_back(member, last_seq)
@@ -442,6 +447,7 @@ class Room:
         member = self._members.pop(member_id, None)
         if member is None:
             return []
+        self._changed()
         del self._by_key[name_key(member.name)]
         if hold and member.token is not None and self._grace > 0:
             member.away_until = self._clock() + self._grace
@@ -535,6 +541,7 @@ class Room:
         self.ended = True
         everyone = self._ids()
         self._members.clear()
+        self._changed()
         self._by_key.clear()
         self._away.clear()
         self._reserved.clear()
@@ -610,7 +617,24 @@ class Room:
                 return name
 
     def _ids(self, exclude: int | None = None) -> tuple[int, ...]:
-        return tuple(i for i in self._members if i != exclude)
+        """The members' ids in the room's order, without `exclude`. Kept between changes of
+        the member list (`_changed`): every message needs its recipients, and building
+        them member by member was a tenth of the host's time in a flood."""
+        ids = self._all_ids
+        if ids is None:
+            ids = self._all_ids = tuple(self._members)
+            self._positions = None
+        if exclude is None:
+            return ids
+        positions = self._positions
+        if positions is None:
+            positions = self._positions = {i: n for n, i in enumerate(ids)}
+        n = positions.get(exclude)
+        return ids if n is None else ids[:n] + ids[n + 1 :]
+
+    def _changed(self) -> None:
+        """The member list changed: the ids kept by `_ids` are stale."""
+        self._all_ids = None
 
 
 def _remember(member: Member, msg_id: str, chat: Chat) -> None:

@@ -214,8 +214,19 @@ class _Replaying:
 class _Peer(asyncio.Protocol):
     """One connection at the host. Knows bytes and its own buffer; the Host knows the room."""
 
-    def __init__(self, host: Host, member_id: int, address: str, ip: str, tls: bool) -> None:
+    def __init__(
+        self,
+        host: Host,
+        member_id: int,
+        address: str,
+        ip: str,
+        tls: bool,
+        sock: socket.socket | None = None,
+    ) -> None:
         self.host = host
+        # A plain connection's socket, written directly while its transport holds nothing
+        # (see _flush): the transport's own write costs more than the send.
+        self.sock = None if tls else sock
         self.id = member_id
         self.address = address
         self.ip = ip
@@ -247,6 +258,8 @@ class _Peer(asyncio.Protocol):
         # uvloop's transports are not asyncio.Transport subclasses, only alike
         transport = cast("asyncio.Transport", transport)
         self.transport = transport
+        if self.sock is not None and self.sock.fileno() < 0:  # a loop that took the socket over
+            self.sock = None
         transport.set_write_buffer_limits(high=self.host.options.write_cap)
         transport.write((GREETING + "\n").encode())
         loop = asyncio.get_running_loop()
@@ -295,17 +308,35 @@ class _Peer(asyncio.Protocol):
             self.lost.set_result(None)
 
     def write(self, data: bytes) -> None:
-        """Queue `data`; everything written in this loop iteration goes out in one send."""
+        """Queue `data`; everything written in this loop iteration goes out in one send, from
+        the host's one flush for all peers (`Host.flush_writes`)."""
         if self.closing or self.transport is None or not data:
             return
         if not self._out:
-            asyncio.get_running_loop().call_soon(self._flush)
+            self.host.written(self)
         self._out.append(data)
 
     def _flush(self) -> None:
         out, self._out = self._out, []
-        if out and self.transport is not None and not self.transport.is_closing():
-            self.transport.write(b"".join(out))
+        transport = self.transport
+        if not out or transport is None or transport.is_closing():
+            return
+        data = out[0] if len(out) == 1 else b"".join(out)
+        sock = self.sock
+        if sock is not None and not transport.get_write_buffer_size():
+            # Nothing waits in the transport, so sending on the socket keeps the order; only
+            # what the socket did not take goes to the transport, which then buffers it,
+            # waits for the socket and applies backpressure (pause_writing) as ever.
+            try:
+                sent = sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError:  # the transport meets the same error and closes the connection
+                sent = 0
+            if sent == len(data):
+                return
+            data = data[sent:]
+        transport.write(data)
 
     def send(self, msg: ServerMessage) -> None:
         if self.host.holds_welcome(self.id):  # never before its own welcome
@@ -372,6 +403,7 @@ class Host:
         self._peers: dict[int, _Peer] = {}
         self._congested: dict[int, asyncio.TimerHandle] = {}  # over write_cap: drop timers
         self._batch: list[Send] | None = None  # deliveries held by received_together
+        self._written: list[_Peer] = []  # peers written to this loop iteration, to flush
         # "X joined" (and X's welcome), held for _announce_arrivals
         self._arrivals: list[tuple[int, Send, list[Send] | None]] = []
         self._arrivals_timer: asyncio.TimerHandle | None = None
@@ -624,7 +656,7 @@ class Host:
             member_id = next(self._ids)
             left = max(0.1, deadline - loop.time())
             _, peer = await loop.connect_accepted_socket(
-                lambda: _Peer(self, member_id, address, ip, tls),
+                lambda: _Peer(self, member_id, address, ip, tls, sock),
                 sock,
                 ssl=self._tls if tls else None,
                 ssl_handshake_timeout=left if tls else None,
@@ -1045,6 +1077,19 @@ class Host:
                     peer.send(Ping())
 
     # --- delivery ------------------------------------------------------------------------------
+
+    def written(self, peer: _Peer) -> None:
+        """`peer` has output waiting: one flush per loop iteration sends every peer's."""
+        if not self._written:
+            asyncio.get_running_loop().call_soon(self.flush_writes)
+        self._written.append(peer)
+
+    def flush_writes(self) -> None:
+        """Send what was written to each peer in this loop iteration, one send per peer (a
+        peer flushed earlier, by `close` or `write_now`, has nothing left to send)."""
+        written, self._written = self._written, []
+        for peer in written:
+            peer._flush()
 
     def received_together(self, peer: _Peer, messages: list[Any]) -> None:
         """Several messages from one read. What they cause is collected in order and delivered

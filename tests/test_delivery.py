@@ -1,0 +1,104 @@
+"""The host's delivery path over real sockets: what one loop iteration writes goes out in one
+send per member, a plain member's socket is written directly while its transport holds
+nothing, and what the socket does not take waits in the transport in order, with backpressure.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from app import events as ev
+from tests.helpers import DEADLINE, RawPeer
+
+
+def _read_all(peer: RawPeer, until: bytes, timeout: float = DEADLINE, chunk: int = 65536) -> bytes:
+    """Read until what arrived ends with `until` (or the deadline passes); return the bytes."""
+    deadline = time.monotonic() + timeout
+    got = bytearray(peer.buf)
+    peer.buf = b""
+    while not got.endswith(until) and time.monotonic() < deadline:
+        peer.sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            data = peer.sock.recv(chunk)
+        except TimeoutError:
+            continue
+        if not data:
+            break
+        got += data
+    return bytes(got)
+
+
+def _text_peer(port: int, rcvbuf: int | None = None) -> tuple[RawPeer, str]:
+    peer = RawPeer(port, rcvbuf=rcvbuf)
+    peer.read_until("^PARLEY/1 ")
+    peer.line("hi")  # a first line: admitted as a text peer at once
+    name = peer.read_until(r"^\* You are ").split("You are ")[1].split(".")[0]
+    return peer, name
+
+
+def test_a_partial_send_keeps_order_and_the_rest_waits_in_the_transport(start_host) -> None:
+    # Messages far larger than what a tiny receive buffer takes: the first send on the socket
+    # takes part of a message, the rest must wait in the transport, and everything after it
+    # must queue behind it (never be sent on the socket around it).
+    host, hrec, port = start_host(
+        allow_plain=True, rate=0, byte_rate=0, write_cap=4 << 20, stuck_wait=30
+    )
+    slow, slow_name = _text_peer(port, rcvbuf=4096)
+    fast, _ = _text_peer(port)
+    hrec.wait_for(ev.MemberJoined, lambda e: e.name == slow_name)
+    count, size = 300, 30_000  # 9 MB: more than the kernel buffers between host and member
+    texts = [f"{i:03d} " + chr(ord("a") + i % 26) * size for i in range(count)]
+    last = f"Hal: {texts[-1]}\n".encode()
+    got: dict[str, bytes] = {}
+    readers = [
+        threading.Thread(
+            target=lambda p=p, k=k, n=n: got.setdefault(k, _read_all(p, last, chunk=n))
+        )
+        for p, k, n in ((slow, "slow", 512), (fast, "fast", 65536))
+    ]
+    half = count // 2
+    for text in texts[:half]:  # nobody reads: the sockets fill, the rest waits in transports
+        host.send(text)
+    hrec.wait_for(ev.MessageReceived, lambda e: e.text == texts[half - 1])
+    for reader in readers:  # then they read while more comes: the socket drains and fills
+        reader.start()
+    for text in texts[half:]:
+        host.send(text)
+    for reader in readers:
+        reader.join(DEADLINE)
+    expected = [f"Hal: {t}".encode() for t in texts]
+    for kind in ("slow", "fast"):
+        assert [x for x in got[kind].split(b"\n") if x.startswith(b"Hal: ")] == expected
+    assert not hrec.of(ev.MemberLeft)  # a slow reader that reads is never dropped
+
+
+def test_a_member_that_stops_reading_makes_the_room_wait_then_is_dropped(start_host) -> None:
+    # Backpressure through the direct path: past write_cap the host stops reading from
+    # everyone (the sender's lines stay in its socket), and the member still over the cap
+    # after stuck_wait is dropped; the sender's lines then all reach the healthy reader.
+    host, hrec, port = start_host(
+        allow_plain=True, rate=0, byte_rate=0, write_cap=64 * 1024, stuck_wait=0.5
+    )
+    stuck, stuck_name = _text_peer(port, rcvbuf=4096)
+    reader, _ = _text_peer(port)
+    sender, sender_name = _text_peer(port)
+    hrec.wait_for(ev.MemberJoined, lambda e: e.name == sender_name)
+    # 9 MB: more than the kernel's buffers between the host and the stuck member hold.
+    count = 3000
+    lines = [f"{i:04d} " + "x" * 3000 for i in range(count)]
+    last = f"{sender_name}: {lines[-1]}\n".encode()
+    got: list[bytes] = []
+    thread = threading.Thread(target=lambda: got.append(_read_all(reader, last, 3 * DEADLINE)))
+    thread.start()
+    data = "".join(line + "\n" for line in lines).encode()
+    writer = threading.Thread(target=sender.send, args=(data,))  # blocks while the room waits
+    writer.start()
+    left = hrec.wait_for(ev.MemberLeft, lambda e: e.name == stuck_name)
+    assert left.reason == "not reading"
+    hrec.wait_for(ev.MessageReceived, lambda e: e.text == lines[-1])
+    thread.join(3 * DEADLINE)
+    writer.join(DEADLINE)
+    relayed = [x for x in got[0].split(b"\n") if x.startswith(sender_name.encode() + b": ")]
+    assert [x.split(b": ", 1)[1].decode() for x in relayed] == ["hi", *lines]
+    assert [e.name for e in hrec.of(ev.MemberLeft)] == [stuck_name]

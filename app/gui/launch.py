@@ -68,9 +68,15 @@ def run_window(args: argparse.Namespace) -> int:
     return 0
 
 
-def _after_first_paint(root: tk.Tk, action: Callable[[], None]) -> None:
-    """Run `action` once, soon after the window is mapped and drawn (or after a second if no
-    map ever comes, e.g. a window manager that keeps it hidden)."""
+def _after_first_paint(
+    root: tk.Tk | tk.Toplevel, action: Callable[[], None], fallback_ms: int = 1000
+) -> None:
+    """Run `action` once, soon after the window is mapped and drawn (or after `fallback_ms` if
+    no map ever comes, e.g. a window manager that keeps it hidden).
+
+    Building the window may already have mapped it (an `update_idletasks()` runs Tk's pending
+    map), and then no <Map> comes to a binding made now: a window mapped already counts at once,
+    or its network would wait out the whole fallback."""
     done = False
 
     def run() -> None:
@@ -79,9 +85,14 @@ def _after_first_paint(root: tk.Tk, action: Callable[[], None]) -> None:
             done = True
             action()
 
+    def soon() -> None:
+        root.after_idle(lambda: root.after(20, run))
+
     def mapped(event: tk.Event) -> None:
         if event.widget is root:
-            root.after_idle(lambda: root.after(20, run))
+            soon()
 
     root.bind("<Map>", mapped, add="+")
-    root.after(1000, run)
+    if root.winfo_ismapped():
+        soon()
+    root.after(fallback_ms, run)

@@ -197,7 +197,10 @@ class ChatWindow:
         self.recent: tuple[Recent, ...] = ()
         self._joining_room: str | None = None  # the name of the room being joined from a list
 
-        self.theme = theme.install(top)
+        # The saved look goes straight into the theme: painting it once, not the default first
+        # and then the saved one (each asks the desktop whether it is dark: a subprocess).
+        saved = self.store.load() if self.store is not None else Settings()
+        self.theme = theme.install(top, _choice(saved.theme), saved.text_size)
         self.fonts = self.theme.fonts
         top.title(TITLE)
         top.geometry("960x640")
@@ -217,7 +220,7 @@ class ChatWindow:
         self.files.more_items = lambda name: [
             (f"Private conversation with {name}", lambda: self.open_private(name))
         ]
-        self._load_settings()
+        self._load_settings(saved)
         top.minsize(max(480, self.bar.min_width()), 400)
 
         top.protocol("WM_DELETE_WINDOW", self.request_close)
@@ -527,8 +530,7 @@ class ChatWindow:
 
     # --- settings and arguments -----------------------------------------------------------------
 
-    def _load_settings(self) -> None:
-        settings = self.store.load() if self.store is not None else Settings()
+    def _load_settings(self, settings: Settings) -> None:
         self.bar.mode.set(settings.mode)
         self.bar.address.set(settings.host)
         self.bar.port.set(str(settings.port))
@@ -538,8 +540,10 @@ class ChatWindow:
         self.theme_choice.set(settings.theme)
         self.ask_end.set(settings.confirm_end)
         self.show_members.set(settings.show_members)
-        self.theme.set_choice(_choice(settings.theme))
-        self.theme.set_size(settings.text_size)
+        if self.theme.choice != _choice(settings.theme):  # a theme another window installed
+            self.theme.set_choice(_choice(settings.theme))
+        if self.theme.size_step != settings.text_size:
+            self.theme.set_size(settings.text_size)
         self._members_toggled()
         self.room_name.set(settings.room)
         self.announce.set(settings.announce)

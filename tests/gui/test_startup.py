@@ -1,0 +1,39 @@
+"""Start-up: the window's network waits for the first paint, and no longer than that."""
+
+from __future__ import annotations
+
+import tkinter as tk
+from tkinter import ttk
+
+from app.gui.launch import _after_first_paint
+from tests.gui.tk_helpers import pump_until
+
+NEVER = 600_000  # a fallback the test never reaches: only the map may start the action
+
+
+def test_a_window_mapped_while_it_was_built_starts_its_network_at_once(root: tk.Tk) -> None:
+    # Building the real window runs update_idletasks() (the connection bar measures itself),
+    # which maps a toplevel on the spot: no <Map> event reaches a binding made after that.
+    top = tk.Toplevel(root)
+    ttk.Label(top, text="Parley").pack()
+    top.update_idletasks()
+    assert top.winfo_ismapped()
+    ran: list[str] = []
+    _after_first_paint(top, lambda: ran.append("released"), fallback_ms=NEVER)
+    pump_until(top, lambda: bool(ran), "the action after the first paint")
+    assert ran == ["released"]
+    top.destroy()
+
+
+def test_a_window_not_yet_mapped_waits_for_its_map(root: tk.Tk) -> None:
+    top = tk.Toplevel(root)
+    top.withdraw()
+    ran: list[str] = []
+    _after_first_paint(top, lambda: ran.append("released"), fallback_ms=NEVER)
+    for _ in range(20):
+        top.update()
+    assert ran == []  # hidden: nothing painted, nothing started
+    top.deiconify()
+    pump_until(top, lambda: bool(ran), "the action after the map")
+    assert ran == ["released"]  # once, however many maps
+    top.destroy()

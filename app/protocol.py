@@ -770,6 +770,18 @@ def _members_text(members: tuple[str, ...] | list[str]) -> str:
     return f"{len(members):,} members (/who lists them)"
 
 
+def encode_text_chats(chats: Iterable[Chat]) -> bytes:
+    """Chat messages for a text peer, as `encode_text` each would give, in one piece: the
+    common line (public, one line of text) by one format, without a list of lines each."""
+    parts = [
+        f"{c.sender}: {c.text}\n"
+        if c.to is None and "\n" not in c.text
+        else encode_text(c).decode()
+        for c in chats
+    ]
+    return "".join(parts).encode()
+
+
 def encode_text(msg: ServerMessage) -> bytes:
     """A host's message to a text peer: readable lines, nothing for keepalives."""
     lines = text_lines(msg)

@@ -5,8 +5,10 @@ nothing, and what the socket does not take waits in the transport in order, with
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+from typing import Any
 
 from app import events as ev
 from tests.helpers import DEADLINE, RawPeer
@@ -102,3 +104,45 @@ def test_a_member_that_stops_reading_makes_the_room_wait_then_is_dropped(start_h
     relayed = [x for x in got[0].split(b"\n") if x.startswith(sender_name.encode() + b": ")]
     assert [x.split(b": ", 1)[1].decode() for x in relayed] == ["hi", *lines]
     assert [e.name for e in hrec.of(ev.MemberLeft)] == [stuck_name]
+
+
+class _AppPeer(RawPeer):
+    """A hand-made app peer on a plain connection: JSON lines, read only when asked to."""
+
+    def hello(self, name: str, token: str | None = None, last_seq: int = 0) -> dict[str, Any]:
+        self.read_until(r"^PARLEY/1 ")
+        hello: dict[str, Any] = {"type": "hello", "version": 1, "name": name}
+        if token is not None:
+            hello.update(token=token, last_seq=last_seq)
+        self.line(json.dumps(hello))
+        welcome: dict[str, Any] = json.loads(self.read_until('^{"type":"welcome"'))
+        return welcome
+
+
+def test_lines_read_together_wait_behind_a_members_replay(start_host) -> None:
+    # A member coming back is replayed what it missed while a text member sends many lines
+    # in one write: what those lines say goes to it after its replay, in the room's order.
+    host, hrec, port = start_host(allow_plain=True, rate=0, byte_rate=0, connect_rate=0)
+    first = _AppPeer(port)
+    token = first.hello("Mia")["token"]
+    first.close()  # gone without a bye: held for the grace period
+    hrec.wait_for(ev.MemberLeft, lambda e: e.name == "Mia")
+    said = [f"{i:03d} " + "r" * 10_000 for i in range(300)]  # 3 MB to replay
+    for text in said:
+        host.send(text)
+    hrec.wait_for(ev.MessageReceived, lambda e: e.text == said[-1])
+    flooder, flooder_name = _text_peer(port)
+    back = _AppPeer(port, rcvbuf=4096)
+    assert back.hello("Mia", token, 0)["resumed"] is True  # its replay starts, unread
+    hrec.wait_for(ev.MemberJoined, lambda e: e.name == "Mia")
+    lines = [f"flood {i:03d}" for i in range(100)]
+    flooder.send("".join(line + "\n" for line in lines).encode())
+    hrec.wait_for(ev.MessageReceived, lambda e: e.text == lines[-1])
+    seen: list[tuple[int, str]] = []
+    while not seen or seen[-1][1] != lines[-1]:
+        frame = json.loads(back.read_until('^{"type":"msg"'))
+        seen.append((frame["seq"], frame["text"]))
+    seqs = [seq for seq, _ in seen]
+    assert seqs == sorted(seqs)
+    assert len(set(seqs)) == len(seqs)
+    assert [text for _, text in seen] == [*said, "hi", *lines]  # "hi": the flooder's first line

@@ -19,6 +19,10 @@ room member 0; deliveries to it become UI events through `post`.
 Writes never wait: each transport buffers what it cannot send yet, and a peer whose buffer passes
 `write_cap` (64 KiB) makes the room wait for it (backpressure: the host reads from no one, so
 senders slow down early instead of queueing); one still over it after `stuck_wait` is dropped.
+What one loop turn reads is bounded too (`read_budget`, 32 KiB from all members together, plus
+the one read that passed it): past it the host reads nothing more until the next turn has
+written what was read, so a member's output grows by about that much per turn before the
+`write_cap` check sees it, instead of by every ready member's 256 KiB read.
 
 History and resumes are replays (`_Replaying`): the room names a range of its log, and the host
 writes it a page at a time while the member's connection takes it (`pause_writing` stops the
@@ -41,7 +45,7 @@ import ssl
 import sys
 import time
 from collections import deque
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -128,6 +132,8 @@ class HostOptions:
     handshake_timeout: float = 10.0  # from accept to admission (TLS, greeting, password)
     write_cap: int = 1 << 16  # bytes queued for one member before the room waits for it ...
     stuck_wait: float = 2.0  # ... this long at most; then that member is dropped
+    read_budget: int = 1 << 15  # bytes read from all members in one loop turn; then reading
+    # waits until what they said has been handed to the members' connections (see ReadBudget)
     max_errors: int = 5  # bad lines a member may send before it is dropped
     max_members: int = 256  # joiners in the room at once (the host not counted)
     max_per_address: int = 16  # open connections from one address
@@ -212,6 +218,46 @@ class _Replaying:
         return self.paused
 
 
+class ReadBudget:
+    """How much the host reads in one loop turn, from all members together.
+
+    Everything read in a turn is handed to the members' connections in the next one (the
+    peers' writes are gathered and sent per turn), and only then can a connection say it is
+    over `write_cap`. Without a bound, one turn reads up to 256 KiB from every member that is
+    ready, and every other member's queue grows by all of it before backpressure starts. So
+    once `budget` bytes were read in a turn, `spend` pauses reading everywhere; the next turn
+    hands the lines on, and the turn after that `renew` reads again. A member's queue then
+    grows by at most about `budget` plus one read per turn, and a flooding sender is read no
+    faster than its lines go out. `held` says reading is paused for this reason (the
+    congestion pause has its own)."""
+
+    def __init__(self, budget: int, spend: Callable[[], None], renew: Callable[[], None]) -> None:
+        self.budget = budget
+        self._spend = spend
+        self._renew = renew
+        self.held = False
+        self._taken = 0  # bytes read this turn
+
+    def took(self, size: int) -> None:
+        if self._taken == 0:
+            asyncio.get_running_loop().call_soon(self._turn_over)
+        self._taken += size
+        if self._taken >= self.budget > 0 and not self.held:
+            self.held = True
+            self._spend()
+
+    def _turn_over(self) -> None:
+        """The next turn began (what was read is being handed on now)."""
+        self._taken = 0
+        if self.held:  # read again once this turn's writes are out: one more turn
+            asyncio.get_running_loop().call_soon(self._again)
+
+    def _again(self) -> None:
+        if self.held:
+            self.held = False
+            self._renew()
+
+
 class _Peer(asyncio.Protocol):
     """One connection at the host. Knows bytes and its own buffer; the Host knows the room."""
 
@@ -278,6 +324,7 @@ class _Peer(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_heard = time.monotonic()
+        self.host.reading.took(len(data))
         # After a goodbye, what the peer still sends is not even parsed.
         messages = [] if self.closing else self.parser.feed(data)
         if len(messages) > 1:
@@ -403,6 +450,9 @@ class Host:
         self._view = LocalView(post, self._joined_details)
         self._peers: dict[int, _Peer] = {}
         self._congested: dict[int, asyncio.TimerHandle] = {}  # over write_cap: drop timers
+        self.reading = ReadBudget(
+            options.read_budget, self._read_budget_spent, self._read_budget_renewed
+        )
         self._batch: list[Send] | None = None  # deliveries held by received_together
         self._written: list[_Peer] = []  # peers written to this loop iteration, to flush
         # "X joined" (and X's welcome), held for _announce_arrivals
@@ -672,7 +722,7 @@ class Host:
             self._per_address.release(ip)
             raise
         self._peers[member_id] = peer
-        if self._congested and peer.transport is not None:
+        if (self._congested or self.reading.held) and peer.transport is not None:
             peer.transport.pause_reading()  # the room is waiting for a slow member
         if not peer.closing:
             peer.timers.append(loop.call_at(deadline, peer.deadline))
@@ -1032,19 +1082,33 @@ class Host:
             loop = asyncio.get_running_loop()
             wait = self.options.stuck_wait
             self._congested[peer.id] = loop.call_later(wait, self.drop_soon, peer, "not reading")
-            if len(self._congested) == 1:
-                for other in self._peers.values():
-                    if other.transport is not None and not other.closing:
-                        other.transport.pause_reading()
+            if len(self._congested) == 1 and not self.reading.held:
+                self._pause_reading()
         else:
             handle = self._congested.pop(peer.id, None)
             if handle is None:
                 return
             handle.cancel()
-            if not self._congested:
-                for other in self._peers.values():
-                    if other.transport is not None and not other.closing:
-                        other.transport.resume_reading()
+            if not self._congested and not self.reading.held:
+                self._resume_reading()
+
+    def _pause_reading(self) -> None:
+        for other in self._peers.values():
+            if other.transport is not None and not other.closing:
+                other.transport.pause_reading()
+
+    def _resume_reading(self) -> None:
+        for other in self._peers.values():
+            if other.transport is not None and not other.closing:
+                other.transport.resume_reading()
+
+    def _read_budget_spent(self) -> None:
+        if not self._congested:
+            self._pause_reading()
+
+    def _read_budget_renewed(self) -> None:
+        if not self._congested:
+            self._resume_reading()
 
     def drop(self, peer: _Peer, reason: str, hold: bool = True) -> None:
         """Cut a member off. With `hold` (it was slow or unreachable, not misbehaving) it may

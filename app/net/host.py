@@ -435,7 +435,12 @@ class Host:
         self, options: HostOptions, post: Post, discovery: Discovery | None = None
     ) -> None:
         self.options = options
-        self.post = post
+        # What the host tells its own person is posted after the iteration's writes went
+        # out (`_post_pending`): the front end's thread, woken by a post, would otherwise
+        # compete for the interpreter with every send of that delivery.
+        self._post_now = post
+        self._posts: list[ev.Event] = []
+        self.post: Post = self._post_soon
         self._discovery = discovery if options.announce else None
         self._announcement: Announcement | None = None
         self.room = Room(
@@ -650,7 +655,8 @@ class Host:
             self._finished = True
             if self.log is not None:
                 self.log.close()
-            self.post(event)
+            self._post_pending()
+            self._post_now(event)
             self.closed.set()
 
     def abort(self) -> None:
@@ -1148,6 +1154,23 @@ class Host:
         if not self._written:
             asyncio.get_running_loop().call_soon(self.flush_writes)
         self._written.append(peer)
+
+    def _post_soon(self, event: ev.Event) -> None:
+        """Post `event` to the front end once this iteration's writes are sent."""
+        if not self._posts:
+            try:
+                asyncio.get_running_loop().call_soon(self._post_pending)
+            except RuntimeError:  # no loop running (closing): at once
+                self._post_now(event)
+                return
+        self._posts.append(event)
+
+    def _post_pending(self) -> None:
+        if self._written:
+            self.flush_writes()
+        posts, self._posts = self._posts, []
+        for event in posts:
+            self._post_now(event)
 
     def flush_writes(self) -> None:
         """Send what was written to each peer in this loop iteration, one send per peer (a

@@ -367,4 +367,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from app import deferred
+
+    deferred.install()  # the executable: its network and TLS files are unpacked on first use
     sys.exit(main())

@@ -133,9 +133,15 @@ class RawPeer:
 class Proc:
     """A `python -m app ...` subprocess whose output lines a test can wait for."""
 
-    def __init__(self, *args: str, stdin: Any = subprocess.PIPE, argv: list[str] | None = None):
-        """`python -m app ARGS`, or any other command given as `argv`."""
-        env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8")
+    def __init__(
+        self,
+        *args: str,
+        stdin: Any = subprocess.PIPE,
+        argv: list[str] | None = None,
+        env: dict[str, str] | None = None,
+    ):
+        """`python -m app ARGS`, or any other command given as `argv`; `env` adds variables."""
+        env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8", **(env or {}))
         self.p = subprocess.Popen(
             argv or [sys.executable, "-m", "app", *args],
             cwd=ROOT,

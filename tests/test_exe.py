@@ -338,3 +338,36 @@ def test_window_joins_a_terminal_host_and_closing_leaves(
             app.wait_gone()
     finally:
         host.kill()
+
+
+def test_the_terminal_host_in_the_executable_reads_confusables_and_keeps_its_log_in_sqlite(
+    exe: Path, isolated_home: Path, tmp_path: Path
+) -> None:
+    # What the one-file build unpacks only on first use (app/deferred.py) must still be there
+    # when used: TR39's confusables.txt (a look-alike of the host's name gets a suffix), SQLite
+    # (the room log), TLS and the certificate the host makes with cryptography.
+    import sqlite3
+
+    data = tmp_path / "exe-host-data"
+    host = Proc(
+        argv=[str(exe), "host", "--port", "0", "--bind", "127.0.0.1", "--name", "Hal"],
+        env={ENV_DATA: str(data)},
+    )
+    joiner = None
+    try:
+        port = host.expect(r"Server is waiting for a connection\.\.\. on port (\d+)")[1]
+        joiner = Proc("join", f"127.0.0.1:{port}", "--name", "H\u0430l")  # Cyrillic a
+        joiner.expect(r"^You are H\u0430l \(2\)\. In the room: Hal, H\u0430l \(2\)\.$")
+        joiner.expect(r"^Encrypted\. Safety code: ")
+        joiner.say("kept in the log")
+        host.expect(r"^H\u0430l \(2\): kept in the log$")
+        host.p.send_signal(signal.SIGTERM)  # ends the room politely, as Ctrl-C does
+        joiner.expect(r"^Chat ended\.$")
+        assert host.wait(DEADLINE) == 0
+    finally:
+        if joiner is not None:
+            joiner.kill()
+        host.kill()
+    with sqlite3.connect(data / "room-log.sqlite3") as db:
+        rows = db.execute("SELECT sender, text FROM messages").fetchall()
+    assert ("H\u0430l (2)", "kept in the log") in rows

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import queue
 import signal
 import sys
@@ -37,7 +38,7 @@ def run_window(args: argparse.Namespace) -> int:
     window = ChatWindow(
         root, worker, events, store=SettingsStore(), bind=getattr(args, "bind", None)
     )
-    _after_first_paint(root, worker.release)
+    _after_first_paint(root, lambda: _import_network_stack_then(root, worker.release))
     previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():
         # Ctrl-C and SIGTERM close the window the polite way (bye first). Raising from the
@@ -96,3 +97,27 @@ def _after_first_paint(
     if root.winfo_ismapped():
         soon()
     root.after(fallback_ms, run)
+
+
+def _import_network_stack_then(root: tk.Tk, action: Callable[[], None]) -> None:
+    """Import asyncio and ssl on a thread of their own, then run `action` on Tk's thread.
+
+    Releasing the worker imports asyncio where it is called, and in the executable that first
+    import also unpacks the network and TLS files (`app.deferred`): on Tk's thread, the window
+    would freeze for that long just after it appeared."""
+    thread = threading.Thread(target=_import_network_stack, name="parley-import", daemon=True)
+    thread.start()
+
+    def check() -> None:
+        if thread.is_alive():
+            root.after(10, check)
+        else:
+            action()  # if the import failed, the worker's own import says why, where it counts
+
+    check()
+
+
+def _import_network_stack() -> None:
+    with contextlib.suppress(Exception):
+        import asyncio  # noqa: F401
+        import ssl  # noqa: F401

@@ -1,0 +1,103 @@
+"""The executable's second archive: files it unpacks only when something first needs them.
+
+How this works
+--------------
+A one-file executable (PyInstaller, Linux) writes every binary and data file it carries into a
+fresh folder (`sys._MEIPASS`) before Python starts, and on every start: about 48 MB for Parley,
+half of it for the network, TLS and crypto stack (cryptography's 11.6 MB Rust library,
+zeroconf's and dbus-fast's compiled modules, OpenSSL's libssl, SQLite, ...) that the window does
+not load before its first paint. `build_exe.spec` therefore moves those files into one zip,
+`_deferred.zip` (with `_deferred.json` naming the modules that need it), and the bootloader
+writes only that zip.
+
+`install()` (called first thing by `app.__main__` in the executable) puts a finder at the head
+of `sys.meta_path`. The first import of any module named in the manifest (`_ssl`, `_asyncio`,
+`_sqlite3`, `zeroconf`, `cryptography`, ...) unpacks the whole zip into `sys._MEIPASS`, at the
+same paths PyInstaller would have used, and then lets the normal finders carry on: from then on
+nothing differs from a plain one-file build, and the bootloader removes the folder at exit as
+before. The window's worker imports that stack on its own thread after the first paint, so
+that is where the unpacking happens; any other first import (the terminal's commands, a module
+imported early by mistake) unpacks it there, only slower. Outside the executable, or in a build
+without the zip, `install()` does nothing.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import json
+import os
+import sys
+import threading
+from collections.abc import Sequence
+from importlib.machinery import ModuleSpec
+from types import ModuleType
+
+ARCHIVE = "_deferred.zip"
+MANIFEST = "_deferred.json"  # {"modules": [top-level module names whose files are in the zip]}
+
+
+class DeferredFiles(importlib.abc.MetaPathFinder):
+    """Unpacks `archive` into `folder` before the first import of one of `modules`."""
+
+    def __init__(self, folder: str, archive: str, modules: Sequence[str]) -> None:
+        self.folder = folder
+        self.archive = archive
+        self.modules = frozenset(modules)
+        self.unpacked = False
+        self._lock = threading.RLock()
+        self._busy = False  # unpacking: the zip module's own imports must not come back here
+
+    def find_spec(
+        self,
+        fullname: str,
+        path: Sequence[str] | None = None,
+        target: ModuleType | None = None,
+    ) -> ModuleSpec | None:
+        if not self.unpacked and fullname.partition(".")[0] in self.modules:
+            self.unpack()
+        return None  # the usual finders find the module, now that its files are there
+
+    def unpack(self) -> None:
+        """Write the archive's files (once; other threads wait for it), then forget what the
+        import system remembered about the folders that did not exist before."""
+        with self._lock:
+            if self.unpacked or self._busy:
+                return
+            self._busy = True
+            try:
+                import zipfile
+
+                with zipfile.ZipFile(self.archive) as files:
+                    files.extractall(self.folder)
+            except Exception as exc:  # a full disk, a damaged file: say so in plain words
+                raise ImportError(
+                    f"Parley could not unpack its network and TLS files into {self.folder} "
+                    f"({exc}). Check that the temporary folder has free space."
+                ) from exc
+            finally:
+                self._busy = False
+            for place, finder in list(sys.path_importer_cache.items()):
+                if finder is None and place.startswith(self.folder):
+                    del sys.path_importer_cache[place]
+            importlib.invalidate_caches()
+            self.unpacked = True
+
+
+def install() -> DeferredFiles | None:
+    """In the executable, arrange for the deferred files to be unpacked on first use."""
+    folder = getattr(sys, "_MEIPASS", None)
+    if folder is None:
+        return None
+    archive, manifest = os.path.join(folder, ARCHIVE), os.path.join(folder, MANIFEST)
+    try:
+        with open(manifest, encoding="utf-8") as file:
+            modules = json.load(file)["modules"]
+    except FileNotFoundError:
+        return None  # a build that unpacks everything at start (macOS, Windows)
+    for finder in sys.meta_path:
+        if isinstance(finder, DeferredFiles):
+            return finder
+    finder = DeferredFiles(folder, archive, modules)
+    sys.meta_path.insert(0, finder)
+    return finder

@@ -244,6 +244,14 @@ def test_names_spread_over_the_palette() -> None:
     assert len({colour_for(n) for n in names}) >= len(PALETTE) - 2
 
 
+def test_clock_text_is_right_across_minutes_asked_in_any_order() -> None:
+    """The last minute's text is kept: asking for another minute, or going back, still gives
+    that minute's own time."""
+    base = 1_700_000_000.0
+    for when in (base, base + 59, base + 60, base - 1, base + 3_600.5, base, base + 86_400):
+        assert clock_text(when) == time.strftime("%H:%M", time.localtime(when)), when
+
+
 def test_clock_text_is_local_hours_and_minutes() -> None:
     when = 1_700_000_000.0
     assert clock_text(when) == time.strftime("%H:%M", time.localtime(when))
@@ -802,3 +810,60 @@ def test_a_rename_keeps_the_colour() -> None:
     colours.update(["Benji", "Ann", "Omar"])
     assert colours.slot("Benji") == before
     assert colours.slot("Omar") != before
+
+
+def test_the_budget_counts_drawing_the_batch_too() -> None:
+    """Drawing costs per event as well: after a tick whose flush took long, the next tick
+    handles fewer events, so handling plus drawing stays near the budget."""
+    now = [0.0]
+    source: queue.Queue[int] = queue.Queue()
+    for i in range(1_000):
+        source.put(i)
+    fake = FakeTk()
+    seen: list[int] = []
+
+    def handle(item: int) -> None:
+        seen.append(item)
+        now[0] += 0.001  # handling one event: 1 ms
+
+    def flush() -> None:
+        now[0] += 0.003 * len(seen[flushed[0] :])  # drawing one event: 3 ms
+        flushed[0] = len(seen)
+
+    flushed = [0]
+    poller: QueuePoller[int] = QueuePoller(
+        fake.after,
+        fake.after_cancel,
+        source,
+        handle,
+        flush,
+        batch=500,
+        budget=0.1,
+        clock=lambda: now[0],
+    )
+    ticks: list[tuple[int, int]] = []
+    poller.on_tick = lambda handled, delay: ticks.append((handled, delay))
+    poller.start()
+    for _ in range(4):
+        fake.run_next()
+    assert ticks[0][0] == 100  # nothing known about drawing yet: 100 events of handling
+    assert [n for n, _ in ticks[1:]] == [25, 25, 25]  # 25 x (1 + 3) ms = the 100 ms budget
+    assert seen == list(range(175))
+
+
+def test_a_name_colour_follows_the_room_after_it_was_asked() -> None:
+    """slot() is remembered per name, but an arrival, a departure or a rename changes it."""
+    from app.gui.logic import NameColours
+
+    colours = NameColours(4)
+    taken = colours.preferred("a")
+    other = next(n for n in "bcdefghijklmnop" if colours.preferred(n) == taken)
+    assert colours.slot(other) == taken  # not present: its own colour
+    colours.update(["a", other])  # "a" has that colour, so the other gets another
+    assert colours.slot("a") == taken
+    moved = colours.slot(other)
+    assert moved != taken
+    colours.rename(other, "zed")  # /nick keeps the colour, though "zed" hashes elsewhere
+    assert colours.slot("zed") == moved
+    colours.update(["a"])
+    assert colours.slot(other) == taken  # gone again: its own colour

@@ -300,11 +300,13 @@ class NameColours:
         self.slots = slots
         self.families = families if len(families) == slots else tuple(range(slots))
         self._given: dict[str, int] = {}
+        self._slots: dict[str, int] = {}  # name -> slot, until the next update or rename
 
     def preferred(self, name: str) -> int:
         return zlib.crc32(name_key(name).encode("utf-8")) % self.slots
 
     def update(self, members: Iterable[str]) -> None:
+        self._slots.clear()
         present = {name_key(m): m for m in members}
         self._given = {k: v for k, v in self._given.items() if k in present}
         for key, name in present.items():
@@ -321,12 +323,24 @@ class NameColours:
 
     def rename(self, old: str, new: str) -> None:
         """/nick keeps the person's colour."""
+        self._slots.clear()
         slot = self._given.pop(name_key(old), None)
         if slot is not None:
             self._given[name_key(new)] = slot
 
     def slot(self, name: str) -> int:
-        return self._given.get(name_key(name), self.preferred(name))
+        """Cached per name: every message asks, and `name_key` (NFKC, casefold, the TR39
+        skeleton) is the dearest part of drawing a line in a flood."""
+        slot = self._slots.get(name)
+        if slot is None:
+            key = name_key(name)
+            slot = self._given.get(key)
+            if slot is None:
+                slot = zlib.crc32(key.encode("utf-8")) % self.slots
+            if len(self._slots) >= 4096:  # earlier lines of many absent names: stay bounded
+                self._slots.clear()
+            self._slots[name] = slot
+        return slot
 
 
 _RTL = frozenset(("R", "AL", "AN"))
@@ -336,6 +350,8 @@ _PAIRS = {")": "(", "]": "[", "}": "{"}
 
 
 def has_rtl(text: str) -> bool:
+    if text.isascii():  # most lines: one C pass, not a bidi lookup per character
+        return False
     return any(unicodedata.bidirectional(ch) in _RTL for ch in text)
 
 
@@ -356,6 +372,8 @@ def link_spans(text: str) -> list[tuple[str, str]]:
     """`text` cut into (piece, url) pairs: url is "" for plain text, else the http(s) link the
     piece is. Trailing punctuation and an unmatched closing bracket are not part of a link
     ("see https://x.org/a)." links https://x.org/a)."""
+    if "://" not in text:  # most lines: no link, and no regular expression run
+        return [(text, "")]
     spans: list[tuple[str, str]] = []
     last = 0
     for match in _LINK.finditer(text):
@@ -379,8 +397,20 @@ def link_spans(text: str) -> list[tuple[str, str]]:
 
 
 def clock_text(when: float | None, now: Callable[[], float] = time.time) -> str:
-    """HH:MM in local time; messages without a time are stamped with the time they are shown."""
-    return time.strftime("%H:%M", time.localtime(now() if when is None else when))
+    """HH:MM in local time; messages without a time are stamped with the time they are shown.
+
+    The last minute's text is kept (a burst is mostly one minute): every UTC offset in use is
+    a whole number of minutes, so one UTC minute is one local minute."""
+    global _last_clock
+    stamp = now() if when is None else when
+    minute = math.floor(stamp / 60)
+    last = _last_clock  # one read: another thread may replace it meanwhile
+    if last[0] != minute:
+        last = _last_clock = (minute, time.strftime("%H:%M", time.localtime(stamp)))
+    return last[1]
+
+
+_last_clock: tuple[int | None, str] = (None, "")
 
 
 def title_for(unread: int, base: str = "Parley", room: str = "") -> str:
@@ -738,8 +768,9 @@ class SessionView:
         if is_bye(event.text) and event.private is None:
             return []  # the "left" (or "chat ended") line that follows says it once
         kind: LineKind = "mine" if event.mine else "chat"
-        line = Line(kind, event.text, event.sender, event.time, False, event.id, event.seq)
-        return [replace(line, private=event.private, mention=event.mention)]
+        when, sender, private = event.time, event.sender, event.private
+        mention = event.mention
+        return [Line(kind, event.text, sender, when, False, event.id, event.seq, private, mention)]
 
     def _earlier(self, event: ev.MessageReceived) -> list[Line]:
         """History on joining: under one divider, and never twice in this window."""

@@ -55,6 +55,7 @@ class QueuePoller(Generic[T]):
         self._clock = clock
         self._timer: str | None = None
         self._running = False
+        self._flush_cost = 0.0  # seconds `flush` took per event handled, lately
         self.on_tick: Callable[[int, int], None] | None = None
         """Called after each tick with (events handled, delay until the next tick in ms)."""
 
@@ -77,8 +78,10 @@ class QueuePoller(Generic[T]):
         """Handle one bounded batch, then re-arm: at once while a backlog remains."""
         self._timer = None
         handled = 0
+        clock = self._clock
         try:
-            deadline = self._clock() + self.budget
+            deadline = clock() + self.budget
+            flush_cost = self._flush_cost
             while handled < self.batch:
                 try:
                     item = self.source.get_nowait()
@@ -89,12 +92,16 @@ class QueuePoller(Generic[T]):
                     self._handle(item)
                 except Exception:  # one bad event must not stop the window listening
                     log.exception("handling %r failed", item)
-                if self._clock() >= deadline:
+                if clock() + handled * flush_cost >= deadline:
                     break
+            flushed = clock()
             try:
                 self._flush()
             except Exception:
                 log.exception("drawing a batch failed")
+            if handled:
+                cost = max(0.0, clock() - flushed) / handled
+                self._flush_cost = cost if not flush_cost else (flush_cost + cost) / 2
         finally:
             delay = self.busy_ms if not self.source.empty() else self.idle_ms
             if self._running:

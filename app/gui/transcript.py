@@ -83,7 +83,10 @@ class Transcript(ttk.Frame):
             **theme.surface_roles(),
         )
         self.scrollbar = ttk.Scrollbar(self, orient="vertical", command=self._scrollbar_moved)
-        self.text.configure(yscrollcommand=self._yscrolled)
+        self.tk.eval(_TCL)
+        # Tk reports the view on every redraw: the scrollbar follows in Tcl, with no Python
+        # callback (and no wait for the GIL) while a flood is drawn.
+        self.text.configure(yscrollcommand=f"::parley::yscroll {self.scrollbar}")
         self.text.grid(row=0, column=0, sticky="nsew")
         self.scrollbar.grid(row=0, column=1, sticky="ns")
         self.rowconfigure(0, weight=1)
@@ -100,10 +103,11 @@ class Transcript(ttk.Frame):
     def add(self, lines: Iterable[Line]) -> None:
         """Append entries, confirm pending ones, trim, and follow if asked.
 
-        The whole batch goes to Tk in one `insert` call: every Tk call lets the network thread
-        take the GIL, so a few calls per batch keep a flood from stretching the tick.
+        The whole batch goes to Tk in one call (`_append`): every Tk call lets the network thread
+        take the GIL, so a few calls per batch keep a flood from stretching the tick. Neighbouring
+        pieces with the same tags are joined (a chat line's body and its end of line): Tk's
+        insert costs per piece, in tag bookkeeping.
         """
-        text = self.text
         flat: list[object] = []
         earlier: list[object] = []
         confirms: list[Line] = []
@@ -131,9 +135,39 @@ class Transcript(ttk.Frame):
                 added += 1
                 continue
             for chars, tags in self._chunks(line):
-                flat += (chars, tags)
+                if flat and flat[-1] == tags:  # same tags as the piece before: one piece
+                    flat[-2] = f"{flat[-2]}{chars}"
+                else:
+                    flat += (chars, tags)
             self._sizes.append(line.text.count("\n") + 1)
             added += 1
+        if not earlier and not confirms:  # a flood: one Tcl call for the whole batch
+            self._append(flat, self._trim_lines(), follow=self.follow and added > 0)
+        else:
+            self._add_slow(flat, earlier, confirms, follow=self.follow and added > 0)
+        if not added:
+            return
+        self.shown += added
+        if not self.follow:
+            self.missed += added
+            self.jump.configure(text=f"New messages ({self.missed}) ↓")
+            self.jump.place(relx=1.0, rely=1.0, x=-28, y=-14, anchor="se")
+
+    def _append(self, flat: list[object], trim: int, *, follow: bool) -> None:
+        """Insert at the end, drop `trim` lines from the top and scroll to the end, in one call
+        (`_TCL`'s `parley::append`): each call from Python hands the GIL to the network thread,
+        which may keep it a whole switch interval, so calls per batch are what a busy worker
+        makes slow."""
+        if flat or trim:
+            self.text.tk.call("::parley::append", str(self.text), int(follow), trim, *flat)
+        elif follow:
+            self.text.see("end")
+
+    def _add_slow(
+        self, flat: list[object], earlier: list[object], confirms: list[Line], *, follow: bool
+    ) -> None:
+        """History under its divider, or pending lines confirmed: a few calls more."""
+        text = self.text
         text.configure(state="normal")
         try:
             if earlier:
@@ -149,15 +183,8 @@ class Transcript(ttk.Frame):
             self._trim()
         finally:
             text.configure(state="disabled")
-        if not added:
-            return
-        self.shown += added
-        if self.follow:
+        if follow:
             text.see("end")
-        else:
-            self.missed += added
-            self.jump.configure(text=f"New messages ({self.missed}) ↓")
-            self.jump.place(relx=1.0, rely=1.0, x=-28, y=-14, anchor="se")
 
     def add_widget(self, widget: tk.Widget) -> None:
         """An embedded widget (a file's card, app/gui/transfers.py) as an entry of its own;
@@ -247,13 +274,19 @@ class Transcript(ttk.Frame):
         self.text.tag_delete(tag)
 
     def _trim(self) -> None:
+        lines = self._trim_lines()
+        if lines:
+            self.text.delete("1.0", f"{lines + 1}.0")
+
+    def _trim_lines(self) -> int:
+        """Forget the entries over `scrollback`; the text lines they took, for deleting."""
         excess = len(self._sizes) - self.scrollback
         if excess <= 0:
-            return
+            return 0
         lines = sum(self._sizes.popleft() for _ in range(excess))
         if self._earlier_index >= 0:
             self._earlier_index = max(0, self._earlier_index - excess)
-        self.text.delete("1.0", f"{lines + 1}.0")
+        return lines
 
     def _colour_tag(self, name: str) -> str:
         """The tag of `name`'s colour slot (tags "name0" ... are painted from the palette)."""
@@ -291,12 +324,6 @@ class Transcript(ttk.Frame):
         if follow:
             self.missed = 0
             self.jump.place_forget()
-
-    def _yscrolled(self, first: float, last: float) -> None:  # Tk passes them as strings
-        self.scrollbar.set(first, last)
-        # Nothing to scroll: the theme draws a disabled scrollbar's thumb as its trough.
-        everything = float(first) <= 0.0 and float(last) >= 1.0
-        self.scrollbar.state(["disabled" if everything else "!disabled"])
 
     def _scrollbar_moved(self, *args: str) -> None:
         self.text.yview(*args)
@@ -387,6 +414,27 @@ class Transcript(ttk.Frame):
         text.tag_configure("mention", font=fonts.bold)
         paint(text, "mention", background="mention_fill")
         text.tag_raise("sel")
+
+
+# `append`: one batch in one call (see `Transcript._append`). `yscroll`: the scrollbar follows
+# the view; with nothing to scroll it is disabled, which the theme draws as its bare trough.
+_TCL = """
+namespace eval ::parley {}
+proc ::parley::append {w follow trim args} {
+    $w configure -state normal
+    try {
+        if {[llength $args]} { $w insert end {*}$args }
+        if {$trim > 0} { $w delete 1.0 [expr {$trim + 1}].0 }
+    } finally {
+        $w configure -state disabled
+    }
+    if {$follow} { $w see end }
+}
+proc ::parley::yscroll {bar first last} {
+    $bar set $first $last
+    if {$first <= 0.0 && $last >= 1.0} { $bar state disabled } else { $bar state !disabled }
+}
+"""
 
 
 def _pending_tag(msg_id: str) -> str:

@@ -925,6 +925,11 @@ class ChatWindow:
             self.transcript.add(lines)
 
     def _handle(self, event: ev.Event) -> None:
+        if type(event) is ev.MessageReceived:  # a flood's events: only what a message needs
+            lines = self.view.apply(event)
+            self._lines += lines
+            self._arrived(lines)
+            return
         if self.start_screen.handle(event):
             return  # rooms on the network: the start screen's list, nothing else
         joined_room = self._joining_room if isinstance(event, ev.Connected) else None
@@ -962,6 +967,10 @@ class ChatWindow:
             self._session_over()
         if isinstance(event, ev.MemberRenamed):
             self.tabs.renamed(event.old, event.new)
+        self._arrived(lines)
+
+    def _arrived(self, lines: list[Line]) -> None:
+        """Unread counts, the bell, what Export keeps, and notifications for new lines."""
         now = time.monotonic()
         for line in lines:
             if line.unread and self.unread.arrived(now):

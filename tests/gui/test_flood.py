@@ -143,3 +143,74 @@ def test_the_view_follows_new_lines_only_while_at_the_end(
     pump_until(root, lambda: not transcript.follow, "not following")
     drag_scrollbar("1.0")
     pump_until(root, lambda: transcript.follow, "following again at the end")
+
+
+def test_one_batch_keeps_each_messages_order_and_tags(make_window: MakeWindow, root: tk.Tk) -> None:
+    """A flood goes to Tk as one insert per tick, with neighbouring pieces of the same tags
+    joined: each message must still carry its own tags, and nothing may bleed into the next."""
+    hal = make_window()
+    transcript = hal.transcript
+    batch = [
+        ev.MessageReceived("Ann", "plain one", 0.0, 1),
+        ev.MessageReceived("Ben", "Hal: look", 0.0, 2, mention=True),
+        ev.MessageReceived("Ann", "see https://example.org/a).", 0.0, 3),
+        ev.MessageReceived("Omar", "שלום עולם", 0.0, 4),
+        ev.MessageReceived("Hal", "my own", 0.0, 5, mine=True),
+        ev.NoticeShown("a notice"),
+        ev.MessageReceived("Ann", "plain two", 0.0, 6),
+    ]
+    before = transcript.shown
+    for event in batch:
+        hal.events.put(event)
+    pump_until(root, lambda: transcript.shown == before + len(batch), "the batch")
+    text = transcript.text
+    lines = transcript.lines()[-len(batch) :]
+    assert [line.split("  ", 1)[1] for line in lines] == [
+        "Ann  plain one",
+        "Ben  Hal: look",
+        "Ann  see https://example.org/a).",
+        "Omar  םלוע םולש",  # put in reading order for Tk, which draws in logical order
+        "Hal  my own",
+        "a notice",
+        "Ann  plain two",
+    ]
+    first = int(text.index("end-1c").split(".")[0]) - len(batch)
+
+    def tags_of(row: int, word: str) -> set[str]:
+        where = text.search(word, f"{first + row}.0", f"{first + row}.end")
+        assert where, (row, word)
+        return set(text.tag_names(where))
+
+    names = {f"name{hal.name_colours.slot(n)}" for n in ("Ann", "Ben", "Omar", "Hal")}
+    assert {"sender", f"name{hal.name_colours.slot('Ann')}"} <= tags_of(0, "Ann")
+    assert f"name{hal.name_colours.slot('Ben')}" in tags_of(1, "Ben")
+    assert "mention" in tags_of(1, "look")
+    assert not {"mention", "link", "mine", "sender"} & tags_of(0, "plain")
+    assert not ({"mention", "link", "mine", "sender"} | names) & tags_of(6, "plain")
+    link = tags_of(2, "https")
+    assert "link" in link
+    assert "mention" not in link
+    assert "link" not in tags_of(2, ").")  # the closing bracket and stop are not the link
+    assert set(transcript.link_tags().values()) >= {"https://example.org/a"}
+    assert "mine" in tags_of(4, "own")
+    assert "mine" not in tags_of(5, "notice")
+    assert "notice" in tags_of(5, "notice")
+    assert "notice" not in tags_of(6, "plain")
+    assert "time" in tags_of(6, ":")
+    assert "time" not in tags_of(6, "plain")
+
+
+def test_the_scrollbar_is_disabled_until_there_is_something_to_scroll(
+    make_window: MakeWindow, root: tk.Tk
+) -> None:
+    hal = make_window()
+    transcript = hal.transcript
+    root.update_idletasks()
+    pump_until(root, lambda: transcript.scrollbar.instate(["disabled"]), "an idle scrollbar")
+    for i in range(300):
+        hal.events.put(ev.MessageReceived("Ann", f"line {i}", 0.0, i + 1))
+    pump_until(root, lambda: transcript.shown >= 300, "300 lines")
+    pump_until(root, lambda: transcript.scrollbar.instate(["!disabled"]), "a live scrollbar")
+    first, last = (float(x) for x in transcript.scrollbar.get())
+    assert first > 0.0
+    assert last == 1.0

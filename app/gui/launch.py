@@ -36,9 +36,20 @@ def run_window(args: argparse.Namespace) -> int:
     # import of the network, TLS and crypto stack wait until the window has been drawn.
     worker.hold()
     window = ChatWindow(
-        root, worker, events, store=SettingsStore(), bind=getattr(args, "bind", None)
+        root,
+        worker,
+        events,
+        store=SettingsStore(),
+        bind=getattr(args, "bind", None),
+        addresses_after_paint=True,
     )
-    _after_first_paint(root, lambda: _import_network_stack_then(root, worker.release))
+
+    def painted() -> None:
+        if not window.closed:
+            window.show_addresses_now()
+        _import_network_stack_then(root, worker.release)
+
+    _after_first_paint(root, painted)
     previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():
         # Ctrl-C and SIGTERM close the window the polite way (bye first). Raising from the

@@ -158,8 +158,13 @@ class ChatWindow:
         bell: Callable[[], None] | None = None,
         discover: bool = True,
         notifier: Notifier | None = None,
+        addresses_after_paint: bool = False,
     ) -> None:
         self.top = top
+        # Listing this machine's addresses loads ifaddr and ctypes and runs `ldconfig -p`: the
+        # app's window (`app.gui.launch`) asks for that after its first paint
+        # (`show_addresses_now`); a window built without that flag lists them at once.
+        self._addresses_later = addresses_after_paint
         self.worker = worker
         self.events = events
         self.store = store
@@ -1189,9 +1194,14 @@ class ChatWindow:
         if invite is not None and self.bar.port.get() != str(invite.port):
             self.bar.port.set(str(invite.port))
 
+    def show_addresses_now(self) -> None:
+        """The window has been drawn: the addresses held back until then can be listed."""
+        self._addresses_later = False
+        self._show_own_addresses()
+
     def _show_own_addresses(self) -> None:
         """Before hosting, show the addresses this machine would be reached at."""
-        if self.view.state != "idle" or self.bar.current_mode != "host":
+        if self._addresses_later or self.view.state != "idle" or self.bar.current_mode != "host":
             return
         try:
             port = parse_port(self.bar.port.get())

@@ -6,6 +6,7 @@ import tkinter as tk
 from tkinter import ttk
 
 from app.gui.launch import _after_first_paint
+from tests.gui.conftest import MakeWindow
 from tests.gui.tk_helpers import pump_until
 
 NEVER = 600_000  # a fallback the test never reaches: only the map may start the action
@@ -37,3 +38,16 @@ def test_a_window_not_yet_mapped_waits_for_its_map(root: tk.Tk) -> None:
     pump_until(top, lambda: bool(ran), "the action after the map")
     assert ran == ["released"]  # once, however many maps
     top.destroy()
+
+
+def test_the_app_window_lists_its_addresses_just_after_its_first_paint(
+    make_window: MakeWindow,
+) -> None:
+    # Listing them loads ifaddr and runs `ldconfig -p`; the app's window does it once drawn.
+    window = make_window(bind=None, addresses_after_paint=True)
+    assert window.bar.current_mode == "host"
+    assert window.bar.addresses.get() == ""
+    window.show_addresses_now()
+    assert window.bar.addresses.get().endswith(":5151")
+    window.bar.port.set("6000")  # and from then on they follow the port, as before
+    assert window.bar.addresses.get().endswith(":6000")

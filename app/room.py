@@ -486,6 +486,39 @@ class Room:
             sends += self.leave(member_id)
         return sends
 
+    def plain_line(self, text: str) -> str | None:
+        """`text` as `say` would relay it, if `say` would relay it as it is: a chat line for
+        everyone (not empty, not a command, not a bye, within the size contract). None for
+        anything else, which `say` itself must see."""
+        if not text.isprintable():  # printable text holds nothing that clean_text removes
+            text = clean_text(text)
+        if not text or text.isspace() or text[0] == "/" or is_bye(text):
+            return None
+        if text_too_long(text) is not None:
+            return None
+        return text
+
+    def say_plain(self, member_id: int, texts: list[str]) -> list[Send]:
+        """Lines from one member that `plain_line` passed (and gave), in order, as `say`
+        gives them without a message id: numbered, logged and sent to everyone else, in one
+        pass (a flood's lines, stamped together at one time)."""
+        member = self._members.get(member_id)
+        if member is None or self.ended or not texts:
+            return []
+        others = self._ids(exclude=member_id)
+        now = self._clock()
+        name, token = member.name, member.token
+        append, journal = self.log.append, self.journal
+        sends: list[Send] = []
+        for text in texts:
+            self._seq += 1
+            chat = Chat(self._seq, name, text, now)
+            append(chat)
+            if journal is not None:
+                journal.record(chat, token)
+            sends.append(Send(others, chat))
+        return sends
+
     def _stamp(
         self, member: Member, text: str, msg_id: str | None, to: str | None = None
     ) -> tuple[Chat, Chat | None]:

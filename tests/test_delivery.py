@@ -6,6 +6,7 @@ nothing, and what the socket does not take waits in the transport in order, with
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from typing import Any
@@ -146,3 +147,34 @@ def test_lines_read_together_wait_behind_a_members_replay(start_host) -> None:
     assert seqs == sorted(seqs)
     assert len(set(seqs)) == len(seqs)
     assert [text for _, text in seen] == [*said, "hi", *lines]  # "hi": the flooder's first line
+
+
+def _lines_until(peer: RawPeer, pattern: str) -> list[str]:
+    """Every line `peer` reads up to and including the first that matches `pattern`."""
+    lines: list[str] = []
+    rx = re.compile(pattern)
+    while not lines or not rx.search(lines[-1]):
+        lines.append(peer.read_until(""))
+    return lines
+
+
+def test_lines_of_one_write_meet_the_rate_limits_one_by_one(start_host) -> None:
+    # With the limits on, a burst of lines in one write: those within the burst go out in
+    # order, the rest are refused with one warning; past `flood_strikes` refusals the sender
+    # is dropped and told why.
+    host, hrec, port = start_host(allow_plain=True, rate=0.01, burst=10, flood_strikes=20)
+    reader, _ = _text_peer(port)
+    sender, sender_name = _text_peer(port)  # its "hi" spent one of its ten
+    hrec.wait_for(ev.MemberJoined, lambda e: e.name == sender_name)
+    sender.send("".join(f"line {i}\n" for i in range(15)).encode())  # 9 pass, 6 refused
+    assert sender.read_until("too fast").startswith("! You are sending too fast")
+    host.send("marker one")
+    heard = _lines_until(reader, "^Hal: marker one")
+    said = [x.split(": ", 1)[1] for x in heard if x.startswith(f"{sender_name}: ")]
+    assert said == ["hi", *(f"line {i}" for i in range(9))]
+    sender.send("".join(f"more {i}\n" for i in range(20)).encode())  # strikes 7 .. 20: out
+    left = hrec.wait_for(ev.MemberLeft, lambda e: e.name == sender_name)
+    assert left.reason == "sending too fast"
+    heard = _lines_until(reader, f"{sender_name} left")
+    assert not [x for x in heard if x.startswith(f"{sender_name}: ")]
+    assert sender.read_until("too fast").startswith("* The host disconnected you: sending too fast")

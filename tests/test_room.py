@@ -613,3 +613,56 @@ def test_coming_back_after_too_much_was_said_gets_a_note(clock: Clock) -> None:
     sends = room.join(CAT, None, "app", token="t1", last_seq=0)
     assert [c.seq for c in history_of(room, sends, CAT)] == [4, 5, 6]
     assert welcome_of(sends, CAT).note == "3 earlier messages not shown: too old to send again."
+
+
+# --- a read's plain lines, stamped together -------------------------------------------------------
+
+
+LINES = [
+    "hello",
+    "  ",
+    "",
+    "bell\x07 and \x1b[31mred\x1b[0m",
+    "a\u2028b",
+    "/who",
+    "//not a command",
+    "x" * 61_441,
+    "\u200bzero width",
+    "é" * 20_000,
+    "BYE!",
+    "after the bye",
+]
+
+
+def _one_by_one(lines: list[str]) -> list[Send]:
+    room = Room(clock=Clock(), new_token=Tokens())
+    for member_id, name in ((HOST, "Host"), (ANN, "Ann"), (BOB, "Bob")):
+        room.join(member_id, name, "text")
+    return [send for line in lines for send in room.say(ANN, line)]
+
+
+def test_plain_lines_stamped_together_are_what_say_gives_one_by_one() -> None:
+    room = Room(clock=Clock(), new_token=Tokens())
+    for member_id, name in ((HOST, "Host"), (ANN, "Ann"), (BOB, "Bob")):
+        room.join(member_id, name, "text")
+    sends: list[Send] = []
+    plain: list[str] = []
+    for line in LINES:  # as the host takes a read: plain lines together, the rest one by one
+        text = room.plain_line(line)
+        if text is not None:
+            plain.append(text)
+            continue
+        sends += room.say_plain(ANN, plain)
+        plain = []
+        sends += room.say(ANN, line)
+    sends += room.say_plain(ANN, plain)
+    assert sends == _one_by_one(LINES)
+    assert [s.message.seq for s in sends if isinstance(s.message, Chat)] == list(range(1, 8))
+
+
+def test_plain_line_passes_only_chat_for_everyone() -> None:
+    room = Room()
+    assert room.plain_line("hello") == "hello"
+    assert room.plain_line("bell\x07!") == "bell!"  # cleaned as say cleans it
+    for line in ("", "   ", "/nick Bo", "//x", "bye", " Bye. ", "x" * 61_441, "\x07"):
+        assert room.plain_line(line) is None

@@ -452,7 +452,7 @@ class Host:
         self.port = 0
         self.identity: Identity | None = None
         self._tls: ssl.SSLContext | None = None
-        self._view = LocalView(post, self._joined_details)
+        self._view = LocalView(self.post, self._joined_details)
         self._peers: dict[int, _Peer] = {}
         self._congested: dict[int, asyncio.TimerHandle] = {}  # over write_cap: drop timers
         self.reading = ReadBudget(
@@ -1040,6 +1040,11 @@ class Host:
         limits = self._send_limits
         if limits.lifted or limits.allow(peer.limit_key, peer.ip, len(text.encode())):
             return True
+        self._too_fast(peer)
+        return False
+
+    def _too_fast(self, peer: _Peer) -> None:
+        """A message of `peer`'s was refused for its rate: warn once, drop past the strikes."""
         now = time.monotonic()
         if now - peer.last_strike > 10:
             peer.strikes = 0
@@ -1049,7 +1054,6 @@ class Host:
             self.drop(peer, "sending too fast", hold=False)
         elif peer.strikes == 1:
             peer.send(Error("too_fast", TOO_FAST))
-        return False
 
     def _bad_line(self, peer: _Peer, error: ProtocolError) -> None:
         peer.errors += 1
@@ -1186,13 +1190,46 @@ class Host:
         batch: list[Send] = []
         self._batch = batch
         try:
-            for msg in messages:
-                if peer.closing:
-                    break
-                self.received(peer, msg)
+            if peer.admitted:
+                self._received_lines(peer, messages)
+            else:
+                for msg in messages:
+                    if peer.closing:
+                        break
+                    self.received(peer, msg)
         finally:
             self._batch = None
         self._deliver_together(batch)
+
+    def _received_lines(self, peer: _Peer, messages: list[Any]) -> None:
+        """An admitted member's messages from one read, as `received` would take each. The
+        plain ones (a chat line for everyone that needs no acknowledgement: most of a flood)
+        are checked against the rate limits one by one and stamped by the room together;
+        anything else goes its usual way, in order."""
+        room = self.room
+        limits = self._send_limits
+        plain: list[str] = []
+        for msg in messages:
+            if peer.closing:
+                break
+            if type(msg) is Say and msg.id is None and msg.to is None:
+                text = room.plain_line(msg.text)
+                if text is not None:
+                    if limits.lifted or limits.allow(
+                        peer.limit_key, peer.ip, len(msg.text.encode())
+                    ):
+                        plain.append(text)
+                    else:
+                        self._deliver(room.say_plain(peer.id, plain))
+                        plain = []
+                        self._too_fast(peer)
+                    continue
+            if plain:
+                self._deliver(room.say_plain(peer.id, plain))
+                plain = []
+            self.received(peer, msg)
+        if plain and not peer.closing:
+            self._deliver(room.say_plain(peer.id, plain))
 
     def _deliver_together(self, sends: list[Send]) -> None:
         """Deliver `sends` in order. Chats whose recipient sets do not overlap (the others; the

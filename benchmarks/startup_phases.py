@@ -16,7 +16,10 @@ costs:
      (PyInstaller's parent unpacks first, then starts that child);
    - *python*: -> the child's first connection to the X server (`tk.Tk()` being made: Python's
      start-up and every import on the way to the window);
-   - *window*: -> the window's MapNotify (building the widgets, the first layout, the map).
+   - *window*: -> the window's MapNotify (building the widgets, the first layout, the map);
+   - *+drawn*: from the MapNotify until the window's pixels stop changing (grabbed every few
+     ms until they stay the same for 0.25 s): Tk draws the widgets after the map, so this is
+     when the first paint was really over. The grabbing costs the app some CPU.
    strace costs a little, so these add up to a bit more than `bench-startup`'s figures; compare
    the two apps within one run.
 
@@ -40,6 +43,7 @@ from benchmarks.startup import (
     EXIT_DEADLINE,
     WINDOW_DEADLINE,
     build_hello,
+    drawn_after,
     temp_filesystem,
     temp_folders,
     xvfb,
@@ -99,13 +103,17 @@ def launch_traced(
     try:
         window, mapped = watcher.wait_mapped(title, WINDOW_DEADLINE)
         mapped_wall = mapped + (time.time() - time.monotonic())
+        drawn = drawn_after(window, mapped)
         watcher.request_close(window)
         proc.wait(EXIT_DEADLINE)
     finally:
         if proc.poll() is None:
             proc.terminate()
             proc.wait(EXIT_DEADLINE)
-    return phases_from_trace(log.read_text(errors="replace"), exe, mapped_wall)
+    phases = phases_from_trace(log.read_text(errors="replace"), exe, mapped_wall)
+    if phases is not None:
+        phases["drawn"] = drawn
+    return phases
 
 
 def main() -> int:
@@ -163,7 +171,7 @@ def main() -> int:
     print(f"\nPhases under strace, median of {args.runs} launches (ms):")
     for folder in folders:
         print(f"Unpacking into {temp_filesystem(folder)}:")
-        print(f"  {'':<13} " + " ".join(f"{p:>8}" for p in (*PHASES, "total")))
+        print(f"  {'':<13} " + " ".join(f"{p:>8}" for p in (*PHASES, "total", "+drawn")))
         medians = {}
         for label, _, _ in apps:
             runs = results[(folder, label)]
@@ -171,7 +179,8 @@ def main() -> int:
                 print(f"  {label:<13} (no complete trace)")
                 continue
             row = {p: statistics.median(r[p] for r in runs) for p in PHASES}
-            row["total"] = statistics.median(sum(r.values()) for r in runs)
+            row["total"] = statistics.median(sum(r[p] for p in PHASES) for r in runs)
+            row["+drawn"] = statistics.median(r["drawn"] for r in runs)
             medians[label] = row
             print(f"  {label:<13} " + " ".join(f"{row[p] * 1000:8.0f}" for p in row))
         if len(medians) == 2:

@@ -76,7 +76,7 @@ from app.gui.logic import (
     title_for,
     too_long,
 )
-from app.gui.poller import QueuePoller
+from app.gui.poller import QueuePoller, favour_the_event_loop
 from app.gui.room_browser import Recent, remember
 from app.gui.start_screen import StartScreen
 from app.gui.tabs import (
@@ -235,6 +235,7 @@ class ChatWindow:
         self._focus_changed(None)
         top.bind("<Control-q>", lambda e: self.request_close())
         self._bind_keys()
+        favour_the_event_loop()  # the network thread gives the GIL back sooner (poller.py)
         self.poller: QueuePoller[ev.Event] = QueuePoller(
             top.after, top.after_cancel, events, self._handle, self._flush, batch=batch
         )

@@ -3,7 +3,10 @@ following the end only while you are there. Speed is measured in benchmarks/gui_
 
 from __future__ import annotations
 
+import sys
 import tkinter as tk
+
+import pytest
 
 from app import events as ev
 from app.gui.logic import Request
@@ -158,14 +161,17 @@ def test_one_batch_keeps_each_messages_order_and_tags(make_window: MakeWindow, r
         ev.MessageReceived("Hal", "my own", 0.0, 5, mine=True),
         ev.NoticeShown("a notice"),
         ev.MessageReceived("Ann", "plain two", 0.0, 6),
+        ev.MessageReceived("Zoë 😀", "😀 wide, then https://example.org/b", 0.0, 7),
+        ev.MessageReceived("Ann", "two\nlines https://example.org/c", 0.0, 8),
     ]
     before = transcript.shown
     for event in batch:
         hal.events.put(event)
     pump_until(root, lambda: transcript.shown == before + len(batch), "the batch")
     text = transcript.text
-    lines = transcript.lines()[-len(batch) :]
-    assert [line.split("  ", 1)[1] for line in lines] == [
+    lines = transcript.lines()[-len(batch) - 1 :]
+    assert lines[-1] == "lines https://example.org/c"  # the second line: no time, no name
+    assert [line.split("  ", 1)[1] for line in lines[:-1]] == [
         "Ann  plain one",
         "Ben  Hal: look",
         "Ann  see https://example.org/a).",
@@ -173,8 +179,10 @@ def test_one_batch_keeps_each_messages_order_and_tags(make_window: MakeWindow, r
         "Hal  my own",
         "a notice",
         "Ann  plain two",
+        "Zoë 😀  😀 wide, then https://example.org/b",
+        "Ann  two",
     ]
-    first = int(text.index("end-1c").split(".")[0]) - len(batch)
+    first = int(text.index("end-1c").split(".")[0]) - len(batch) - 1
 
     def tags_of(row: int, word: str) -> set[str]:
         where = text.search(word, f"{first + row}.0", f"{first + row}.end")
@@ -198,6 +206,14 @@ def test_one_batch_keeps_each_messages_order_and_tags(make_window: MakeWindow, r
     assert "notice" not in tags_of(6, "plain")
     assert "time" in tags_of(6, ":")
     assert "time" not in tags_of(6, "plain")
+    # Characters past U+FFFF (two in Tk's count) do not shift the tags after them.
+    assert {"sender", f"name{hal.name_colours.slot('Zoë 😀')}"} <= tags_of(7, "Zo")
+    assert "sender" not in tags_of(7, "wide")
+    shown = {text.get(*text.tag_ranges(tag)): url for tag, url in transcript.link_tags().items()}
+    assert shown["https://example.org/b"] == "https://example.org/b"
+    assert shown["https://example.org/c"] == "https://example.org/c"  # on the second line
+    assert "cont" in tags_of(9, "lines")
+    assert "cont" not in tags_of(8, "two")
 
 
 def test_the_scrollbar_is_disabled_until_there_is_something_to_scroll(
@@ -214,3 +230,20 @@ def test_the_scrollbar_is_disabled_until_there_is_something_to_scroll(
     first, last = (float(x) for x in transcript.scrollbar.get())
     assert first > 0.0
     assert last == 1.0
+
+
+def test_a_window_gets_the_gil_back_sooner_from_a_busy_network_thread(
+    make_window: MakeWindow,
+) -> None:
+    """The switch interval decides how long Tk's thread waits for the GIL after each Tcl call
+    while the network thread is busy (poller.py): a window shortens it, never lengthens it."""
+    before = sys.getswitchinterval()
+    try:
+        sys.setswitchinterval(0.005)  # CPython's default
+        make_window()
+        assert sys.getswitchinterval() <= 0.001
+        sys.setswitchinterval(0.0001)
+        make_window()
+        assert sys.getswitchinterval() == pytest.approx(0.0001)
+    finally:
+        sys.setswitchinterval(before)

@@ -24,21 +24,48 @@ without the zip, `install()` does nothing.
 from __future__ import annotations
 
 import importlib
-import importlib.abc
 import json
 import os
 import sys
 import threading
 from collections.abc import Sequence
-from importlib.machinery import ModuleSpec
-from types import ModuleType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from importlib.machinery import ModuleSpec
+    from types import ModuleType
 
 ARCHIVE = "_deferred.zip"
 MANIFEST = "_deferred.json"  # {"modules": [top-level module names whose files are in the zip]}
 
+# What `build_exe.spec` defers (by the file's path inside the bundle), none of it loaded before
+# the window's first paint (tests/gui/test_startup.py checks that):
+DEFERRED_PACKAGES = (
+    "cryptography", "zeroconf", "dbus_fast", "bidi", "confusables", "_cffi_backend",
+)  # fmt: skip
+DEFERRED_EXTENSIONS = (  # python3.X/lib-dynload/NAME.cpython-...so
+    "_ssl", "_sqlite3", "_asyncio", "readline", "pyexpat", "_elementtree", "_decimal", "_pickle",
+    "_csv", "_uuid", "_contextvars",
+)  # fmt: skip
+DEFERRED_LIBRARIES = ("libssl.so", "libsqlite3.so", "libreadline.so")  # what only those load
 
-class DeferredFiles(importlib.abc.MetaPathFinder):
-    """Unpacks `archive` into `folder` before the first import of one of `modules`."""
+
+def is_deferred(path: str) -> bool:
+    """Whether the bundle's file at `path` (e.g. "zeroconf/_dns.cpython-311-x86_64-linux-gnu.so")
+    belongs in the deferred archive."""
+    parts = path.split("/")
+    if parts[0] in DEFERRED_PACKAGES or parts[0].split(".")[0] in DEFERRED_PACKAGES:
+        return True
+    if len(parts) == 3 and parts[1] == "lib-dynload":
+        return parts[2].split(".")[0] in DEFERRED_EXTENSIONS
+    return len(parts) == 1 and path.startswith(DEFERRED_LIBRARIES)
+
+
+class DeferredFiles:
+    """Unpacks `archive` into `folder` before the first import of one of `modules`.
+
+    A meta path finder by its `find_spec` (not a subclass of `importlib.abc.MetaPathFinder`,
+    whose import costs 3.5 ms before the window's first paint)."""
 
     def __init__(self, folder: str, archive: str, modules: Sequence[str]) -> None:
         self.folder = folder

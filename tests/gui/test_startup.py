@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import tkinter as tk
 from tkinter import ttk
 
@@ -51,3 +54,33 @@ def test_the_app_window_lists_its_addresses_just_after_its_first_paint(
     assert window.bar.addresses.get().endswith(":5151")
     window.bar.port.set("6000")  # and from then on they follow the port, as before
     assert window.bar.addresses.get().endswith(":6000")
+
+
+def test_nothing_the_executable_unpacks_later_is_loaded_before_the_first_paint() -> None:
+    # The real window, built as `python -m app` builds it, looked at once it is mapped: none of
+    # what build_exe.spec defers (app/deferred.py) may be loaded by then, or the executable
+    # would unpack its 21 MB before the window shows.
+    code = (
+        "import os, sys, json, tkinter as tk\n"
+        "from app import deferred\n"
+        "import app.gui.launch as launch\n"
+        "def at_paint(root, action, fallback_ms=1000):\n"
+        "    def look():\n"
+        "        if not root.winfo_ismapped():\n"
+        "            root.after(10, look)\n"
+        "            return\n"
+        "        names = deferred.DEFERRED_PACKAGES + deferred.DEFERRED_EXTENSIONS\n"
+        "        print(json.dumps(sorted(n for n in names if n in sys.modules)), flush=True)\n"
+        "        os._exit(0)\n"
+        "    root.after(0, look)\n"
+        "launch._after_first_paint = at_paint\n"
+        "launch.run_window(__import__('argparse').Namespace())\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == []

@@ -66,6 +66,7 @@ class MemoryLog:
         self.max_count = max(0, max_count)
         self.max_bytes = max(0, max_bytes)
         self._items: deque[Chat] = deque()
+        self._costs: deque[int] = deque()  # each kept message's chat_cost, worked out once
         self._bytes = 0
         self._last = 0
 
@@ -73,13 +74,15 @@ class MemoryLog:
         self._last = max(self._last, chat.seq)
         cost = chat_cost(chat)
         if self.max_count == 0 or cost > self.max_bytes:
-            self._items.clear()
-            self._bytes = 0
+            self.clear()
             return
-        self._items.append(chat)
+        items, costs = self._items, self._costs
+        items.append(chat)
+        costs.append(cost)
         self._bytes += cost
-        while len(self._items) > self.max_count or self._bytes > self.max_bytes:
-            self._bytes -= chat_cost(self._items.popleft())
+        while len(items) > self.max_count or self._bytes > self.max_bytes:
+            items.popleft()
+            self._bytes -= costs.popleft()
 
     def after(self, seq: int, limit: int) -> list[Chat]:
         start = bisect.bisect_right(self._items, seq, key=lambda c: c.seq)
@@ -93,6 +96,7 @@ class MemoryLog:
 
     def clear(self) -> None:
         self._items.clear()
+        self._costs.clear()
         self._bytes = 0
 
     def get(self, seq: int) -> Chat | None:

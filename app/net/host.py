@@ -75,7 +75,7 @@ from app.messages import (
     ServerMessage,
     Welcome,
 )
-from app.net.common import LocalView, Post, set_nodelay, set_tcp_keepalive
+from app.net.common import LocalView, Post, post_many_for, set_nodelay, set_tcp_keepalive
 from app.net.files import Transfers
 from app.net.host_files import HostFiles
 from app.paths import KEEP_DAYS, KEEP_MESSAGES, data_dir, downloads_dir
@@ -439,6 +439,7 @@ class Host:
         # out (`_post_pending`): the front end's thread, woken by a post, would otherwise
         # compete for the interpreter with every send of that delivery.
         self._post_now = post
+        self._post_many = post_many_for(post)
         self._posts: list[ev.Event] = []
         self.post: Post = self._post_soon
         self._discovery = discovery if options.announce else None
@@ -1173,6 +1174,9 @@ class Host:
         if self._written:
             self.flush_writes()
         posts, self._posts = self._posts, []
+        if len(posts) > 1 and self._post_many is not None:
+            self._post_many(posts)
+            return
         for event in posts:
             self._post_now(event)
 

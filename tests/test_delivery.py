@@ -5,13 +5,19 @@ nothing, and what the socket does not take waits in the transport in order, with
 
 from __future__ import annotations
 
+import contextlib
 import json
+import queue
 import re
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from app import events as ev
+from app.net import HostOptions
+from app.net.common import post_many_for
+from app.worker import NetWorker
 from tests.helpers import DEADLINE, RawPeer
 
 
@@ -178,3 +184,51 @@ def test_lines_of_one_write_meet_the_rate_limits_one_by_one(start_host) -> None:
     heard = _lines_until(reader, f"{sender_name} left")
     assert not [x for x in heard if x.startswith(f"{sender_name}: ")]
     assert sender.read_until("too fast").startswith("* The host disconnected you: sending too fast")
+
+
+def test_post_many_for_a_queue_puts_a_batch_as_put_would() -> None:
+    events: queue.Queue[ev.Event] = queue.Queue()
+    many = post_many_for(events.put)
+    assert many is not None
+    got: list[ev.Event] = []
+    consumer = threading.Thread(target=lambda: got.extend(events.get() for _ in range(3)))
+    consumer.start()  # waiting in get(): the batch must wake it
+    batch: list[ev.Event] = [ev.NoticeShown(str(i)) for i in range(3)]
+    many(batch)
+    consumer.join(DEADLINE)
+    assert got == batch
+    assert events.unfinished_tasks == 3
+    assert post_many_for(queue.Queue(maxsize=10).put) is None  # bounded: put blocks
+    assert post_many_for([].append) is None
+    assert post_many_for(queue.LifoQueue().put) is None
+
+
+def test_a_host_posting_to_a_queue_gets_a_burst_in_order(workers, tmp_path) -> None:
+    # The front ends' case: the worker posts into a queue.Queue, a read's lines in one batch.
+    events: queue.Queue[ev.Event] = queue.Queue()
+    worker = NetWorker(events.put)
+    workers.append(worker)
+    worker.host(
+        HostOptions(
+            port=0, bind="127.0.0.1", data_dir=tmp_path / "h", announce=False, allow_plain=True
+        )
+    )
+    seen: list[ev.Event] = []
+
+    def until(test: Callable[[ev.Event], bool]) -> ev.Event:
+        deadline = time.monotonic() + DEADLINE
+        while time.monotonic() < deadline:
+            with contextlib.suppress(queue.Empty):
+                event = events.get(timeout=0.1)
+                seen.append(event)
+                if test(event):
+                    return event
+        raise AssertionError(f"not seen; last: {seen[-3:]}")
+
+    hosting = until(lambda e: isinstance(e, ev.Hosting))
+    assert isinstance(hosting, ev.Hosting)
+    peer, _ = _text_peer(hosting.port)
+    peer.send("".join(f"burst {i}\n" for i in range(30)).encode())
+    until(lambda e: isinstance(e, ev.MessageReceived) and e.text == "burst 29")
+    texts = [e.text for e in seen if isinstance(e, ev.MessageReceived)]
+    assert texts == ["hi", *(f"burst {i}" for i in range(30))]

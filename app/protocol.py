@@ -28,7 +28,8 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
 from typing import Any
 
 import regex
@@ -62,9 +63,10 @@ from app.messages import (
 from app.names import MAX_NAME as MAX_NAME
 from app.names import check_name as check_name
 from app.names import name_key as name_key
-from app.transfer import FRAME_TYPES, BadFrame, FileFrame, decode_frame, quick_chunk
+from app.transfer import FRAME_TYPES, BadFrame, FileData, FileFrame, decode_frame
 
-VERSION = 1
+VERSION = 2  # 2: a file chunk is a header line and raw bytes (1: base64 inside a JSON line)
+SPOKEN = frozenset({1, 2})  # versions a host admits; version 1 peers chat but get no files
 MAX_LINE = 64 * 1024
 MAX_ID = 64
 
@@ -173,49 +175,92 @@ def clean_text(text: str) -> str:
     return text.strip("\n")
 
 
+@dataclass(frozen=True)
+class Payload:
+    """The counted bytes that followed a header line (`LineSplitter.expect`)."""
+
+    data: bytes
+
+
 class LineSplitter:
-    """Splits a byte stream into lines with a hard cap, using memory bounded by the cap."""
+    """Splits a byte stream into lines with a hard cap, using memory bounded by the cap.
+
+    It also has a *counted* mode, for a file chunk: after a header line saying "N bytes follow",
+    the reader calls `expect(N)` before asking for the next item, and the next item is those N
+    bytes as one `Payload`, whatever they hold (newlines included), then lines again. The
+    payload is gathered as views of what was fed and joined once, so a chunk costs one copy.
+    """
 
     TOO_LONG = None
 
     def __init__(self, max_line: int = MAX_LINE) -> None:
         self.max_line = max_line
-        self._buf = bytearray()
-        self._scan = 0  # bytes of _buf already known to hold no newline
+        self._buf = bytearray()  # an unfinished line (never holds a newline)
         self._discarding = False
+        self._want = 0  # payload bytes still to come
+        self._counting = False
+        self._pieces: list[memoryview] = []
+
+    def expect(self, n: int) -> None:
+        """The `n` bytes after the line just returned are a payload, not lines."""
+        if self._counting or n < 0:
+            raise ValueError("already expecting a payload" if self._counting else "n < 0")
+        self._counting, self._want = True, n
 
     def feed(self, data: bytes) -> list[bytes | None]:
-        """Return the complete lines in order; None stands for a line that was too long."""
-        out: list[bytes | None] = []
-        buf = self._buf
-        buf += data
-        start = 0
+        """Return the complete lines in order; None stands for a line that was too long.
+        (With no `expect`, every item is a line.)"""
+        return list(self.items(data))  # type: ignore[arg-type]
+
+    def items(self, data: bytes) -> Iterator[bytes | Payload | None]:
+        """Lines (None: one too long) and payloads in order. The reader may call `expect`
+        between items; it must take every item before feeding more."""
+        view = memoryview(data)
+        pos, end = 0, len(data)
         while True:
-            end = buf.find(b"\n", max(start, self._scan))
-            if end < 0:
-                break
-            self._scan = 0
-            if self._discarding:
+            if self._counting:
+                take = min(self._want, end - pos)
+                if take:
+                    self._pieces.append(view[pos : pos + take])
+                    pos += take
+                    self._want -= take
+                if self._want:
+                    return
+                pieces, self._pieces, self._counting = self._pieces, [], False
+                yield Payload(b"".join(pieces))
+                continue
+            if pos >= end:
+                return
+            newline = data.find(b"\n", pos)
+            if newline < 0:  # an unfinished line: keep it, within the cap
+                if not self._discarding:
+                    if len(self._buf) + end - pos > self.max_line:
+                        self._buf.clear()
+                        self._discarding = True
+                        yield self.TOO_LONG
+                    else:
+                        self._buf += view[pos:]
+                return
+            start, pos = pos, newline + 1
+            if self._discarding:  # the end of a line already reported as too long
                 self._discarding = False
-            elif end - start > self.max_line:
-                out.append(self.TOO_LONG)
+                continue
+            if len(self._buf) + newline - start > self.max_line:
+                self._buf.clear()
+                yield self.TOO_LONG
+                continue
+            if self._buf:
+                self._buf += view[start:newline]
+                line = bytes(self._buf)
+                self._buf.clear()
             else:
-                line = bytes(buf[start:end])
-                out.append(line[:-1] if line.endswith(b"\r") else line)
-            start = end + 1
-        del buf[:start]
-        if len(buf) > self.max_line:
-            if not self._discarding:
-                out.append(self.TOO_LONG)
-                self._discarding = True
-            buf.clear()
-        self._scan = len(buf)
-        return out
+                line = data[start:newline]
+            yield line[:-1] if line.endswith(b"\r") else line
 
     @property
     def pending(self) -> int:
-        """Bytes held for an unfinished line (lost if the peer goes away now)."""
-        return len(self._buf)
+        """Bytes held for an unfinished line or payload (lost if the peer goes away now)."""
+        return len(self._buf) + sum(len(p) for p in self._pieces) + (1 if self._counting else 0)
 
 
 def _too_long(max_line: int) -> ProtocolError:
@@ -246,12 +291,22 @@ def _decode(raw: bytes | None, max_line: int, from_host: bool = False) -> str | 
 
 
 class HostSideParser:
-    """Parses what one peer sends to the host. `kind` is None until the first line decides."""
+    """Parses what one peer sends to the host. `kind` is None until the first line decides.
+
+    A ``file_data`` header line is followed by its bytes (`LineSplitter.expect`): its size is
+    checked when the header is read, and `check_chunk` (the host's: is this stream the peer's,
+    in order and within its window?) is asked then too, before a byte of the payload is taken.
+    A header that fails either is fatal: the bytes after it cannot be told apart from lines, so
+    the parser reads nothing more and the host drops that connection alone.
+    """
 
     def __init__(self, max_line: int = MAX_LINE) -> None:
         self._lines = LineSplitter(max_line)
         self.kind: str | None = None  # "app" or "text"
         self._first_line = True
+        self.check_chunk: Callable[[FileData], ProtocolError | None] | None = None
+        self._head: FileData | None = None  # the header whose payload is coming
+        self._broken = False
 
     @property
     def pending(self) -> int:
@@ -269,9 +324,13 @@ class HostSideParser:
 
     def feed(self, data: bytes) -> list[ClientMessage | FileFrame | ProtocolError]:
         out: list[ClientMessage | FileFrame | ProtocolError] = []
-        for raw in self._lines.feed(data):
-            if self.kind == "app" and raw is not None and (chunk := quick_chunk(raw, True)):
-                out.append(chunk)  # a file's chunk in the usual shape: no JSON parse (transfer)
+        if self._broken:
+            return out
+        for raw in self._lines.items(data):
+            if isinstance(raw, Payload):
+                assert self._head is not None
+                out.append(replace(self._head, data=raw.data, length=None))
+                self._head = None
                 continue
             line = _decode(raw, self._lines.max_line)
             first, self._first_line = self._first_line, False
@@ -286,16 +345,34 @@ class HostSideParser:
             elif self.kind == "text":
                 out.append(Say(line))
             else:
-                out.append(_parse_client_frame(line))
+                frame = _parse_client_frame(line)
+                if isinstance(frame, FileData) and frame.length is not None:
+                    problem = self.check_chunk(frame) if self.check_chunk else None
+                    if problem is None:
+                        self._head = frame
+                        self._lines.expect(frame.length)
+                        continue
+                    frame = problem
+                out.append(frame)
+                if isinstance(frame, ProtocolError) and frame.fatal:
+                    self._broken = True
+                    break
         return out
 
 
 class JoinerSideParser:
-    """Parses what the host (or a server that is not Parley) sends to a joiner."""
+    """Parses what the host (or a server that is not Parley) sends to a joiner.
+
+    A ``file_data`` header from the host is followed by its bytes, as at the host; a header
+    that cannot be read is fatal (`ProtocolError.fatal`): nothing after it is parsed, and the
+    joiner closes the connection (and reconnects, resuming any file from its last good byte).
+    """
 
     def __init__(self, max_line: int = MAX_LINE) -> None:
         self._lines = LineSplitter(max_line)
         self.mode: str | None = None  # "parley" or "raw"
+        self._head: FileData | None = None
+        self._broken = False
 
     def decide_raw(self) -> None:
         """The server said nothing: it is not Parley (e.g. ``nc -l``); use plain lines."""
@@ -306,9 +383,13 @@ class JoinerSideParser:
         self, data: bytes
     ) -> list[Greeting | ServerMessage | FileFrame | RawLine | ProtocolError]:
         out: list[Greeting | ServerMessage | FileFrame | RawLine | ProtocolError] = []
-        for raw in self._lines.feed(data):
-            if self.mode == "parley" and raw is not None and (chunk := quick_chunk(raw, False)):
-                out.append(chunk)  # a file's chunk in the usual shape: no JSON parse (transfer)
+        if self._broken:
+            return out
+        for raw in self._lines.items(data):
+            if isinstance(raw, Payload):
+                assert self._head is not None
+                out.append(replace(self._head, data=raw.data, length=None))
+                self._head = None
                 continue
             line = _decode(raw, self._lines.max_line, from_host=True)
             if isinstance(line, ProtocolError):
@@ -326,7 +407,15 @@ class JoinerSideParser:
             elif self.mode == "raw":
                 out.append(RawLine(line))
             else:
-                out.append(_parse_server_frame(line))
+                frame = _parse_server_frame(line)
+                if isinstance(frame, FileData) and frame.length is not None:
+                    self._head = frame
+                    self._lines.expect(frame.length)
+                    continue
+                out.append(frame)
+                if isinstance(frame, ProtocolError) and frame.fatal:
+                    self._broken = True
+                    break
         return out
 
 
@@ -402,12 +491,27 @@ def _parse_hello(line: str) -> Hello | ProtocolError | None:
         return ProtocolError("malformed", f"Malformed hello: {exc}.", fatal=True)
 
 
+class _BadHeader(Exception):
+    """A ``file_data`` header that cannot be read: its payload cannot be skipped either."""
+
+
 def _file_frame(obj: dict[str, Any], relaying: bool = False) -> FileFrame:
     """Files have their own frames (app/transfer.py), checked there."""
     try:
         return decode_frame(obj, relaying)
     except BadFrame as exc:
+        if obj.get("type") == "file_data":
+            raise _BadHeader(str(exc)) from exc
         raise _Bad(str(exc)) from exc
+
+
+def _bad_header(exc: _BadHeader, from_host: bool = False) -> ProtocolError:
+    who = "from the host " if from_host else ""
+    return ProtocolError(
+        "bad_chunk",
+        f"Malformed file chunk header {who}({exc}); the connection cannot go on.",
+        fatal=True,
+    )
 
 
 def _parse_client_frame(line: str) -> ClientMessage | FileFrame | ProtocolError:
@@ -435,6 +539,8 @@ def _parse_client_frame(line: str) -> ClientMessage | FileFrame | ProtocolError:
         return ProtocolError("unknown_type", f"Unknown message type {kind[:40]!r}.")
     except _Bad as exc:
         return ProtocolError("malformed", f"Malformed frame: {exc}.")
+    except _BadHeader as exc:
+        return _bad_header(exc)
 
 
 def _short(obj: dict[str, Any], key: str) -> str:
@@ -539,6 +645,8 @@ def _parse_server_frame(line: str) -> ServerMessage | FileFrame | ProtocolError:
         return decoder(obj)
     except (_Bad, TypeError, AttributeError) as exc:
         return ProtocolError("malformed", f"Malformed frame from the host: {exc}.")
+    except _BadHeader as exc:
+        return _bad_header(exc, from_host=True)
 
 
 # --- encoding -----------------------------------------------------------------------------------

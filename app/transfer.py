@@ -2,7 +2,9 @@
 
 How this works
 --------------
-A file travels on the same connection as the chat, as JSON frames (base64 data), through the host.
+A file travels on the same connection as the chat, through the host: every frame is a JSON line,
+and a chunk (``file_data``) is a JSON header line naming its size followed by exactly that many raw
+bytes (no base64, no JSON around them: `app/protocol.py` reads them in its counted mode).
 
 1. The sender hashes the file (SHA-256) and sends ``file_offer`` with a reference of its own. The
    host (`Relay`) checks the size against its limit, gives the offer a number (``file``), tells the
@@ -31,20 +33,21 @@ writes them, and the joiner's side does the disk work.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import itertools
 import json
 import math
 import re
-import sys
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-CHUNK = 45 * 1024  # file bytes per file_data frame: as base64 (60 kB) in JSON it fits a 64 KiB line
-WINDOW = 1 << 20  # bytes a receiver lets be in flight per stream (the host holds at most this)
+CHUNK = (
+    256 * 1024
+)  # file bytes a sender puts in one file_data frame (measured: benchmarks/files.py)
+MAX_CHUNK = 1 << 20  # the most any file_data header may announce; more is a protocol error
+WINDOW = 4 << 20  # bytes a receiver lets be in flight per stream (the host holds at most this)
 MAX_FILE_SIZE = 4 << 30  # the host's default limit (4 GiB); 0 means no files at all
 MAX_FILE_NAME = 120  # characters of a saved name (bytes of UTF-8 stay well under 255)
 MAX_REF = 64
@@ -273,22 +276,21 @@ class FileGet:
 class FileData:
     """File bytes. Sender -> host names the `stream`; host -> recipient names the `file`.
 
-    The host never decodes the bytes: it reads them as the base64 text they came in (`b64`,
-    checked to be nothing but base64) and sends that text on, which halves its work per chunk.
+    On the wire it is a header line ``{"type":"file_data","offset":…,"stream":…,"size":N}`` and
+    then N raw bytes. A parser first returns the header alone (`length` set, `data` empty), so
+    the size and the stream can be checked before any payload is taken; the frame it hands on
+    holds the bytes (`length` None).
     """
 
     offset: int
     data: bytes = b""
     stream: int | None = None
     file: int | None = None
-    b64: str | None = field(default=None, compare=False, repr=False)
+    length: int | None = field(default=None, compare=False)  # a header's announced size
 
     @property
     def size(self) -> int:
-        text = self.b64
-        if text is None:
-            return len(self.data)
-        return len(text) // 4 * 3 - (2 if text.endswith("==") else 1 if text.endswith("=") else 0)
+        return len(self.data) if self.length is None else self.length
 
 
 @dataclass(frozen=True)
@@ -364,47 +366,19 @@ def _text(obj: dict[str, Any], key: str, limit: int, optional: bool = False) -> 
     return value
 
 
-_BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
-_B64_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
-
-
-def _b64(obj: dict[str, Any], relaying: bool = False) -> str:
-    """The base64 text of a chunk. The host, which only relays it, checks that it holds base64
-    characters alone, a multiple of 4 long (one C-speed pass, not a regular expression over
-    60 kB), which also keeps its own frame sound; the receiver decodes it strictly, so a
-    misplaced "=" fails there."""
-    text: str = _get(obj, "data", str)
-    if len(text) > (CHUNK + 2) // 3 * 4:
-        raise BadFrame(f"a chunk can hold at most {CHUNK} bytes")
-    if relaying:
-        sound = text.isascii() and not text.encode("ascii").translate(None, _B64_BYTES)
-        if len(text) % 4 or not sound:
-            raise BadFrame("field 'data' is not base64")
-    elif len(text) % 4 or not _BASE64.fullmatch(text):
-        raise BadFrame("field 'data' is not base64")
-    return text
-
-
-def _file_data(obj: dict[str, Any], relaying: bool) -> FileData:
-    """A chunk. The host (`relaying`) checks its base64 and keeps it as it came; a receiver
-    decodes it, strictly (one pass that checks as it goes, where Python has one)."""
-    offset = _get(obj, "offset", int)
-    stream = _get(obj, "stream", int, optional=True)
-    file = _get(obj, "file", int, optional=True)
-    if relaying or sys.version_info < (3, 11):
-        text = _b64(obj, relaying)
-        if relaying:
-            return FileData(offset, b"", stream, file, b64=text)
-        data = binascii.a2b_base64(text)
-    else:
-        text = _get(obj, "data", str)
-        if len(text) > (CHUNK + 2) // 3 * 4:
-            raise BadFrame(f"a chunk can hold at most {CHUNK} bytes")
-        try:
-            data = binascii.a2b_base64(text, strict_mode=True)
-        except (binascii.Error, ValueError) as exc:
-            raise BadFrame("field 'data' is not base64") from exc
-    return FileData(offset, data, stream, file)
+def _file_data(obj: dict[str, Any]) -> FileData:
+    """A chunk's header: where its bytes go and how many follow (1 to `MAX_CHUNK`)."""
+    size = _get(obj, "size", int)
+    if not 0 < size <= MAX_CHUNK:
+        raise BadFrame(f"a chunk holds 1 to {MAX_CHUNK} bytes, not {size}")
+    if "data" in obj:
+        raise BadFrame("a chunk's bytes follow its header line; 'data' is not read")
+    return FileData(
+        _get(obj, "offset", int),
+        stream=_get(obj, "stream", int, optional=True),
+        file=_get(obj, "file", int, optional=True),
+        length=size,
+    )
 
 
 def _offer(obj: dict[str, Any]) -> FileOffer:
@@ -462,7 +436,7 @@ _DECODERS: dict[str, Callable[[dict[str, Any]], FileFrame]] = {
         _get(o, "offset", int),
         _get(o, "window", int),
     ),
-    "file_data": lambda o: _file_data(o, relaying=False),
+    "file_data": _file_data,
     "file_window": lambda o: FileWindow(
         _get(o, "bytes", int),
         _get(o, "stream", int, optional=True),
@@ -476,9 +450,7 @@ FRAME_TYPES = frozenset(_DECODERS)
 
 def decode_frame(obj: dict[str, Any], relaying: bool = False) -> FileFrame:
     """A parsed JSON object whose type starts with ``file_`` -> its frame; BadFrame otherwise.
-    `relaying`: the host's reading, which leaves chunks as base64 text."""
-    if relaying and obj.get("type") == "file_data":
-        return _file_data(obj, relaying=True)
+    (`relaying` is kept for callers: the host and a receiver read every frame alike now.)"""
     decoder = _DECODERS.get(obj.get("type", ""))
     if decoder is None:
         raise BadFrame(f"unknown file frame {str(obj.get('type'))[:40]!r}")
@@ -503,9 +475,10 @@ _WIRE_NAMES = {"sender": "from"}
 
 
 def encode_frame(frame: FileFrame) -> bytes:
-    """One JSON line; None fields are left out, bytes go as base64."""
+    """One JSON line (a chunk: its header line and its bytes); None fields are left out."""
     if isinstance(frame, FileData):
-        return _encode_data(frame)
+        head, data = encode_data(frame)
+        return head + bytes(data)
     obj: dict[str, Any] = {"type": _TYPES[type(frame)]}
     for key, value in frame.__dict__.items():
         if value is None:
@@ -518,46 +491,15 @@ def encode_frame(frame: FileFrame) -> bytes:
     return (json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
 
 
-_QUICK = re.compile(
-    rb'\{"type":"file_data","offset":(0|[1-9][0-9]{0,17})(?:,"stream":(0|[1-9][0-9]{0,17}))?'
-    rb'(?:,"file":(0|[1-9][0-9]{0,17}))?,"data":"'
-)
-_QUICK_END = b'"}'
-
-
-def quick_chunk(line: bytes, relaying: bool) -> FileData | None:
-    """A ``file_data`` line in the shape `encode_frame` writes, read without a JSON parse (a
-    60 kB line is the largest thing on the wire, and this is its hot path); None for anything
-    else, which then goes through the ordinary parser with the same checks."""
-    head = _QUICK.match(line)
-    if head is None or not line.endswith(_QUICK_END):
-        return None
-    data = line[head.end() : -2]
-    if len(data) > (CHUNK + 2) // 3 * 4 or len(data) % 4 or data.translate(None, _B64_BYTES):
-        return None  # not base64 (or too long): the ordinary parser says so
-    offset, stream, file = (int(g) if g is not None else None for g in head.groups())
-    assert offset is not None
-    if relaying:
-        return FileData(offset, b"", stream, file, b64=data.decode("ascii"))
-    try:
-        decoded = binascii.a2b_base64(data, strict_mode=True)
-    except (binascii.Error, ValueError, TypeError):
-        return None
-    return FileData(offset, decoded, stream, file)
-
-
-def _encode_data(frame: FileData) -> bytes:
-    """The hot path, written out by hand: base64 needs no JSON escaping, and json.dumps of a
-    60 kB string costs more than everything else the host does with a chunk."""
-    text = frame.b64
-    if text is None:
-        text = binascii.b2a_base64(frame.data, newline=False).decode("ascii")
+def encode_data(frame: FileData) -> tuple[bytes, bytes]:
+    """A chunk as (header line, payload), for a writer that sends both without joining them
+    (`transport.writelines`): the payload is never copied to be framed."""
     head = f'{{"type":"file_data","offset":{frame.offset}'
     if frame.stream is not None:
         head += f',"stream":{frame.stream}'
     if frame.file is not None:
         head += f',"file":{frame.file}'
-    return f'{head},"data":"{text}"}}\n'.encode("ascii")
+    return f'{head},"size":{len(frame.data)}}}\n'.encode("ascii"), frame.data
 
 
 # --- the host's relay --------------------------------------------------------------------------
@@ -584,6 +526,10 @@ class _Stream:
     receiver_name: str
     next_offset: int
     credit: int  # bytes the receiver has granted and the host has not yet seen
+    sender: int = 0
+
+
+ENDED_KEPT = 1024  # streams remembered after they end, so their last chunks are let through
 
 
 Out = tuple[int, FileFrame | str]  # (member id, frame) or (member id, a line for people)
@@ -599,6 +545,8 @@ class Relay:
     """
 
     def __init__(self, max_size: int = MAX_FILE_SIZE, window: int = WINDOW) -> None:
+        """`members` passed to `offer` name each member's kind: "local", "app", "text", or "old" (an
+        app whose protocol version predates raw chunks: told in a line, like a text peer)."""
         self.max_size = max_size
         self.window = window
         self._offers: dict[int, _Offer] = {}
@@ -606,6 +554,7 @@ class Relay:
         self._by_receiver: dict[tuple[int, int], int] = {}  # (file, receiver id) -> stream
         self._files = itertools.count(1)
         self._stream_ids = itertools.count(1)
+        self._ended: dict[int, int] = {}  # stream -> its sender, for streams that just ended
 
     def streams_to(self, member_id: int) -> int:
         return sum(1 for s in self._streams.values() if s.receiver == member_id)
@@ -641,6 +590,9 @@ class Relay:
             if kind == "text":
                 text = f"{name} uses a plain text client and cannot receive files."
                 return [(sender, FileRefused(ref, "text_peer", text))]
+            if kind == "old":
+                text = f"{name} uses an older Parley that cannot receive files from this host."
+                return [(sender, FileRefused(ref, "old_version", text))]
             others = {target[0]: others[target[0]]}
         file_id = next(self._files)
         name = safe_name(frame.name)
@@ -649,12 +601,13 @@ class Relay:
         out: list[Out] = []
         receivers: list[str] = []
         for member_id, (member_name, _, kind) in others.items():
-            if kind == "text":
+            if kind in ("text", "old"):  # a text peer, or an older app: one line, no bytes
+                how = "join with the Parley app" if kind == "text" else "update Parley"
                 out.append(
                     (
                         member_id,
                         f"{sender_name} offers the file {name} ({format_size(frame.size)}); "
-                        "to receive files, join with the Parley app.",
+                        f"to receive files, {how}.",
                     )
                 )
                 continue
@@ -676,7 +629,7 @@ class Relay:
 
     def newcomer(self, member_id: int, key: str, kind: str) -> list[Out]:
         """A member came in (or back): tell it of the offers it may still take up."""
-        if kind == "text":
+        if kind in ("text", "old"):
             return []
         out: list[Out] = []
         for offer in self._offers.values():
@@ -700,7 +653,9 @@ class Relay:
         if not 0 <= frame.offset <= offer.size:
             return [(member_id, FileEnd(frame.file, "failed", "Bad resume point."))]
         out = self._stop(frame.file, member_id, None)  # an older stream of this member goes
-        stream = _Stream(next(self._stream_ids), frame.file, member_id, name, frame.offset, 0)
+        stream = _Stream(
+            next(self._stream_ids), frame.file, member_id, name, frame.offset, 0, offer.sender
+        )
         stream.credit = self.window
         self._streams[stream.stream] = stream
         self._by_receiver[(frame.file, member_id)] = stream.stream
@@ -746,23 +701,44 @@ class Relay:
             out.append((member_id, FileEnd(file_id, "cancelled", text)))
         return out
 
-    def data(self, member_id: int, frame: FileData) -> list[Out]:
-        """A chunk from the sender; the host holds at most the window it has seen granted."""
+    def check_data(self, member_id: int, frame: FileData) -> bool:
+        """Take a chunk on its header alone, before its payload is read: True, and the stream
+        moves on by its size (offset and window); False for a stream that ended a moment ago
+        (its last chunks are dropped); `FileProblem` for a stream never opened for this
+        member, a chunk out of order, or one over the receiver's window."""
         stream = self._streams.get(frame.stream or 0)
         if stream is None:
-            return []  # a stream that ended a moment ago: its last chunks are dropped
-        offer = self._offers[stream.file]
-        if offer.sender != member_id:
+            if self._ended.get(frame.stream or 0) == member_id:
+                return False
+            raise FileProblem("no_stream", "File bytes for a transfer nobody accepted.")
+        if stream.sender != member_id:
             raise FileProblem("not_yours", "That stream is not yours to send on.")
+        offer = self._offers[stream.file]
         size = frame.size
-        if frame.offset != stream.next_offset or frame.offset + size > offer.size:
+        if frame.offset != stream.next_offset:
             raise FileProblem("bad_offset", f"Chunk at {frame.offset}, not {stream.next_offset}.")
+        if frame.offset + size > offer.size:
+            raise FileProblem("too_long", f"A chunk past the end of {offer.name}.")
         if size > stream.credit:
             raise FileProblem("flow", "A chunk went over the receiver's window.")
         stream.credit -= size
         stream.next_offset += size
-        relayed = FileData(frame.offset, frame.data, file=stream.file, b64=frame.b64)
-        return [(stream.receiver, relayed)]
+        return True
+
+    def relay_data(self, member_id: int, frame: FileData) -> list[Out]:
+        """A chunk whose header `check_data` took, now with its bytes: on to the receiver
+        (nowhere, if the stream ended while the payload was on its way)."""
+        stream = self._streams.get(frame.stream or 0)
+        if stream is None or stream.sender != member_id:
+            return []
+        return [(stream.receiver, FileData(frame.offset, frame.data, file=stream.file))]
+
+    def data(self, member_id: int, frame: FileData) -> list[Out]:
+        """A whole chunk from the sender (header and bytes at once: the host's own person);
+        the host holds at most the window it has seen granted."""
+        if not self.check_data(member_id, frame):
+            return []
+        return self.relay_data(member_id, frame)
 
     def granted(self, member_id: int, frame: FileWindow) -> list[Out]:
         stream_id = self._by_receiver.get((frame.file or 0, member_id))
@@ -819,6 +795,9 @@ class Relay:
     def _drop(self, stream: _Stream) -> None:
         self._streams.pop(stream.stream, None)
         self._by_receiver.pop((stream.file, stream.receiver), None)
+        self._ended[stream.stream] = stream.sender
+        if len(self._ended) > ENDED_KEPT:
+            del self._ended[next(iter(self._ended))]
 
 
 # --- the two ends ------------------------------------------------------------------------------
@@ -827,8 +806,10 @@ class Relay:
 class Incoming:
     """A receiver's file as it arrives: in order, within the window, hashed as it goes.
 
-    `chunk()` returns the bytes to write at the end of the partial file; once they are written,
-    `written()` returns the frames to send (a window grant; at the end `file_done`).
+    `chunk()` takes a chunk (in order, within the window) and returns the bytes to write at the
+    end of the partial file; `absorb()` hashes them (the disk thread may call it, in the order
+    the chunks came); once they are written, `stored()` returns the frames to send (a window
+    grant; at the end `file_done`). `written()` is both, for a caller that writes in line.
     """
 
     def __init__(self, offer: FileOffer, window: int = WINDOW) -> None:
@@ -837,30 +818,42 @@ class Incoming:
         self.file = offer.file
         self.size = offer.size
         self.received = 0  # bytes written and hashed: where a resume starts
+        self.queued = 0  # bytes taken by chunk(): written, or on their way to the disk
         self._hash = hashlib.sha256()
         self._window = Window(window)
 
     def restart(self) -> FileAccept:
-        """Ask again from what we hold (after a reconnect): a fresh window on a fresh stream."""
+        """Ask again from what we hold (after a reconnect): a fresh window on a fresh stream.
+        Call it once nothing is on its way to the disk (`queued == received`)."""
         self._window = Window(self._window.size)
+        self.queued = self.received
         return FileAccept(self.file, self.received, self.offer.sha256)
 
     def chunk(self, frame: FileData) -> bytes:
-        if frame.offset != self.received:
+        if frame.offset != self.queued:
             raise FileProblem("bad_offset", "A piece of the file came out of order.")
-        data = frame.data if frame.b64 is None else binascii.a2b_base64(frame.b64)
-        if self.received + len(data) > self.size:
+        data = frame.data
+        if self.queued + len(data) > self.size:
             raise FileProblem("too_long", "More bytes came than the file holds.")
         self._window.consume(len(data))
+        self.queued += len(data)
         return data
 
-    def written(self, data: bytes) -> list[FileFrame]:
+    def absorb(self, data: bytes) -> None:
+        """Hash the next bytes of the file (any thread; one at a time, in order)."""
         self._hash.update(data)
-        self.received += len(data)
+
+    def stored(self, n: int) -> list[FileFrame]:
+        """`n` more bytes are written and hashed: the frames to send."""
+        self.received += n
         if self.complete:
             return [FileDone(self.file, self.verified)]
-        grant = self._window.processed(len(data))
+        grant = self._window.processed(n)
         return [FileWindow(grant, file=self.file)] if grant else []
+
+    def written(self, data: bytes) -> list[FileFrame]:
+        self.absorb(data)
+        return self.stored(len(data))
 
     @property
     def complete(self) -> bool:

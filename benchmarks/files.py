@@ -42,7 +42,7 @@ from app.net import HostOptions, JoinOptions  # noqa: E402
 from app.net.files import hash_file  # noqa: E402
 from app.transfer import parse_size  # noqa: E402
 from app.worker import NetWorker  # noqa: E402
-from benchmarks._common import proc_sample  # noqa: E402
+from benchmarks._common import cpu_s, proc_sample  # noqa: E402
 from tests.helpers import Recorder  # noqa: E402
 
 BLOCK = 256 * 1024
@@ -58,7 +58,7 @@ def _maybe_profile(role: str) -> None:
     original = NetWorker._run
 
     def run(self: NetWorker, ready: threading.Event) -> None:
-        profile = cProfile.Profile()
+        profile = cProfile.Profile(time.thread_time)  # CPU, not waiting or preempted
         profile.enable()
         try:
             original(self, ready)
@@ -187,7 +187,9 @@ def main() -> int:
         print(f"Making a {args.size} file...", flush=True)
         digest = make_file(src, size)
 
+        plain_cpu = cpu_s(os.getpid())
         plain_s = plain_tls_copy(src, tmp / "plain-copy.bin", tmp / "plain-id")
+        plain_cpu = cpu_s(os.getpid()) - plain_cpu
         (tmp / "plain-copy.bin").unlink()
         plain_rate = size / plain_s
         print(f"plain TLS copy: {plain_s:.2f} s, {plain_rate / 1e6:.0f} MB/s", flush=True)
@@ -221,10 +223,13 @@ def main() -> int:
             arrivals.wait_for(ev.Connected)
             send_pipe.send("go")
             offer = arrivals.wait_for(ev.FileOffered, timeout=args.timeout)
+            pids = {"host": host_pid, "sender": sender.pid or 0, "receiver": os.getpid()}
+            cpu = {role: cpu_s(pid) for role, pid in pids.items()}
             start = time.perf_counter()
             worker.accept_file(offer.number)
             end = arrivals.wait_for(ev.FileEnded, timeout=args.timeout)
             elapsed = time.perf_counter() - start
+            cpu = {role: cpu_s(pid) - cpu[role] for role, pid in pids.items()}
             status = end.status
             saved = Path(end.path or "")
             if status == "received":  # verified by the receiver already; and by us
@@ -256,6 +261,12 @@ def main() -> int:
                 f"p99 {1000 * percentile(lat, 0.99):.1f} ms (target p99 ≤ 50 ms) |"
             )
         print(f"| host peak RSS (VmHWM) | {host_peak_kb / 1024:.0f} MiB |")
+        per_gb = 1e9 / size
+        print(
+            "| CPU seconds per GB: plain copy (both ends) / Parley sender, host, receiver | "
+            f"{plain_cpu * per_gb:.2f} / {cpu['sender'] * per_gb:.2f}, "
+            f"{cpu['host'] * per_gb:.2f}, {cpu['receiver'] * per_gb:.2f} |"
+        )
         print(f"| machine | {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f} |")
     return 0 if status == "received" else 1
 

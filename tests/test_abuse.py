@@ -35,7 +35,7 @@ def start_host(start_host: Callable[..., Hosted]) -> Callable[..., Hosted]:
 def text_peer(port: int) -> RawPeer:
     """A text peer that speaks first, so it is admitted at once."""
     peer = RawPeer(port)
-    peer.read_until(r"^PARLEY/1 ")
+    peer.read_until(r"^PARLEY/2 ")
     peer.line("hi")
     peer.read_until(r"^\* You are ")
     return peer
@@ -83,7 +83,7 @@ def guess_with_a_proof(port: int, password: str) -> str:
     raw = socket.create_connection(("127.0.0.1", port), timeout=DEADLINE)
     with client_context().wrap_socket(raw) as tls:
         lines = tls.makefile("rwb")
-        assert lines.readline().startswith(b"PARLEY/1 ")
+        assert lines.readline().startswith(b"PARLEY/2 ")
         auth = JoinerAuth(password, fingerprint(tls.getpeercert(binary_form=True)))
         hello = {"type": "hello", "version": 1, "name": "Eve", "pake": to_b64(auth.start())}
         lines.write(json.dumps(hello).encode() + b"\n")
@@ -151,7 +151,7 @@ def test_reconnecting_does_not_reset_the_rate_limit(start_host, join) -> None:
 def app_peer(port: int, hello: dict[str, object]) -> tuple[RawPeer, dict[str, object]]:
     """An app peer that ignores the limits its welcome gives (the app would pace itself)."""
     peer = RawPeer(port)
-    peer.read_until(r"^PARLEY/1 ")
+    peer.read_until(r"^PARLEY/2 ")
     peer.line(json.dumps({"type": "hello", "version": 1, **hello}))
     return peer, json.loads(peer.read_until('"welcome"'))
 
@@ -180,11 +180,11 @@ def test_new_connections_per_address_are_capped_per_interval(start_host) -> None
     host, hrec, port = start_host(connect_rate=0.01, connect_burst=3)
     peers = [RawPeer(port) for _ in range(3)]
     for peer in peers:
-        peer.read_until(r"^PARLEY/1 Welcome")
+        peer.read_until(r"^PARLEY/2 Welcome")
         peer.close()  # closing does not give the allowance back: it is per interval
     extra = RawPeer(port)
     assert extra.wait_closed().decode() == (
-        "PARLEY/1 ! Too many new connections from your address; wait a few seconds and try again.\n"
+        "PARLEY/2 ! Too many new connections from your address; wait a few seconds and try again.\n"
     )
 
 
@@ -196,7 +196,7 @@ def test_a_text_peer_receives_everything_said_after_its_greeting(start_host) -> 
     host.send("before the greeting")
     hrec.wait_for(ev.MessageReceived, lambda e: e.text == "before the greeting")
     peer = RawPeer(port)
-    peer.read_until(r"^PARLEY/1 Welcome")
+    peer.read_until(r"^PARLEY/2 Welcome")
     for i in range(25):  # more than the 20 a newcomer's history holds
         host.send(f"m{i}")
     hrec.wait_for(ev.MessageReceived, lambda e: e.text == "m24")
@@ -240,7 +240,7 @@ def test_a_file_piped_into_join_arrives_whole_and_in_order(start_host, tmp_path:
 def test_the_welcome_tells_a_joiner_its_limits(start_host) -> None:
     host, hrec, port = start_host(rate=7, burst=9, byte_rate=1000, byte_burst=70_000)
     peer = RawPeer(port)
-    peer.read_until(r"^PARLEY/1 ")
+    peer.read_until(r"^PARLEY/2 ")
     peer.line('{"type":"hello","version":1,"name":"Ann"}')
     welcome = json.loads(peer.read_until('"welcome"'))
     assert welcome["limits"] == {"rate": 7, "burst": 9, "bytes": 1000, "byte_burst": 70_000}

@@ -95,7 +95,7 @@ def test_end_of_input_makes_a_joiner_leave_but_not_the_host(procs) -> None:
     host.expect("^Ann left.$")
     # The host, its stdin closed from the start, still serves newcomers.
     peer = RawPeer(port)
-    peer.read_until("^PARLEY/1 ")
+    peer.read_until("^PARLEY/2 ")
     peer.line("anyone?")
     host.expect(r"^Got a connection from 127\.0\.0\.1:\d+ \(guest1\) — not encrypted$")
     host.expect("^guest1: anyone\\?$")
@@ -118,7 +118,7 @@ def test_a_text_peer_and_a_terminal_joiner_share_the_room(procs) -> None:
     ann = procs("join", f"127.0.0.1:{port}", "--name", "Ann")
     ann.expect("^You are Ann")
     peer = RawPeer(port)
-    peer.read_until("^PARLEY/1 ")
+    peer.read_until("^PARLEY/2 ")
     peer.line("hello from nc")
     ann.expect("^guest1: hello from nc$")
     ann.say("hello nc")

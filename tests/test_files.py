@@ -20,8 +20,8 @@ import pytest
 
 from app import events as ev
 from app.messages import Hello
-from app.protocol import encode_client
-from app.transfer import CHUNK, FileData, FileOffer, encode_frame
+from app.protocol import VERSION, encode_client
+from app.transfer import CHUNK, WINDOW, FileData, FileOffer, encode_frame
 from tests.conftest import Hosted, Joined
 from tests.helpers import DEADLINE, LoopServer, RawPeer, Recorder
 
@@ -337,7 +337,7 @@ def test_a_flipped_byte_fails_the_transfer_and_leaves_no_file(room, links) -> No
         return made[0].port
 
     (hal, hrec, _), (ann, arec), (bob, brec), tmp = room(via=via, allow_plain=True)
-    made[0].flip = (b"YWFh", b"ZWFh", 200_000)  # "aaa" becomes "eaa" somewhere past 200 kB
+    made[0].flip = (b"aaaa", b"eaaa", 200_000)  # a raw "a" becomes "e" somewhere past 200 kB
     ann.send_file(str(make_file(tmp / "src", "doc.txt", 1_000_000, fill=b"a")))
     offer = offered(brec, "doc.txt")
     bob.accept_file(offer.number)
@@ -353,7 +353,7 @@ def test_a_flipped_byte_fails_the_transfer_and_leaves_no_file(room, links) -> No
 def _raw_app_peer(port: int, name: str) -> RawPeer:
     peer = RawPeer(port)
     peer.read_until("PARLEY/")
-    peer.send(encode_client(Hello(name, 1)))
+    peer.send(encode_client(Hello(name, VERSION)))
     peer.read_until('"welcome"')
     return peer
 
@@ -457,7 +457,8 @@ def test_chat_keeps_flowing_during_a_transfer(room, links) -> None:
 
 
 def test_a_host_refuses_file_frames_that_break_the_window(room, links) -> None:
-    """A sender that ignores the window is answered with an error; the room goes on."""
+    """A sender that ignores the window is answered with an error and cut off (its chunk's
+    header is refused before its bytes are read); the room goes on."""
     made: list[Link] = []
 
     def via(port: int) -> int:
@@ -466,8 +467,9 @@ def test_a_host_refuses_file_frames_that_break_the_window(room, links) -> None:
 
     (hal, hrec, port), (ann, arec), (bob, brec), tmp = room(via=via, allow_plain=True)
     mallory = _raw_app_peer(port, "Mallory")
-    digest = hashlib.sha256(b"x" * 2_000_000).hexdigest()
-    mallory.send(encode_frame(FileOffer("flood.bin", 2_000_000, digest, ref="r", to="Bob")))
+    size = 3 * WINDOW  # more than a window, so only the window stops the flood
+    digest = hashlib.sha256(b"x" * size).hexdigest()
+    mallory.send(encode_frame(FileOffer("flood.bin", size, digest, ref="r", to="Bob")))
     offer = offered(brec, "flood.bin")
     made[0].hold(0)  # Bob gets nothing more, so grants nothing more: the window stays as it is
     bob.accept_file(offer.number)

@@ -30,7 +30,7 @@ def text_peer(port: int, name_line: str = "hi") -> tuple[RawPeer, str]:
     """A text peer that speaks first (so it is admitted at once); returns its guest name."""
     peer = RawPeer(port)
     peer.line(name_line)
-    peer.read_until(r"^PARLEY/1 ")
+    peer.read_until(r"^PARLEY/2 ")
     name = peer.read_until(r"^\* You are ").split()[3].rstrip(".")
     return peer, name
 
@@ -95,7 +95,7 @@ def test_a_text_peer_takes_part_like_nc(start_host, join) -> None:
     host, hrec, port = start_host()
     ann, arec = join(port, "Ann")
     peer = RawPeer(port)
-    assert peer.read_until("^PARLEY/1 ").startswith("PARLEY/1 Welcome to Parley.")
+    assert peer.read_until("^PARLEY/2 ").startswith("PARLEY/2 Welcome to Parley.")
     # Silent after the greeting: admitted as a guest, with the members and history.
     line = peer.read_until(r"^\* You are ")
     assert line == "* You are guest1. In the room: Hal, Ann, guest1."
@@ -252,7 +252,7 @@ def test_an_app_peer_sending_junk_gets_errors_then_is_dropped(start_host, join) 
     host, hrec, port = start_host(max_errors=3)
     ann, arec = join(port, "Ann")
     raw = RawPeer(port)
-    raw.read_until("^PARLEY/1 ")
+    raw.read_until("^PARLEY/2 ")
     raw.line(json.dumps({"type": "hello", "version": 1, "name": "Mallory"}))
     raw.read_until('"welcome"')
     raw.line("{not json")
@@ -286,7 +286,7 @@ def test_a_member_that_never_reads_is_dropped_and_the_rest_keep_flowing(start_ho
     host, hrec, port = start_host(write_cap=256 * 1024, stuck_wait=0.3)
     ann, arec = join(port, "Ann")
     stuck = RawPeer(port, rcvbuf=4096)
-    stuck.read_until("^PARLEY/1 ")
+    stuck.read_until("^PARLEY/2 ")
     stuck.line("I will stop reading now")
     arec.wait_for(ev.MessageReceived, lambda e: e.text == "I will stop reading now")
     payload = "z" * 4000

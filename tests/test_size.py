@@ -199,7 +199,7 @@ class AppPeer(RawPeer):
     """A hand-made app peer on a plain connection: JSON lines, read only when asked to."""
 
     def hello(self, name: str, token: str | None = None, last_seq: int = 0) -> None:
-        self.read_until(r"^PARLEY/1 ")
+        self.read_until(r"^PARLEY/2 ")
         hello: dict[str, Any] = {"type": "hello", "version": 1, "name": name}
         if token is not None:
             hello.update(token=token, last_seq=last_seq)

@@ -40,7 +40,7 @@ def test_an_app_pair_chats_over_tls_and_both_show_the_same_safety_code(start_hos
         client_context().wrap_socket(raw, server_hostname="127.0.0.1") as tls,
     ):
         assert tls.version() == "TLSv1.3"
-        assert tls.recv(8) == b"PARLEY/1"
+        assert tls.recv(8) == b"PARLEY/2"
 
 
 def test_known_hosts_remember_the_first_identity_and_refuse_a_changed_one(start_host, join) -> None:
@@ -186,14 +186,14 @@ def test_a_text_peer_is_told_in_one_line_that_a_password_room_is_app_only(start_
     peer.line("hello?")
     got = peer.wait_closed().decode().splitlines()
     assert got == [got[0], "This room needs a password: join it with the Parley app."]
-    assert got[0].startswith("PARLEY/1 ")
+    assert got[0].startswith("PARLEY/2 ")
 
 
 def test_plain_peers_are_refused_unless_the_host_allows_them(start_host, join) -> None:
     host, hrec, port = start_host()
     peer = RawPeer(port)
     text = peer.wait_closed().decode()
-    assert text.startswith("PARLEY/1 ! This Parley room is encrypted.")
+    assert text.startswith("PARLEY/2 ! This Parley room is encrypted.")
     assert f"openssl s_client -quiet -connect 127.0.0.1:{port}" in text
     ann, arec = join(port, plain=True)
     assert arec.wait_for(ev.Failed).text.startswith("This Parley room is encrypted.")
@@ -291,7 +291,7 @@ def test_tls_text_peers_take_part(start_host, join, argv: list[str]) -> None:
     ann, arec = join(port)
     peer = Proc(argv=[a.format(port=port) for a in argv])
     try:
-        peer.expect("^PARLEY/1 ")
+        peer.expect("^PARLEY/2 ")
         peer.say("hello over tls")
         arec.wait_for(ev.MessageReceived, lambda e: e.text == "hello over tls")
         ann.send("hi tls peer")
@@ -315,7 +315,7 @@ def test_connections_per_address_are_capped(start_host, join) -> None:
         peer.read_until(r"^\* You are")
     extra = RawPeer(port)
     assert extra.wait_closed().decode() == (
-        "PARLEY/1 ! Too many connections from your address; close some first.\n"
+        "PARLEY/2 ! Too many connections from your address; close some first.\n"
     )
     peers[0].close()
     hrec.wait_for(ev.MemberLeft)
@@ -335,7 +335,7 @@ def test_a_refusal_to_a_tls_client_is_said_inside_tls(start_host, join) -> None:
         with contextlib.suppress(ssl.SSLEOFError, ConnectionResetError):
             while chunk := tls.recv(4096):
                 got += chunk
-    assert got == b"PARLEY/1 ! Too many connections from your address; close some first.\n"
+    assert got == b"PARLEY/2 ! Too many connections from your address; close some first.\n"
 
 
 def test_the_room_has_a_member_cap(start_host, join) -> None:
@@ -352,7 +352,7 @@ def test_a_flooder_is_warned_then_dropped_and_the_room_flows(start_host, join) -
     host, hrec, port = start_host(rate=5, burst=5, flood_strikes=10, allow_plain=True)
     ann, arec = join(port, "Ann")
     bob = RawPeer(port)
-    bob.read_until(r"^PARLEY/1 ")
+    bob.read_until(r"^PARLEY/2 ")
     bob.line('{"type":"hello","version":1,"name":"Bob"}')
     bob.read_until('"welcome"')
     bob.send("".join(f'{{"type":"msg","text":"flood {i}"}}\n' for i in range(40)))

@@ -8,9 +8,10 @@ import json
 import pytest
 
 from app.messages import Hello, ProtocolError
-from app.protocol import MAX_LINE, HostSideParser, JoinerSideParser, encode_client
+from app.protocol import MAX_LINE, VERSION, HostSideParser, JoinerSideParser, encode_client
 from app.transfer import (
     CHUNK,
+    MAX_CHUNK,
     MAX_OFFERS,
     WINDOW,
     FileAccept,
@@ -30,6 +31,7 @@ from app.transfer import (
     Relay,
     Window,
     decode_frame,
+    encode_data,
     encode_frame,
     free_name,
     numbered,
@@ -136,72 +138,113 @@ def test_every_frame_round_trips() -> None:
         FileDone(4, True),
         FileEnd(4, "received", "Bob received a.txt.", 2, "Bob"),
     ]
+    host, joiner = _app_host_parser(), _joiner_parser()
     for frame in frames:
         line = encode_frame(frame)
+        if isinstance(frame, FileData):  # a header line, then the bytes
+            parser = host if frame.stream is not None else joiner
+            assert parser.feed(line) == [frame]
+            continue
         assert line.endswith(b"\n")
         assert decode_frame(json.loads(line)) == frame
 
 
-def test_a_full_chunk_frame_fits_a_line() -> None:
-    line = encode_frame(FileData(1 << 40, b"\xff" * CHUNK, file=1 << 40))
-    assert len(line) < MAX_LINE
+def _app_host_parser() -> HostSideParser:
+    host = HostSideParser()
+    host.feed(encode_client(Hello("Ann", VERSION)))
+    return host
+
+
+def _joiner_parser() -> JoinerSideParser:
+    joiner = JoinerSideParser()
+    joiner.feed(b"PARLEY/2 hi\n")
+    return joiner
+
+
+def test_the_largest_chunk_header_fits_a_line() -> None:
+    head, data = encode_data(FileData(1 << 40, b"\xff" * MAX_CHUNK, stream=1 << 40, file=1 << 40))
+    assert len(head) < 200 < MAX_LINE
+    assert head.endswith(b"\n")
+    assert len(data) == MAX_CHUNK
+    assert CHUNK <= MAX_CHUNK
 
 
 def test_file_frames_come_out_of_both_parsers() -> None:
     host = HostSideParser()
-    host.feed(encode_client(Hello("Ann", 1)))
+    host.feed(encode_client(Hello("Ann", VERSION)))
     assert host.feed(encode_frame(FileAccept(3, 0))) == [FileAccept(3, 0)]
     joiner = JoinerSideParser()
     joiner.feed(b"PARLEY/1 hi\n")
     assert joiner.feed(encode_frame(FileData(0, b"x", file=3))) == [FileData(0, b"x", file=3)]
 
 
-def test_a_receiver_refuses_a_chunk_that_is_not_base64() -> None:
-    joiner = JoinerSideParser()
-    joiner.feed(b"PARLEY/1 hi\n")
-    for data in ("not base64!", "QUJD\\n", "QUJ"):
-        line = '{"type":"file_data","file":1,"offset":0,"data":"' + data + '"}\n'
-        (out,) = joiner.feed(line.encode())
+@pytest.mark.parametrize(
+    "header",
+    [
+        {"offset": 0, "size": MAX_CHUNK + 1},  # more than any chunk may hold
+        {"offset": 0, "size": 0},
+        {"offset": 0, "size": -5},
+        {"offset": -1, "size": 3},
+        {"offset": 0},  # no size: where would the next line start?
+        {"offset": 0, "size": 3, "data": "QUJD"},  # version 1's base64 chunk
+        {"offset": 0, "size": "3"},
+    ],
+)
+def test_a_chunk_header_that_cannot_be_read_is_fatal_and_nothing_after_it_is_parsed(
+    header: dict[str, object],
+) -> None:
+    for parser, side in ((_app_host_parser(), "stream"), (_joiner_parser(), "file")):
+        line = json.dumps({"type": "file_data", side: 1, **header}).encode() + b"\n"
+        after = encode_frame(FileCancel(1)) if side == "stream" else b'{"type":"ping"}\n'
+        (out,) = parser.feed(line + b"abc" + after)
         assert isinstance(out, ProtocolError)
-        assert out.code == "malformed"
+        assert out.fatal
+        assert out.code == "bad_chunk"
+        assert parser.feed(after) == []  # the connection is over: nothing more is read
 
 
-@pytest.mark.parametrize("data", ['ab\\"cd', "ab\\\\cd", "abc\\u0001", "é===", "abc"])
-def test_the_host_relays_only_chunk_text_that_keeps_its_frame_sound(data: str) -> None:
-    host = HostSideParser()
-    host.feed(encode_client(Hello("Ann", 1)))
-    line = '{"type":"file_data","stream":1,"offset":0,"data":"' + data + '"}\n'
-    (out,) = host.feed(line.encode())
+def test_the_host_checks_a_header_before_it_takes_a_byte_of_its_payload() -> None:
+    host = _app_host_parser()
+    seen: list[FileData] = []
+
+    def check(frame: FileData) -> ProtocolError | None:
+        seen.append(frame)
+        return ProtocolError("no_stream", "nobody accepted that", fatal=True)
+
+    host.check_chunk = check
+    head, _ = encode_data(FileData(0, b"x" * 10, stream=5))
+    (out,) = host.feed(head)  # the header alone: refused before any payload came
+    assert seen == [FileData(0, stream=5, length=10)]
     assert isinstance(out, ProtocolError)
-    assert "base64" in out.text
+    assert out.fatal
+    assert host.feed(b"x" * 10 + encode_frame(FileCancel(1))) == []
 
 
-def test_the_host_relays_chunk_text_as_it_came() -> None:
-    host = HostSideParser()
-    host.feed(encode_client(Hello("Ann", 1)))
-    (out,) = host.feed(encode_frame(FileData(7, b"hello", stream=2)))
+def test_the_host_passes_the_payload_on_as_raw_bytes() -> None:
+    host = _app_host_parser()
+    body = bytes(range(256)) * 3 + b"\n\n{not a line}\n"
+    (out,) = host.feed(encode_frame(FileData(7, body, stream=2)))
+    assert out == FileData(7, body, stream=2)
     assert isinstance(out, FileData)
-    assert (out.b64, out.size, out.data) == ("aGVsbG8=", 5, b"")
-    relayed = encode_frame(FileData(7, out.data, file=3, b64=out.b64))
-    joiner = JoinerSideParser()
-    joiner.feed(b"PARLEY/1 hi\n")
-    assert joiner.feed(relayed) == [FileData(7, b"hello", file=3)]
+    assert (out.size, out.length) == (len(body), None)
+    head, data = encode_data(FileData(7, out.data, file=3))
+    assert data is out.data  # framed again without a copy
+    joiner = _joiner_parser()
+    assert joiner.feed(head + data) == [FileData(7, body, file=3)]
 
 
 @pytest.mark.parametrize(
     "line",
     [
-        '{"type":"file_data","stream":1,"offset":-1,"data":""}',
         '{"type":"file_accept","file":true,"offset":0}',
         '{"type":"file_offer","name":"a","size":1,"sha256":"xyz"}',
         '{"type":"file_offer","name":"a","size":"1","sha256":"' + SHA + '"}',
         '{"type":"file_done","file":1,"ok":1}',
-        '{"type":"file_data","stream":1,"offset":0,"data":"' + "A" * ((CHUNK // 3 + 2) * 4) + '"}',
     ],
 )
 def test_bad_file_frames_are_malformed(line: str) -> None:
     host = HostSideParser()
-    host.feed(encode_client(Hello("Ann", 1)))
+    host.feed(encode_client(Hello("Ann", VERSION)))
     (out,) = host.feed(line.encode() + b"\n")
     assert isinstance(out, ProtocolError)
     assert out.code == "malformed"
@@ -381,38 +424,13 @@ def test_incoming_refuses_out_of_order_and_sees_a_bad_hash() -> None:
     assert not incoming.verified
 
 
-@pytest.mark.parametrize("relaying", [True, False])
-def test_a_chunk_reads_the_same_by_the_quick_path_and_by_json(relaying: bool) -> None:
-    from app.transfer import quick_chunk
-
-    frames = [
-        FileData(0, b"", stream=1),
-        FileData(123456789, bytes(range(256)) * 40, stream=7),
-        FileData(5, b"\xff" * CHUNK, file=9),
-    ]
-    for frame in frames:
-        line = encode_frame(frame)[:-1]
-        quick = quick_chunk(line, relaying)
-        slow = decode_frame(json.loads(line), relaying)
-        assert quick is not None
-        assert quick == slow
-        assert (quick.b64, quick.size) == (slow.b64, slow.size)  # type: ignore[union-attr]
-    # Anything not in the usual shape is left to the ordinary parser, which has the last word.
-    for odd in (
-        b'{"offset":0,"type":"file_data","stream":1,"data":"QUJD"}',  # another order
-        b'{"type":"file_data","offset":01,"stream":1,"data":"QUJD"}',  # not JSON
-        b'{"type":"file_data","offset":0,"stream":1,"data":"QU\\"D"}',
-        b'{"type":"file_data","offset":0,"stream":1,"data":"QUJ"}',
-        b'{"type":"file_data","offset":0,"stream":1,"data":"QUJD"} ',
-    ):
-        assert quick_chunk(odd, relaying) is None
-
-
-def test_both_parsers_take_the_quick_path_only_for_app_peers() -> None:
-    line = encode_frame(FileData(0, b"abc", stream=1))
+def test_only_app_peers_and_parley_hosts_switch_to_counted_bytes() -> None:
+    """A text peer (or a server that is not Parley) that types a chunk header is typing text:
+    the lines after it stay lines."""
+    line = encode_frame(FileData(0, b"abc", stream=1)) + b"\n"
     text_peer = HostSideParser()
     text_peer.feed(b"hello\n")
-    assert [type(m).__name__ for m in text_peer.feed(line)] == ["Say"]
+    assert [type(m).__name__ for m in text_peer.feed(line)] == ["Say", "Say"]
     joiner = JoinerSideParser()
     joiner.feed(b"not parley\n")
-    assert [type(m).__name__ for m in joiner.feed(line)] == ["RawLine"]
+    assert [type(m).__name__ for m in joiner.feed(line)] == ["RawLine", "RawLine"]

@@ -9,9 +9,12 @@ the person sees (offers to them and their own offers: 1, 2, 3…, the N of ``/ac
   chunks into the window it was given, only while the connection has room (`room`), a bounded
   number per loop turn, so typed chat is never stuck behind file data;
 * receives: nothing touches the disk before Accept; then ``NAME.part`` is created (never over
-  an existing file), chunks are written in order and hashed, and at the last byte the hash is
-  compared: a match gets the final name (the first free one: ``report (1).pdf``), a mismatch
-  deletes the partial file. A dropped connection keeps the partial file; once the session is
+  an existing file), chunks are written in order and hashed, on a disk thread of its own (`_disk`:
+  one thread, so in order; writing and SHA-256 let go of the GIL, so the network thread reads the
+  next chunk meanwhile), and a window grant goes back only once the bytes are on disk and hashed
+  (so what waits in memory stays within a window). At the last byte the hash is compared: a
+  match gets the final name (the first free one: ``report (1).pdf``), a mismatch deletes the
+  partial file. A dropped connection keeps the partial file; once the session is
   back as the same member, it asks again from the byte it got to.
 
 Everything it learns becomes `FileOffered` / `FileSending` / `FileProgress` / `FileEnded` events.
@@ -20,6 +23,7 @@ Everything it learns becomes `FileOffered` / `FileSending` / `FileProgress` / `F
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import hashlib
 import itertools
@@ -116,6 +120,16 @@ class _In:
     part: Path | None = None
     handle: BinaryIO | None = None
     speed: _Speed = field(default_factory=_Speed)
+    pending: int = 0  # chunks on their way to the disk thread
+    restart_due: bool = False  # resume once nothing is on its way to the disk
+    ending: tuple[str, str] | None = None  # (status, text) to end with once pending is 0
+
+
+def _store(handle: BinaryIO, machine: Incoming, data: bytes) -> None:
+    """On the disk thread: write a chunk at the end of the partial file and hash it."""
+    handle.write(data)
+    handle.flush()
+    machine.absorb(data)
 
 
 @dataclass
@@ -157,7 +171,9 @@ class Transfers:
         self._out_by_file: dict[int, _Out] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._pumping: asyncio.Handle | None = None
+        self._disk_thread: concurrent.futures.ThreadPoolExecutor | None = None
         self.online = True
+        self.refuse_files: str | None = None  # why files cannot go through this host, if so
 
     # --- what the person does ------------------------------------------------------------------
 
@@ -180,6 +196,9 @@ class Transfers:
         out = _Out(number, path, name, size, sha, to, ref, handle=handle)
         self._out[number] = out
         self._out_by_ref[ref] = out
+        if self.refuse_files is not None:
+            self._end_out(out, "refused", f"{name} was not offered: {self.refuse_files}")
+            return
         if not self.online:
             self._end_out(out, "failed", "Not connected to the room: the file was not offered.")
             return
@@ -283,26 +302,47 @@ class Transfers:
             self._send(FileCancel(machine.file))
             self._end_in(item, "failed", f"{item.offer.name}: {exc.text} The file was deleted.")
             return
-        try:
-            item.handle.write(data)
-            replies = machine.written(data)
-            if replies and not machine.complete:
-                item.handle.flush()  # a grant: what came so far is on disk
-        except OSError as exc:
+        item.pending += 1
+        loop = asyncio.get_running_loop()
+        done = loop.run_in_executor(self._disk(), _store, item.handle, machine, data)
+        done.add_done_callback(lambda f: self._stored(item, len(data), f))
+
+    def _disk(self) -> concurrent.futures.ThreadPoolExecutor:
+        """The one thread that writes and hashes received chunks (made on the first one)."""
+        if self._disk_thread is None:
+            self._disk_thread = concurrent.futures.ThreadPoolExecutor(1, "parley-disk")
+        return self._disk_thread
+
+    def _stored(self, item: _In, n: int, done: asyncio.Future[None]) -> None:
+        """Back on the loop: a chunk is on disk and hashed (or could not be written)."""
+        item.pending -= 1
+        if item.state == "over":
+            if item.pending == 0 and item.ending is not None:
+                self._end_in(item, *item.ending)  # nothing touches the file any more
+            return
+        machine = item.machine
+        assert machine is not None
+        exc = None if done.cancelled() else done.exception()
+        if exc is not None or done.cancelled():
             self._send(FileCancel(machine.file))
             folder = item.part.parent if item.part else self._downloads()
+            why = "stopped" if exc is None else getattr(exc, "strerror", None) or str(exc)
             text = (
-                f"Could not save {item.offer.name} in {folder}: {exc.strerror or exc}. "
+                f"Could not save {item.offer.name} in {folder}: {why}. "
                 "The partial file was deleted."
             )
             self._end_in(item, "failed", text)
             return
+        replies = machine.stored(n)
         if machine.complete:
             self._finish_in(item)
         else:
             self._progress_in(item)
         for reply in replies:
             self._send(reply)
+        if item.restart_due and item.pending == 0 and item.state == "receiving":
+            item.restart_due = False
+            self._send(machine.restart())
 
     def _progress_in(self, item: _In, force: bool = False) -> None:
         assert item.machine is not None
@@ -473,7 +513,10 @@ class Transfers:
             elif item.state == "paused" and item.machine is not None:
                 item.state = "receiving"
                 item.speed = _Speed()
-                self._send(item.machine.restart())
+                if item.pending:  # chunks still on their way to the disk: resume after them
+                    item.restart_due = True
+                else:
+                    self._send(item.machine.restart())
 
     def close(self) -> None:
         """The session is over: partial files go, open files close."""
@@ -483,6 +526,11 @@ class Transfers:
             self._pumping = None
         for task in list(self._tasks):
             task.cancel()
+        if self._disk_thread is not None:
+            self._disk_thread.shutdown(wait=True)  # a window at most: then nothing writes
+            self._disk_thread = None
+            for item in self._in.values():
+                item.pending = 0
         for item in list(self._in.values()):
             if item.state != "over":
                 self._end_in(item, "cancelled", f"{item.offer.name}: the chat ended.")
@@ -492,6 +540,12 @@ class Transfers:
 
     def _end_in(self, item: _In, status: str, text: str) -> None:
         item.state = "over"
+        if item.pending:  # the disk thread still has chunks of it: end once they are done
+            item.ending = (status, text)
+            if item.offer.file is not None:
+                self._in_by_file.pop(item.offer.file, None)
+            return
+        item.ending = None
         if item.offer.file is not None:
             self._in_by_file.pop(item.offer.file, None)
         if item.handle is not None:

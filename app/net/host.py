@@ -82,6 +82,7 @@ from app.paths import KEEP_DAYS, KEEP_MESSAGES, data_dir, downloads_dir
 from app.protocol import (
     GREETING,
     MAX_LINE,
+    SPOKEN,
     VERSION,
     HostSideParser,
     encode_history,
@@ -279,6 +280,8 @@ class _Peer(asyncio.Protocol):
         self.ip = ip
         self.tls = tls
         self.parser = HostSideParser(host.options.max_line)
+        self.parser.check_chunk = lambda frame: host.files.check_chunk(self, frame)
+        self.hello_version = 1  # the protocol version its hello named (2: raw file chunks)
         self.transport: asyncio.Transport | None = None
         self.admitted = False
         self.closing = False
@@ -941,7 +944,8 @@ class Host:
     def _received_early(self, peer: _Peer, msg: object) -> None:
         """Before admission: a hello (maybe with a password exchange), a proof, or text."""
         if isinstance(msg, Hello):
-            if msg.version != VERSION:
+            peer.hello_version = msg.version
+            if msg.version not in SPOKEN:
                 peer.refuse("version", f"This host speaks version {VERSION} of the protocol.")
             elif self.options.password:
                 self._challenge(peer, msg)

@@ -2,13 +2,22 @@
 
 How this works
 --------------
-Every file frame a member sends goes to the `Relay`, which answers with frames for members. Chunks
-(``file_data``) go into that member's *lane*, a queue the relay keeps to one window per stream;
-every other frame is written at once, like chat. A lane is drained only while the member's
-connection has room (`ROOM` bytes or less waiting in its transport) and nothing else was written
-to it this loop turn, so chat is never queued behind file data and the room's backpressure
-(`write_cap`) is never set off by a file. The host's own person (member 0) has its own
-`Transfers`, wired straight to the relay.
+Every file frame a member sends goes to the `Relay`, which answers with frames for members. A
+chunk's header is checked when it is read (`check_chunk`, before its payload is taken: a stream
+the sender does not own, out of order or over the window is fatal for that connection alone).
+Chunks (``file_data``: a header line and raw bytes) go into the receiver's *lane*, a queue the
+relay keeps to one window per stream; every other frame is written at once, like chat. A lane is
+drained only while the member's connection has room (`ROOM` bytes or less waiting in its
+transport) and nothing else was written to it this loop turn, so chat is never queued behind
+file data. A chunk is written as its header and its payload in one `writelines` (the payload is
+the very bytes object the sender's read produced: never copied to be relayed). A member that
+receives files may have one chunk more waiting than `write_cap` (`_allow_chunk`), so the room's
+backpressure is set off by chat piling up, not by a file chunk. The host's own person
+(member 0) has its own `Transfers`, wired straight to the relay.
+
+Members whose hello says protocol version 1 (base64 chunks inside JSON lines) speak an older
+framing: they are never sent an offer or a chunk, only one line saying a file was offered and that
+they need a newer Parley, and whatever file frame they send is refused with a line saying so.
 """
 
 from __future__ import annotations
@@ -20,10 +29,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app import events as ev
-from app.messages import Notice
+from app.messages import Notice, ProtocolError
 from app.net.files import Transfers
 from app.protocol import encode_text
 from app.transfer import (
+    MAX_CHUNK,
     FileAccept,
     FileCancel,
     FileData,
@@ -32,9 +42,11 @@ from app.transfer import (
     FileFrame,
     FileOffer,
     FileProblem,
+    FileRefused,
     FileWindow,
     Out,
     Relay,
+    encode_data,
     encode_frame,
 )
 
@@ -42,15 +54,21 @@ if TYPE_CHECKING:
     from app.net.host import Host, _Peer
 
 LOCAL = 0
-ROOM = 256 * 1024  # bytes waiting in a member's transport above which no chunk is added
-POLL = 0.0002  # how soon to look again at a lane whose connection had no room
+ROOM = 0  # bytes waiting in a member's (TLS) transport above which no chunk is added
+POLL = 0.0005  # how soon to look again at a lane whose connection had no room
+FILES_VERSION = 2  # the first protocol version whose chunks are raw bytes after a header
+OLD_PEER = (
+    "Your Parley is too old to send or receive files in this room (this host speaks protocol "
+    "version 2). Update Parley to use files; chat works as before."
+)
 
 
 class HostFiles:
     def __init__(self, host: Host, max_size: int, downloads: Callable[[], Path]) -> None:
         self.host = host
         self.relay = Relay(max_size)
-        self._lanes: dict[int, deque[bytes]] = {}
+        self._lanes: dict[int, deque[tuple[bytes, bytes]]] = {}
+        self._allowed: set[int] = set()  # members whose write limit has room for a chunk
         self._timers: dict[int, asyncio.Handle] = {}
         self.local = Transfers(self._from_local, host.post, downloads)
 
@@ -58,6 +76,10 @@ class HostFiles:
 
     def from_member(self, peer: _Peer, frame: FileFrame) -> None:
         if peer.kind != "app" or peer.id not in self.host.room:
+            return
+        if _version(peer) < FILES_VERSION:
+            if isinstance(frame, FileOffer):
+                peer.write(encode_frame(FileRefused(frame.ref or "", "old_version", OLD_PEER)))
             return
         try:
             self._deliver(self._handle(peer.id, frame))
@@ -72,20 +94,39 @@ class HostFiles:
         except FileProblem as exc:  # our own side's mistake: say so, serve on
             self.host.post(ev.ErrorShown(exc.text))
 
+    def check_chunk(self, peer: _Peer, frame: FileData) -> ProtocolError | None:
+        """A chunk's header, before its payload is read: None to take the payload, or the
+        fatal error that ends this connection (and nothing else)."""
+        if _version(peer) < FILES_VERSION or peer.id not in self.host.room:
+            return ProtocolError("bad_chunk", "File bytes before joining.", fatal=True)
+        try:
+            self.relay.check_data(peer.id, frame)
+        except FileProblem as exc:
+            return ProtocolError(exc.code, f"{exc.text} The connection was closed.", fatal=True)
+        return None
+
+    def _kind(self, member_id: int) -> str:
+        """A member's kind for the relay: app peers of an older framing count as "old"."""
+        kind = self.host.room.kind_of(member_id)
+        peer = self.host._peers.get(member_id)
+        return "old" if kind == "app" and peer is not None and _version(peer) < 2 else kind
+
     def _handle(self, member_id: int, frame: FileFrame) -> list[Out]:
         room = self.host.room
         relay = self.relay
         if member_id not in room:
             return []
         name, key = room.name_of(member_id), room.member_key(member_id)
-        if isinstance(frame, FileData):
-            return relay.data(member_id, frame)
+        if isinstance(frame, FileData):  # a member's header was checked as it was read
+            return (
+                relay.data(member_id, frame)
+                if member_id == LOCAL
+                else relay.relay_data(member_id, frame)
+            )
         if isinstance(frame, FileWindow):
             return relay.granted(member_id, frame)
         if isinstance(frame, FileOffer):
-            members = {
-                i: (room.name_of(i), room.member_key(i), room.kind_of(i)) for i in self._ids()
-            }
+            members = {i: (room.name_of(i), room.member_key(i), self._kind(i)) for i in self._ids()}
             return relay.offer(member_id, name, frame, members)
         if isinstance(frame, FileAccept):
             return relay.accept(member_id, name, key, frame)
@@ -107,12 +148,13 @@ class HostFiles:
     def joined(self, member_id: int) -> None:
         room = self.host.room
         if member_id in room:
-            kind = room.kind_of(member_id)
+            kind = self._kind(member_id)
             self._deliver(self.relay.newcomer(member_id, room.member_key(member_id), kind))
 
     def gone(self, member_id: int, held: bool, name: str | None = None) -> None:
         """A member left: call before the room forgets it, or give its `name`."""
         self._lanes.pop(member_id, None)
+        self._allowed.discard(member_id)
         timer = self._timers.pop(member_id, None)
         if timer is not None:
             timer.cancel()
@@ -126,6 +168,7 @@ class HostFiles:
             timer.cancel()
         self._timers.clear()
         self._lanes.clear()
+        self._allowed.clear()
         self.local.close()
 
     # --- out -----------------------------------------------------------------------------------
@@ -144,7 +187,7 @@ class HostFiles:
             if isinstance(item, str):
                 peer.write(encode_text(Notice(item)))
             elif isinstance(item, FileData):
-                self._lanes.setdefault(member_id, deque()).append(encode_frame(item))
+                self._lanes.setdefault(member_id, deque()).append(encode_data(item))
                 self._drain(member_id)
             else:
                 peer.write(encode_frame(item))
@@ -157,13 +200,31 @@ class HostFiles:
         if not lane or peer is None or peer.transport is None or peer.closing:
             return
         transport = peer.transport
-        while lane and not peer._out and transport.get_write_buffer_size() < ROOM:
-            transport.write(lane.popleft())
+        if member_id not in self._allowed:
+            self._allow_chunk(peer)
+        while lane and not peer._out and transport.get_write_buffer_size() <= ROOM:
+            transport.writelines(lane.popleft())
         if lane:
             loop = asyncio.get_running_loop()
             delay = 0.0 if peer._out else POLL  # chat first: after its flush, this turn
             self._timers[member_id] = loop.call_later(delay, self._again, member_id)
 
+    def _allow_chunk(self, peer: _Peer) -> None:
+        """Let the member's transport hold one largest chunk above `write_cap` before it says
+        "pause": a chunk is written only into an empty buffer, so the room's backpressure
+        still starts once chat (not a file) piles up past `write_cap`."""
+        cap = self.host.options.write_cap
+        if peer.transport is not None:
+            peer.transport.set_write_buffer_limits(
+                high=cap + MAX_CHUNK + MAX_CHUNK // 16, low=cap // 4
+            )
+            self._allowed.add(peer.id)
+
     def _again(self, member_id: int) -> None:
         self._timers.pop(member_id, None)
         self._drain(member_id)
+
+
+def _version(peer: _Peer) -> int:
+    """The protocol version a member's hello named (1 before the hello)."""
+    return peer.hello_version

@@ -85,7 +85,7 @@ from app.security import (
     to_b64,
 )
 from app.store import Line, Transcripts, open_transcripts
-from app.transfer import FileFrame, encode_frame
+from app.transfer import FileData, FileFrame, FileOffer, encode_data, encode_frame
 
 KNOWN_HOSTS = "known_hosts.json"
 FILE_ROOM = 256 * 1024  # bytes waiting in our transport above which no file chunk is added
@@ -176,12 +176,23 @@ class Joiner:
         self._finished = False
         self._leaving = False
         self.closed = asyncio.Event()
+        self._host_version = VERSION  # what the host's greeting said
         self.transfers = Transfers(
-            lambda frame: self._write(encode_frame(frame)),
+            self._send_file_frame,
             post,
             lambda: options.downloads or downloads_dir(),
             self._has_room,
         )
+
+    def _send_file_frame(self, frame: FileFrame) -> None:
+        """A file frame on the wire; a chunk as its header line and its bytes, handed over
+        together (one TLS write, the payload never copied to be framed)."""
+        if self._proto is None or self._proto.transport is None:
+            return
+        if isinstance(frame, FileData):
+            self._proto.transport.writelines(encode_data(frame))
+        else:
+            self._proto.transport.write(encode_frame(frame))
 
     def _has_room(self) -> bool:
         """Room for a file chunk: in the room, and little waiting to be sent (chat first)."""
@@ -381,6 +392,13 @@ class Joiner:
             elif msg.version is None:
                 self._enter_foreign()
             else:
+                self._host_version = msg.version
+                self.transfers.refuse_files = (
+                    None
+                    if msg.version >= VERSION
+                    else f"This host runs an older Parley (protocol version {msg.version}), "
+                    "which cannot pass files to this one. Chat works as before."
+                )
                 self._hello()
                 self._wait_for_welcome()
         elif isinstance(msg, RawLine):
@@ -416,10 +434,21 @@ class Joiner:
             # silence and spoke to us as a text peer. The welcome that follows replaces them.
             if self.in_room or msg.code != "malformed":
                 self.post(ev.ErrorShown(msg.text))
+            if msg.fatal and self._proto is not None and self._proto.transport is not None:
+                # A chunk header we cannot read: the bytes after it cannot be read either.
+                # Reconnect (a file resumes from its last good byte).
+                self._lost_reason = msg.text
+                self._proto.transport.abort()
         elif isinstance(msg, Pong):
             pass
         elif isinstance(msg, FileFrame):
-            if self.in_room and not self.foreign:
+            if self.transfers.refuse_files is not None:
+                if isinstance(msg, FileOffer):  # an older host's offer: its bytes are base64
+                    who = msg.sender or "Someone"
+                    self.post(
+                        ev.NoticeShown(f"{who} offered {msg.name}. {self.transfers.refuse_files}")
+                    )
+            elif self.in_room and not self.foreign:
                 self.transfers.received(msg)
         else:
             self._view.handle(msg)  # type: ignore[arg-type]
@@ -438,7 +467,8 @@ class Joiner:
                 self._close(ev.Failed(str(exc)))
                 return
             pake = to_b64(self._auth.start())
-        hello = Hello(self.options.name, VERSION, pake, self._token, self._last_seq)
+        version = min(VERSION, self._host_version)  # an older host is spoken to in its own
+        hello = Hello(self.options.name, version, pake, self._token, self._last_seq)
         self._write(encode_client(hello))
 
     def _answer(self, challenge: AuthChallenge) -> None:

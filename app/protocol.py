@@ -200,6 +200,7 @@ class LineSplitter:
         self._want = 0  # payload bytes still to come
         self._counting = False
         self._pieces: list[memoryview] = []
+        self.counted = 0  # payload bytes taken by the last `items` call
 
     def expect(self, n: int) -> None:
         """The `n` bytes after the line just returned are a payload, not lines."""
@@ -217,6 +218,7 @@ class LineSplitter:
         between items; it must take every item before feeding more."""
         view = memoryview(data)
         pos, end = 0, len(data)
+        self.counted = 0
         while True:
             if self._counting:
                 take = min(self._want, end - pos)
@@ -224,6 +226,7 @@ class LineSplitter:
                     self._pieces.append(view[pos : pos + take])
                     pos += take
                     self._want -= take
+                    self.counted += take
                 if self._want:
                     return
                 pieces, self._pieces, self._counting = self._pieces, [], False
@@ -312,6 +315,11 @@ class HostSideParser:
     def pending(self) -> int:
         """Bytes of an unfinished line: a peer that leaves now left mid-message."""
         return self._lines.pending
+
+    @property
+    def counted(self) -> int:
+        """File payload bytes in the last `feed` (they go to a transfer, not to the room)."""
+        return self._lines.counted
 
     def decide_text(self) -> None:
         """The peer stayed silent after the greeting: treat it as a text peer for now.

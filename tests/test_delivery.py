@@ -40,7 +40,7 @@ def _read_all(peer: RawPeer, until: bytes, timeout: float = DEADLINE, chunk: int
 
 def _text_peer(port: int, rcvbuf: int | None = None) -> tuple[RawPeer, str]:
     peer = RawPeer(port, rcvbuf=rcvbuf)
-    peer.read_until("^PARLEY/1 ")
+    peer.read_until("^PARLEY/2 ")
     peer.line("hi")  # a first line: admitted as a text peer at once
     name = peer.read_until(r"^\* You are ").split("You are ")[1].split(".")[0]
     return peer, name
@@ -117,7 +117,7 @@ class _AppPeer(RawPeer):
     """A hand-made app peer on a plain connection: JSON lines, read only when asked to."""
 
     def hello(self, name: str, token: str | None = None, last_seq: int = 0) -> dict[str, Any]:
-        self.read_until(r"^PARLEY/1 ")
+        self.read_until(r"^PARLEY/2 ")
         hello: dict[str, Any] = {"type": "hello", "version": 1, "name": name}
         if token is not None:
             hello.update(token=token, last_seq=last_seq)

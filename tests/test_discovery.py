@@ -71,7 +71,7 @@ def test_the_txt_record_says_everything_but_the_password() -> None:
     ad = RoomAd("Hal's room", 5151, ("10.0.0.2:5151",), "AB:CD", 3, True, False)
     txt = txt_for(ad)
     assert txt == {
-        "v": "1",
+        "v": "2",
         "room": "Hal's room",
         "fp": "AB:CD",
         "n": "3",
@@ -171,7 +171,7 @@ def test_a_room_is_found_with_its_details_and_follows_joins_and_the_end(
     assert room.members == 1
     assert room.password
     assert not room.allow_plain
-    assert room.version == "1"
+    assert room.version == "2"
     assert len(room.fingerprint) == 95  # the full fingerprint (hex pairs and colons)
 
     ann, _ = join(port, password="pw")

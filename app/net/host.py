@@ -327,9 +327,11 @@ class _Peer(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_heard = time.monotonic()
-        self.host.reading.took(len(data))
         # After a goodbye, what the peer still sends is not even parsed.
         messages = [] if self.closing else self.parser.feed(data)
+        # A file chunk's payload is not the room's: it waits in its transfer's lane, bounded
+        # by the window, and goes out only into an empty connection (app/net/host_files.py).
+        self.host.reading.took(len(data) - self.parser.counted)
         if len(messages) > 1:
             self.host.received_together(self, messages)
             return

@@ -4,7 +4,8 @@ Why poll instead of having the network thread call `event_generate`: Tk may only
 from the thread that created it, and a queue read on a timer keeps that rule without any
 cross-thread Tk call (the same choice as Thonny's `_poll_backend_messages`). Why a bounded batch:
 a flood of 10,000 messages handled in one callback would freeze the window; handling at most
-`batch` events (and at most `budget` seconds' worth) per tick, then coming back after `busy_ms`
+`batch` events (and at most `budget` seconds' worth, handling and drawing them: what drawing
+costs per event is learned from the ticks before) per tick, then coming back after `busy_ms`
 while a backlog remains, lets Tk redraw and answer keys and clicks between batches. When the queue
 is empty the timer relaxes to `idle_ms`. `stop()` cancels the timer, so a closed window leaves
 no callback behind.
@@ -52,7 +53,7 @@ class QueuePoller(Generic[T]):
         flush: Callable[[], None] = lambda: None,
         *,
         batch: int = 250,
-        budget: float = 0.025,
+        budget: float = 0.010,
         busy_ms: int = 1,
         idle_ms: int = 25,
         clock: Callable[[], float] = time.perf_counter,

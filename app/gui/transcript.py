@@ -173,6 +173,7 @@ class Transcript(ttk.Frame):
         ranges: dict[str, list[int]] = {}
         ends: dict[str, tuple[int, int]] = {}  # where each tag's last range ends, to extend it
         row = col = 0
+        sizes = self._sizes
         for line in lines:
             for chars, tags in self._chunks(line):
                 texts.append(chars)
@@ -183,19 +184,20 @@ class Transcript(ttk.Frame):
                     row += chars.count("\n")
                     col = _tk_len(chars.rpartition("\n")[2])
                 else:
-                    col += _tk_len(chars)
-                for tag in tags:
-                    if tag == "entry":
-                        continue
+                    col += len(chars) if chars.isascii() else _tk_len(chars)
+                if len(tags) == 1:  # "entry" only: the insert itself tags it
+                    continue
+                end = (row, col)
+                for tag in tags[1:]:  # every piece's first tag is "entry"
                     spans = ranges.get(tag)
                     if spans is None:
                         ranges[tag] = [start_row, start_col, row, col]
                     elif ends[tag] == (start_row, start_col):
-                        spans[-2:] = (row, col)  # straight on from its last range: extend it
+                        spans[-2:] = end  # straight on from its last range: extend it
                     else:
                         spans += (start_row, start_col, row, col)
-                    ends[tag] = (row, col)
-            self._sizes.append(line.text.count("\n") + 1)
+                    ends[tag] = end
+            sizes.append(line.text.count("\n") + 1)
         tagged: list[object] = []
         for tag, spans in ranges.items():
             tagged += (tag, tuple(spans))
@@ -275,6 +277,7 @@ class Transcript(ttk.Frame):
         return [f"  {line.text}  ", ("entry", "divider"), "\n", ("entry", "divider")]
 
     def _chunks(self, line: Line) -> list[Chunk]:
+        """A line as (text, tags) pieces; every piece's first tag is "entry"."""
         base: tuple[str, ...] = ("entry",)
         if line.kind in ("mine", "pending"):
             base += ("mine",)

@@ -152,7 +152,7 @@ class ChatWindow:
         host_options: Callable[[Request], HostOptions] | None = None,
         join_options: Callable[[Request], JoinOptions] | None = None,
         scrollback: int = 10_000,
-        batch: int = 250,
+        batch: int = 500,
         close_timeout: float = 0.45,
         on_closed: Callable[[], None] | None = None,
         bell: Callable[[], None] | None = None,

@@ -589,7 +589,7 @@ class SessionView:
             self._pending.add(event.id)
             return [Line("pending", event.text, self.me, None, id=event.id, private=event.private)]
         if isinstance(event, ev.MessageReceived):
-            return self._message(event)
+            return self.message(event)
         if isinstance(event, ev.EarlierShown):  # kept from earlier visits: under the divider
             return [line for m in event.messages for line in self._earlier(m)]
         if isinstance(event, ev.MemberJoined):
@@ -756,7 +756,8 @@ class SessionView:
             lines.append(Line("error", not_encrypted_warning(unencrypted)))
         return lines
 
-    def _message(self, event: ev.MessageReceived) -> list[Line]:
+    def message(self, event: ev.MessageReceived) -> list[Line]:
+        """`apply` for a message, without asking what the event is (a flood's events)."""
         if event.mine and event.id is not None and event.id in self._pending:
             self._pending.discard(event.id)
             self._remember_seen(self._seen_key(event))

@@ -932,7 +932,7 @@ class ChatWindow:
 
     def _handle(self, event: ev.Event) -> None:
         if type(event) is ev.MessageReceived:  # a flood's events: only what a message needs
-            lines = self.view.apply(event)
+            lines = self.view.message(event)
             self._lines += lines
             self._arrived(lines)
             return

@@ -174,7 +174,36 @@ class Transcript(ttk.Frame):
         ends: dict[str, tuple[int, int]] = {}  # where each tag's last range ends, to extend it
         row = col = 0
         sizes = self._sizes
+
+        def tag_range(tag: str, start_row: int, start_col: int, end: tuple[int, int]) -> None:
+            spans = ranges.get(tag)
+            if spans is None:
+                ranges[tag] = [start_row, start_col, *end]
+            elif ends[tag] == (start_row, start_col):
+                spans[-2:] = end  # straight on from its last range: extend it
+            else:
+                spans += (start_row, start_col, *end)
+            ends[tag] = end
+
         for line in lines:
+            kind, sender, body = line.kind, line.sender, line.text
+            if (
+                (kind == "chat" or kind == "mine")
+                and sender is not None
+                and not line.mention
+                and "\n" not in body
+                and "://" not in body
+            ):  # most of a flood: one line, no link; what `_chunks` gives, without the pieces
+                clock, name = clock_text(line.time), for_display(sender)
+                texts.append(f"{clock}  {name}  {for_display(body)}\n")
+                at = len(clock) + 2
+                tag_range("time", row, 0, (row, len(clock)))
+                tag_range(self._colour_tag(sender), row, at, (row, at + _tk_len(name)))
+                if kind == "mine":
+                    tag_range("mine", row, 0, (row + 1, 0))
+                row += 1  # col is 0: every line ends with its newline
+                sizes.append(1)
+                continue
             for chars, tags in self._chunks(line):
                 texts.append(chars)
                 start_row, start_col = row, col
@@ -189,14 +218,7 @@ class Transcript(ttk.Frame):
                     continue
                 end = (row, col)
                 for tag in tags[1:]:  # every piece's first tag is "entry"
-                    spans = ranges.get(tag)
-                    if spans is None:
-                        ranges[tag] = [start_row, start_col, row, col]
-                    elif ends[tag] == (start_row, start_col):
-                        spans[-2:] = end  # straight on from its last range: extend it
-                    else:
-                        spans += (start_row, start_col, row, col)
-                    ends[tag] = end
+                    tag_range(tag, start_row, start_col, end)
             sizes.append(line.text.count("\n") + 1)
         tagged: list[object] = []
         for tag, spans in ranges.items():

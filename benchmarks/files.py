@@ -194,6 +194,7 @@ def main() -> int:
         plain_rate = size / plain_s
         print(f"plain TLS copy: {plain_s:.2f} s, {plain_rate / 1e6:.0f} MB/s", flush=True)
 
+        host_peak_kb = 0
         host_end, host_pipe = ctx.Pipe()
         host = ctx.Process(target=run_host, args=(host_end, str(tmp / "host-id")))
         host.start()
@@ -244,13 +245,21 @@ def main() -> int:
                 proc.join(15)
                 if proc.is_alive():
                     proc.terminate()
+        # Again after Parley's run: which copy gets pages the system has just freed (cheap to
+        # write into here) and which must fault in fresh ones changes the figures a lot, so
+        # the plain copy runs on both sides of Parley's and the faster one counts.
+        after_s = plain_tls_copy(src, tmp / "plain-copy.bin", tmp / "plain-id")
+        (tmp / "plain-copy.bin").unlink()
+        print(f"plain TLS copy, after: {after_s:.2f} s, {size / after_s / 1e6:.0f} MB/s")
+        plain_s = min(plain_s, after_s)
+        plain_rate = size / plain_s
         parley_rate = size / elapsed
         lat = arrivals.latencies
         print()
         print(f"| {args.size} through a Parley host (TLS, loopback) | figure |")
         print("|---|---|")
         plain = f"{plain_rate / 1e6:.0f} MB/s ({plain_s:.2f} s)"
-        print(f"| plain TLS copy (Python ssl, same bytes) | {plain} |")
+        print(f"| plain TLS copy (Python ssl, same bytes; the faster of before and after) | {plain} |")
         parley = f"{parley_rate / 1e6:.0f} MB/s ({elapsed:.2f} s, {status})"
         print(f"| Parley: sender → host → receiver, saved and verified | {parley} |")
         print(f"| Parley / plain TLS | {100 * parley_rate / plain_rate:.0f} % (target ≥ 50 %) |")

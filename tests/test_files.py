@@ -284,7 +284,7 @@ def _mid_way(room, links) -> tuple[Room, Link, ev.FileOffered, Path]:
     src = make_file(tmp / "src", "movie.mkv", BIG)
     ann.send_file(str(src))
     offer = offered(brec, "movie.mkv")
-    link.hold(400_000)
+    link.hold(CHUNK + CHUNK // 2)  # past the first chunk, mid-way through the second
     bob.accept_file(offer.number)
     brec.wait_for(ev.FileProgress, lambda e: e.incoming and e.done > 0)
     assert files_in(tmp / "bob") == ["movie.mkv.part"]

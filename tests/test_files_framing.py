@@ -15,7 +15,7 @@ from pathlib import Path
 from app import events as ev
 from app.messages import Hello, Say
 from app.protocol import VERSION, encode_client
-from app.transfer import MAX_CHUNK, FileData, FileOffer, encode_data, encode_frame
+from app.transfer import CHUNK, MAX_CHUNK, FileData, FileOffer, encode_data, encode_frame
 from tests import test_files
 from tests.helpers import RawPeer
 from tests.test_files import Link, ended, files_in, make_file, offered, sha
@@ -121,11 +121,11 @@ def test_a_receiver_cut_mid_payload_resumes_from_its_last_written_byte(room, lin
     src = make_file(tmp / "src", "cut.bin", 3_000_000)
     ann.send_file(str(src))
     offer = offered(brec, "cut.bin")
-    link.hold(400_000)  # mid-way through the second 256 KiB chunk's payload
+    link.hold(CHUNK + CHUNK // 2)  # mid-way through the second chunk's payload
     bob.accept_file(offer.number)
     brec.wait_for(ev.FileProgress, lambda e: e.incoming and e.done > 0)
     deadline = time.monotonic() + 10
-    while link.passed < 300_000 and time.monotonic() < deadline:
+    while link.passed < CHUNK and time.monotonic() < deadline:
         time.sleep(0.01)  # the proxy has passed what it will pass before it holds
     link.cut()
     brec.wait_for(ev.Connected, lambda e: e.resumed)
@@ -148,7 +148,7 @@ def test_a_byte_flipped_inside_a_payload_fails_and_leaves_no_file(room, links) -
     src = tmp / "src" / "lines.txt"
     src.parent.mkdir(parents=True, exist_ok=True)
     src.write_bytes(body)
-    link.flip = (b"line of", b"lime of", 700_000)  # inside the third chunk's payload
+    link.flip = (b"line of", b"lime of", 700_000)  # inside a chunk's payload, not a header
     ann.send_file(str(src))
     offer = offered(brec, "lines.txt")
     bob.accept_file(offer.number)

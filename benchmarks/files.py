@@ -259,7 +259,7 @@ def main() -> int:
         print(f"| {args.size} through a Parley host (TLS, loopback) | figure |")
         print("|---|---|")
         plain = f"{plain_rate / 1e6:.0f} MB/s ({plain_s:.2f} s)"
-        print(f"| plain TLS copy (Python ssl, same bytes; the faster of before and after) | {plain} |")
+        print(f"| plain TLS copy (Python ssl, same bytes; faster of before/after) | {plain} |")
         parley = f"{parley_rate / 1e6:.0f} MB/s ({elapsed:.2f} s, {status})"
         print(f"| Parley: sender → host → receiver, saved and verified | {parley} |")
         print(f"| Parley / plain TLS | {100 * parley_rate / plain_rate:.0f} % (target ≥ 50 %) |")

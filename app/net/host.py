@@ -718,26 +718,45 @@ class Host:
                 return
             member_id = next(self._ids)
             left = max(0.1, deadline - loop.time())
-            _, peer = await loop.connect_accepted_socket(
-                lambda: _Peer(self, member_id, address, ip, tls, sock),
+            made: list[_Peer] = []
+
+            def make() -> _Peer:
+                # A member from the start: a loop may read (and admit it) before the await
+                # below returns, as uvloop does when its first line is already waiting.
+                made.append(_Peer(self, member_id, address, ip, tls, sock))
+                self._peers[member_id] = made[0]
+                return made[0]
+
+            # The peer is the one `make` built: over TLS uvloop returns its own SSL protocol
+            # here, not ours (asyncio returns ours).
+            await loop.connect_accepted_socket(
+                make,
                 sock,
                 ssl=self._tls if tls else None,
                 ssl_handshake_timeout=left if tls else None,
             )
+            peer = made[0]
         except (OSError, ssl.SSLError, asyncio.TimeoutError) as exc:
             log.info("%s: connection failed before the greeting: %r", address, exc)
+            self._never_opened(made)
             sock.close()
             self._per_address.release(ip)
             return
         except asyncio.CancelledError:
+            self._never_opened(made)
             sock.close()
             self._per_address.release(ip)
             raise
-        self._peers[member_id] = peer
         if (self._congested or self.reading.held) and peer.transport is not None:
             peer.transport.pause_reading()  # the room is waiting for a slow member
         if not peer.closing:
             peer.timers.append(loop.call_at(deadline, peer.deadline))
+
+    def _never_opened(self, made: list[_Peer]) -> None:
+        """A connection that failed before its greeting (a TLS handshake) is no member."""
+        for peer in made:
+            if self._peers.get(peer.id) is peer:
+                del self._peers[peer.id]
 
     async def _refuse(self, sock: socket.socket, text: str) -> None:
         """Turn a connection away so that the peer can read why: a TLS client (it speaks first)

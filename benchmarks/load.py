@@ -60,6 +60,7 @@ from typing import Any
 if not __package__:  # run as a script: make `benchmarks` importable as with `python -m`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from app.protocol import VERSION
 from benchmarks._common import (
     FLOOR_SOURCE,
     LOOPBACK,
@@ -292,7 +293,9 @@ class Member(asyncio.Protocol):
         if not self.greeted.done():
             self.greeted.set_result(None)
             if self.kind == "app" and self.transport is not None:
-                self.transport.write(b'{"type":"hello","version":1,"name":"m%d"}\n' % self.idx)
+                self.transport.write(
+                    b'{"type":"hello","version":%d,"name":"m%d"}\n' % (VERSION, self.idx)
+                )
         for tag, line in self.lines.feed(data):
             if line[:1] == b"@":
                 self._delivery(tag, line, now)

@@ -18,6 +18,7 @@ import pytest
 
 from app import events as ev
 from app.net.host import Host, HostOptions
+from app.protocol import VERSION
 
 uvloop = pytest.importorskip("uvloop")  # measured, not shipped: present where it is measured
 
@@ -33,8 +34,8 @@ def _client_tls() -> ssl.SSLContext:
 
 async def _app_member(port: int, name: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=_client_tls())
-    assert (await asyncio.wait_for(reader.readline(), WAIT)).startswith(b"PARLEY/1 ")
-    hello = {"type": "hello", "version": 1, "name": name}
+    assert (await asyncio.wait_for(reader.readline(), WAIT)).startswith(b"PARLEY/")
+    hello = {"type": "hello", "version": VERSION, "name": name}
     writer.write(json.dumps(hello).encode() + b"\n")
     welcome = json.loads(await asyncio.wait_for(reader.readline(), WAIT))
     assert (welcome["type"], welcome["name"]) == ("welcome", name)

@@ -13,6 +13,7 @@ never SIGKILL: a SIGKILLed bootloader leaves its child running.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -371,3 +372,68 @@ def test_the_terminal_host_in_the_executable_reads_confusables_and_keeps_its_log
     with sqlite3.connect(data / "room-log.sqlite3") as db:
         rows = db.execute("SELECT sender, text FROM messages").fetchall()
     assert ("H\u0430l (2)", "kept in the log") in rows
+
+
+@pytest.fixture
+def session_bus(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A private D-Bus session bus (dbus-daemon), for this test and the processes it starts."""
+    daemon = shutil.which("dbus-daemon")
+    if daemon is None:
+        pytest.fail("dbus-daemon is needed (apt install dbus)")
+    proc = subprocess.Popen(
+        [daemon, "--session", "--nofork", "--print-address=1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        address = proc.stdout.readline().strip()
+        assert address, "dbus-daemon gave no address"
+        monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", address)
+        yield address
+    finally:
+        proc.terminate()
+        proc.wait(DEADLINE)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def test_the_window_in_the_executable_notifies_a_mention_on_the_desktop(
+    exe: Path,
+    isolated_home: Path,
+    watcher: XWatcher,
+    xdotool: str,
+    tmp_path: Path,
+    session_bus: str,
+) -> None:
+    # desktop-notifier (its icon file) and dbus-fast (unpacked on first use) inside the bundle:
+    # a real notification service on a real session bus receives the window's notification.
+    settings = isolated_home / "config" / "Parley" / "settings.json"
+    settings.parent.mkdir(parents=True)
+    settings.write_text('{"confirm_end": false}')
+    service = Proc(argv=[sys.executable, "-m", "tests.notification_listener"])
+    joiner = None
+    try:
+        service.expect("^ready$")
+        args = ["--host", "--port", "0", "--bind", "127.0.0.1", "--name", "Hostess"]
+        with launched(exe, [*args, "--no-announce"], tmp_path) as app:
+            window, _ = watcher.wait_mapped("Parley", WINDOW_DEADLINE)
+            focus_and_leave(xdotool, watcher, window)  # notifications are for an unfocused window
+            child = app.find_child()
+            sockets = wait_until(lambda: listening(child) or None, "the window to listen")
+            joiner = Proc("join", f"127.0.0.1:{sockets[0][1]}", "--name", "Tess")
+            joiner.expect(r"^You are Tess\. In the room: Hostess, Tess\.$")
+            joiner.say("@Hostess are you there?")
+            note = json.loads(service.expect(r"^\{.*\}$")[0])
+            assert note == {
+                "app": "Parley",
+                "summary": "Tess mentioned you",
+                "body": "@Hostess are you there?",
+            }
+            watcher.request_close(window)
+            app.wait_gone()
+    finally:
+        if joiner is not None:
+            joiner.kill()
+        service.kill()

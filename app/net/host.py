@@ -16,6 +16,12 @@ messages to the `Host`, which asks the `Room` what to do and writes the deliveri
 start the password exchange (`HostAuth`); only a proven peer is admitted. The host's own person is
 room member 0; deliveries to it become UI events through `post`.
 
+Writes are gathered per loop iteration: what anyone is sent goes into its peer's list, and one
+host-level flush (`flush_writes`) sends each peer's output in one send, a plain peer's straight
+on its socket while its transport holds nothing (the rest, if the socket takes only part, goes to
+the transport, behind which everything later queues). A read's plain chat lines are stamped by
+the room together and each member gets them in one piece (`_received_lines`, `_deliver_chats`).
+
 Writes never wait: each transport buffers what it cannot send yet, and a peer whose buffer passes
 `write_cap` (64 KiB) makes the room wait for it (backpressure: the host reads from no one, so
 senders slow down early instead of queueing); one still over it after `stuck_wait` is dropped.

@@ -30,7 +30,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 import regex
 
@@ -188,7 +188,9 @@ class LineSplitter:
     It also has a *counted* mode, for a file chunk: after a header line saying "N bytes follow",
     the reader calls `expect(N)` before asking for the next item, and the next item is those N
     bytes as one `Payload`, whatever they hold (newlines included), then lines again. The
-    payload is gathered as views of what was fed and joined once, so a chunk costs one copy.
+    payload is gathered into one buffer of its size: what was fed is copied in once, and a
+    reader with a `BufferedProtocol` can have the rest of it read straight into that buffer
+    (`read_buffer` / `read_into`), so a chunk costs no copy at all after the socket's.
     """
 
     TOO_LONG = None
@@ -199,14 +201,16 @@ class LineSplitter:
         self._discarding = False
         self._want = 0  # payload bytes still to come
         self._counting = False
-        self._pieces: list[memoryview] = []
-        self.counted = 0  # payload bytes taken by the last `items` call
+        self._target = bytearray()  # the payload under way
+        self._filled = 0  # bytes of it already there
+        self.counted = 0  # payload bytes taken by the last `items` or `read_into` call
 
     def expect(self, n: int) -> None:
         """The `n` bytes after the line just returned are a payload, not lines."""
         if self._counting or n < 0:
             raise ValueError("already expecting a payload" if self._counting else "n < 0")
         self._counting, self._want = True, n
+        self._target, self._filled = bytearray(n), 0
 
     def feed(self, data: bytes) -> list[bytes | None]:
         """Return the complete lines in order; None stands for a line that was too long.
@@ -223,14 +227,14 @@ class LineSplitter:
             if self._counting:
                 take = min(self._want, end - pos)
                 if take:
-                    self._pieces.append(view[pos : pos + take])
+                    self._target[self._filled : self._filled + take] = view[pos : pos + take]
+                    self._filled += take
                     pos += take
                     self._want -= take
                     self.counted += take
                 if self._want:
                     return
-                pieces, self._pieces, self._counting = self._pieces, [], False
-                yield Payload(b"".join(pieces))
+                yield self._complete()
                 continue
             if pos >= end:
                 return
@@ -260,10 +264,31 @@ class LineSplitter:
                 line = data[start:newline]
             yield line[:-1] if line.endswith(b"\r") else line
 
+    def _complete(self) -> Payload:
+        payload, self._target, self._counting = self._target, bytearray(), False
+        self._filled = 0
+        # A bytearray nobody writes to again: bytes in all but name (and no second copy).
+        return Payload(cast("bytes", payload))
+
+    def read_buffer(self) -> memoryview | None:
+        """Where the rest of the payload under way may be read to directly (a
+        `BufferedProtocol`'s `get_buffer`); None when lines are being read."""
+        if self._counting and self._want:
+            return memoryview(self._target)[self._filled :]
+        return None
+
+    def read_into(self, n: int) -> list[Payload]:
+        """`n` bytes were read into `read_buffer()`: the payload, once it is whole."""
+        n = min(n, self._want)
+        self._filled += n
+        self._want -= n
+        self.counted = n
+        return [] if self._want else [self._complete()]
+
     @property
     def pending(self) -> int:
         """Bytes held for an unfinished line or payload (lost if the peer goes away now)."""
-        return len(self._buf) + sum(len(p) for p in self._pieces) + (1 if self._counting else 0)
+        return len(self._buf) + self._filled + (1 if self._counting else 0)
 
 
 def _too_long(max_line: int) -> ProtocolError:
@@ -386,6 +411,20 @@ class JoinerSideParser:
         """The server said nothing: it is not Parley (e.g. ``nc -l``); use plain lines."""
         if self.mode is None:
             self.mode = "raw"
+
+    def read_buffer(self) -> memoryview | None:
+        """Where the next bytes may be read to directly: the rest of a chunk's payload under
+        way (None otherwise: read into a buffer of your own and `feed` what came)."""
+        return None if self._broken else self._lines.read_buffer()
+
+    def read_into(self, n: int) -> list[FileFrame]:
+        """`n` bytes were read into `read_buffer()`: the chunk, once its payload is whole."""
+        out: list[FileFrame] = []
+        for payload in self._lines.read_into(n):
+            assert self._head is not None
+            out.append(replace(self._head, data=payload.data, length=None))
+            self._head = None
+        return out
 
     def feed(
         self, data: bytes

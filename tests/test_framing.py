@@ -158,3 +158,33 @@ def test_a_text_peer_never_enters_counted_mode() -> None:
     parser.feed(b"hi, I am nc\n")
     head = b'{"type":"file_data","offset":0,"stream":1,"size":5}\n'
     assert parser.feed(head + b"hello\n") == [Say(head[:-1].decode()), Say("hello")]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.integers(1, 70_000), min_size=1, max_size=40))
+def test_reading_payloads_straight_into_their_buffer_gives_the_same_frames(
+    reads: list[int],
+) -> None:
+    """The joiner's BufferedProtocol path: lines fed from its own buffer, the rest of a payload
+    read straight into the payload's buffer, reads of any size."""
+    chat = encode_json(Chat(1, "Ann", "hi", 1.0))
+    data = b"PARLEY/2 hi\n" + b"".join(
+        encode_frame(FileData(i * 3000, bytes(range(250)) * 12, file=2)) + chat for i in range(4)
+    )
+    whole = JoinerSideParser().feed(data)
+    parser = JoinerSideParser()
+    got: list[object] = []
+    pos, turn = 0, 0
+    while pos < len(data):
+        size = reads[turn % len(reads)]
+        turn += 1
+        target = parser.read_buffer()
+        if target is None:
+            got += parser.feed(data[pos : pos + size])
+            pos += min(size, len(data) - pos)
+        else:
+            n = min(size, len(target), len(data) - pos)
+            target[:n] = data[pos : pos + n]
+            got += parser.read_into(n)
+            pos += n
+    assert got == whole

@@ -58,7 +58,7 @@ from app.transfer import (
 
 Post = Callable[[ev.Event], None]
 PROGRESS_EVERY = 0.25  # seconds between progress events of one transfer
-CHUNKS_PER_TURN = 16  # chunks sent per loop turn before chat gets its chance again
+CHUNKS_PER_TURN = 4  # chunks (2 MiB) sent per loop turn before chat gets its chance again
 ROOM_POLL = 0.0002  # how often to look again when the connection has no room
 
 

@@ -118,11 +118,33 @@ class JoinOptions:
     queue_max: int = 200  # lines that may wait while not in the room (before it, or away)
 
 
-class _JoinerProtocol(asyncio.Protocol):
+READ_SIZE = 256 * 1024  # the most one read of lines takes (a chunk's payload is read whole)
+
+
+class _JoinerProtocol(asyncio.BufferedProtocol):
+    """The joiner's connection. A `BufferedProtocol`: lines are read into a buffer of its
+    own and fed to the parser; the rest of a file chunk's payload is read (TLS decrypts it)
+    straight into the chunk's own buffer, so a received chunk is never copied on its way to
+    the disk."""
+
     def __init__(self, joiner: Joiner) -> None:
         self.joiner = joiner
         self.parser = JoinerSideParser(joiner.options.max_line)
         self.transport: asyncio.Transport | None = None
+        self._lines = memoryview(bytearray(READ_SIZE))
+        self._direct = False  # the last get_buffer was a payload's
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        view = self.parser.read_buffer()
+        self._direct = view is not None
+        return self._lines if view is None else view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        if self._direct:
+            for frame in self.parser.read_into(nbytes):
+                self.joiner.received(frame)
+        else:
+            self.data_received(bytes(self._lines[:nbytes]))
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, only alike

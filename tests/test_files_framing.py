@@ -157,3 +157,30 @@ def test_a_byte_flipped_inside_a_payload_fails_and_leaves_no_file(room, links) -
     assert "did not match" in failed.text
     assert link.flipped
     assert files_in(tmp / "bob") == []
+
+
+def test_an_app_of_protocol_version_1_chats_but_is_never_sent_file_frames(room) -> None:
+    """Version 1 put chunks in base64 JSON lines: it is told of an offer in one line, never
+    sent an offer frame (so never a raw chunk), and its own offer is refused with a reason."""
+    (hal, hrec, port), (ann, arec), (bob, brec), tmp = room(allow_plain=True)
+    old = RawPeer(port)
+    old.read_until("^PARLEY/2 ")
+    old.send(encode_client(Hello("Olga", 1)))
+    old.read_until('"welcome"')
+    arec.wait_for(ev.MemberJoined, lambda e: e.name == "Olga")
+    ann.send_file(str(make_file(tmp / "src", "new.bin", 2000)))
+    offer = offered(brec, "new.bin")
+    notice = json.loads(old.read_until(r'"file_offer"|"notice"'))  # whichever comes first
+    assert notice["type"] == "notice"
+    assert "new.bin" in notice["text"]
+    assert "update Parley" in notice["text"]
+    bob.accept_file(offer.number)
+    assert ended(brec, offer.number).status == "received"
+    digest = hashlib.sha256(b"x").hexdigest()
+    old.send(encode_frame(FileOffer("old.bin", 1, digest, ref="o1")))
+    refused = json.loads(old.read_until('"file_refused"'))
+    assert refused["code"] == "old_version"
+    assert "Update Parley" in refused["text"]
+    ann.send("chat with everyone")
+    assert "chat with everyone" in old.read_until(r'"file_|"msg"')  # no file frame came first
+    assert not [e for e in brec.of(ev.FileOffered) if e.name == "old.bin"]

@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING
 from app import events as ev
 from app.messages import Notice, ProtocolError
 from app.net.files import Transfers
-from app.protocol import encode_text
 from app.transfer import (
     MAX_CHUNK,
     FileAccept,
@@ -185,7 +184,7 @@ class HostFiles:
             if peer is None:
                 continue
             if isinstance(item, str):
-                peer.write(encode_text(Notice(item)))
+                peer.send(Notice(item))  # a line for a text peer, a notice for an app
             elif isinstance(item, FileData):
                 self._lanes.setdefault(member_id, deque()).append(encode_data(item))
                 self._drain(member_id)

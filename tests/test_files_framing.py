@@ -7,6 +7,7 @@ header must cost Mallory her connection and nothing else: the others keep chatti
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import time
@@ -17,7 +18,7 @@ from app.messages import Hello, Say
 from app.protocol import VERSION, encode_client
 from app.transfer import CHUNK, MAX_CHUNK, FileData, FileOffer, encode_data, encode_frame
 from tests import test_files
-from tests.helpers import RawPeer
+from tests.helpers import LoopServer, RawPeer
 from tests.test_files import Link, ended, files_in, make_file, offered, sha
 
 room = test_files.room  # the same room and proxy fixtures as the other file tests
@@ -184,3 +185,42 @@ def test_an_app_of_protocol_version_1_chats_but_is_never_sent_file_frames(room) 
     ann.send("chat with everyone")
     assert "chat with everyone" in old.read_until(r'"file_|"msg"')  # no file frame came first
     assert not [e for e in brec.of(ev.FileOffered) if e.name == "old.bin"]
+
+
+class VersionOneHost(LoopServer):
+    """A host of protocol version 1 as it greets and welcomes, which then offers a file (its
+    chunks would be base64 inside JSON lines). It records the hello it got."""
+
+    def __init__(self) -> None:
+        self.hello: dict[str, object] = {}
+        super().__init__()
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.links.append((writer, writer))
+        writer.write(b"PARLEY/1 Welcome to Parley.\n")
+        self.hello = json.loads(await reader.readline())
+        welcome = {"type": "welcome", "name": "Ann", "members": ["Hal", "Ann"], "history": []}
+        offer = {"type": "file_offer", "file": 1, "from": "Hal", "name": "old.bin", "size": 3}
+        offer["sha256"] = hashlib.sha256(b"abc").hexdigest()
+        writer.write(json.dumps(welcome).encode() + b"\n" + json.dumps(offer).encode() + b"\n")
+        await writer.drain()
+        await reader.read()
+
+
+def test_a_joiner_greeted_by_a_version_1_host_speaks_version_1_and_takes_no_files(
+    join, tmp_path: Path
+) -> None:
+    server = VersionOneHost()
+    try:
+        ann, arec = join(server.port, "Ann", plain=True)
+        arec.wait_for(ev.Connected)
+        note = arec.wait_for(ev.NoticeShown, lambda e: "old.bin" in e.text)
+        assert "older Parley" in note.text
+        assert server.hello["version"] == 1
+        assert not arec.of(ev.FileOffered)
+        ann.send_file(str(make_file(tmp_path, "mine.txt", 10)))
+        refused = arec.wait_for(ev.FileEnded)
+        assert refused.status == "refused"
+        assert "older Parley" in refused.text
+    finally:
+        server.close()

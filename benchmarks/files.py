@@ -272,7 +272,7 @@ def main() -> int:
         print(f"| host peak RSS (VmHWM) | {host_peak_kb / 1024:.0f} MiB |")
         per_gb = 1e9 / size
         print(
-            "| CPU seconds per GB: plain copy (both ends) / Parley sender, host, receiver | "
+            "| CPU s per GB: plain copy (its receiving thread) / Parley sender, host, receiver | "
             f"{plain_cpu * per_gb:.2f} / {cpu['sender'] * per_gb:.2f}, "
             f"{cpu['host'] * per_gb:.2f}, {cpu['receiver'] * per_gb:.2f} |"
         )

@@ -9,6 +9,7 @@ import contextlib
 import json
 import queue
 import re
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from app import events as ev
 from app.net import HostOptions
 from app.net.common import post_many_for
 from app.worker import NetWorker
-from tests.helpers import DEADLINE, RawPeer
+from tests.helpers import DEADLINE, RawPeer, cli_host
 
 
 def _read_all(peer: RawPeer, until: bytes, timeout: float = DEADLINE, chunk: int = 65536) -> bytes:
@@ -232,3 +233,25 @@ def test_a_host_posting_to_a_queue_gets_a_burst_in_order(workers, tmp_path) -> N
     until(lambda e: isinstance(e, ev.MessageReceived) and e.text == "burst 29")
     texts = [e.text for e in seen if isinstance(e, ev.MessageReceived)]
     assert texts == ["hi", *(f"burst {i}" for i in range(30))]
+
+
+def test_a_read_of_many_lines_is_kept_before_anyone_gets_it() -> None:
+    # A read's lines are stamped and logged together: once a member has them, a host killed
+    # at once (no goodbye, no flush on the way out) still gives them to newcomers afterwards.
+    host = cli_host(0, "--allow-plain", "--rate", "0")
+    port = int(host.expect(r"on port (\d+)").group(1))
+    try:
+        reader, _ = _text_peer(port)
+        sender, _ = _text_peer(port)
+        sender.send("".join(f"kept {i}\n" for i in range(30)).encode())
+        _lines_until(reader, "kept 29$")
+        host.p.send_signal(signal.SIGKILL)
+        host.wait()
+        host.kill()
+        host = cli_host(port, "--allow-plain", "--rate", "0")
+        newcomer, _ = _text_peer(port)
+        heard = _lines_until(newcomer, r"^\(earlier\) .*: kept 29$")
+        earlier = [x.split(": ", 1)[1] for x in heard if x.startswith("(earlier) ")]
+        assert earlier == [f"kept {i}" for i in range(10, 30)]  # the newest 20: the history
+    finally:
+        host.kill()

@@ -432,8 +432,26 @@ def build_loadgen(into: Path) -> tuple[Path | None, str]:
     return build_c(LOADGEN_SOURCE, into / "loadgen", "the C load generator")
 
 
-def build_c(source: Path, binary: Path, what: str) -> tuple[Path | None, str]:
-    """`cc -O2 -o binary source`; (binary, "") or (None, why `what` is skipped)."""
+def build_loadgen_tls(into: Path) -> tuple[Path | None, str]:
+    """The same generator with TLS (OpenSSL's headers and libraries: Debian's libssl-dev)."""
+    return build_c(
+        LOADGEN_SOURCE,
+        into / "loadgen-tls",
+        "the C load generator's TLS build",
+        flags=("-DLOADGEN_TLS",),
+        libs=("-lssl", "-lcrypto"),
+    )
+
+
+def build_c(
+    source: Path,
+    binary: Path,
+    what: str,
+    flags: Sequence[str] = (),
+    libs: Sequence[str] = (),
+) -> tuple[Path | None, str]:
+    """`cc -O2 [flags] -o binary source [libs]`; (binary, "") or (None, why `what` is
+    skipped)."""
     if not source.is_file():
         return None, f"{what} is skipped: {source} is not there"
     cc = shutil.which("cc") or shutil.which("gcc")
@@ -441,7 +459,10 @@ def build_c(source: Path, binary: Path, what: str) -> tuple[Path | None, str]:
         return None, f"{what} is skipped: no C compiler (cc) on PATH"
     binary.parent.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(
-        [cc, "-O2", "-o", str(binary), str(source)], capture_output=True, text=True, timeout=120
+        [cc, "-O2", *flags, "-o", str(binary), str(source), *libs],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     if done.returncode != 0:
         return None, f"{what} is skipped: cc failed: {done.stderr.strip()[-300:]}"

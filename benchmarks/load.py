@@ -73,6 +73,7 @@ from benchmarks._common import (
     ServerFailed,
     build_floor,
     build_loadgen,
+    build_loadgen_tls,
     client_tls,
     machine,
     median,
@@ -408,6 +409,7 @@ class Settings:
     stall: float = 3.0  # no new delivery this long after the last send: stop waiting
     profile: Path | None = None  # record the Parley host with py-spy into this file
     loadgen: Path | None = None  # the C generator (plain-text floods); None: the Python one
+    loadgen_tls: Path | None = None  # its TLS build (app members over TLS, ncat --ssl)
 
 
 class Run:
@@ -731,8 +733,10 @@ async def flood(
     """A flow scenario: every member sends `p.lines`, every other member must get them all."""
     n, m = p.members, p.lines
     kind = member_kind(server, app)
-    if s.loadgen is not None and not server.tls:
-        return await c_flood(server, p, s, kind, "bulk" if bulk else "paced" if p.rate else "line")
+    binary = s.loadgen_tls if server.tls else s.loadgen
+    if binary is not None:
+        mode = "bulk" if bulk else "paced" if p.rate else "line"
+        return await c_flood(server, p, s, kind, mode, binary)
     procs = max(1, min(s.gen_procs, n))
     async with Run(server, s, n, m, kind):
         workers = [await Worker.start() for _ in range(procs)]
@@ -807,17 +811,19 @@ async def flood(
     return result
 
 
-async def c_flood(server: Server, p: Params, s: Settings, kind: str, mode: str) -> dict[str, Any]:
-    """A plain-text flow scenario played by the C generator (`benchmarks/loadgen.c`): one
-    process that needs a few per cent of the CPU the server does, so the latencies are the
-    server's (and the kernel's), not the generator's parsing. Same barrier, same checks and
-    the same figures as `flood`, from one JSON line."""
-    assert s.loadgen is not None
+async def c_flood(
+    server: Server, p: Params, s: Settings, kind: str, mode: str, binary: Path
+) -> dict[str, Any]:
+    """A flow scenario played by the C generator (`benchmarks/loadgen.c`; over TLS its TLS
+    build): one process that needs a fraction of the CPU the server does, so the latencies
+    are the server's (and the kernel's), not the generator's parsing. Same barrier, same
+    checks and the same figures as `flood`, from one JSON line."""
     n, m = p.members, p.lines
     concurrency = s.concurrency or (8 if kind == "ncat" else 1000)
     async with Run(server, s, n, m, kind):
         proc = await asyncio.create_subprocess_exec(
-            *(str(s.loadgen), "--port", str(server.port), "--kind", kind, "--mode", mode),
+            *(str(binary), "--port", str(server.port), "--kind", kind, "--mode", mode),
+            *("--tls", "1" if server.tls else "0", "--version", str(VERSION)),
             *("-n", str(n), "-m", str(m), "--rate", str(p.rate or 1)),
             *("--deadline", str(s.deadline), "--stall", str(s.stall)),
             *("--join-timeout", str(s.join_timeout), "--concurrency", str(concurrency)),
@@ -1053,6 +1059,11 @@ async def run_suite(args: argparse.Namespace) -> dict[str, Any]:
         if gen_note:
             gen_note += "; the Python generator plays the plain-text floods"
             print(f"Notice: {gen_note}", file=sys.stderr, flush=True)
+        settings.loadgen_tls, tls_note = build_loadgen_tls(REPO / "build" / "bench")
+        if tls_note:
+            tls_note += "; the Python generator plays the members over TLS"
+            print(f"Notice: {tls_note}", file=sys.stderr, flush=True)
+            gen_note = f"{gen_note}; {tls_note}" if gen_note else tls_note
     help_text = args.parley_help = parley_host_help(args.parley_dir)
     # TLS came with --allow-plain (plain text became the exception): that flag says TLS is in.
     parley_tls = "--allow-plain" in help_text
@@ -1064,6 +1075,7 @@ async def run_suite(args: argparse.Namespace) -> dict[str, Any]:
         "fd_limit": raise_fd_limit(),
         "results": {},
         "notes": [gen_note] if gen_note else [],
+        "tls_generator": "C" if settings.loadgen_tls is not None else "Python",
     }
     args.floor_binary = None
     if "floor" in args.servers:
@@ -1500,7 +1512,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "The plain-text floods' members are played by "
         + ("one C process (benchmarks/loadgen.c)" if args.generator == "c" else "")
         + ("" if args.generator == "c" else f"{args.gen_procs} Python processes")
-        + f", app members over TLS by {args.gen_procs} Python processes; the generators "
+        + ", app members over TLS by "
+        + (
+            "one C process (loadgen.c's TLS build)"
+            if report.get("tls_generator") == "C"
+            else f"{args.gen_procs} Python processes"
+        )
+        + "; the generators "
         "share the cores with the server under test."
     )
     print(f"Runs per scenario and server: medians of {report['runs_note']}.\n")

@@ -23,12 +23,20 @@
  * in a line, so its stream is split at the prefixes and each sender's bytes are joined into
  * lines separately (as benchmarks/load.py's NcatLines does).
  *
+ * Over TLS (--tls, when built with -DLOADGEN_TLS and OpenSSL: the benchmark builds loadgen-tls
+ * that way beside the plain one) every member runs a non-blocking TLS client (no verification:
+ * the servers sign their own certificates); --kind app plays Parley's own app members (JSON
+ * lines: a hello after the host's greeting, `{"type":"msg","text":"@..."}` out, the host's
+ * `msg` frames in, timed the same way), --kind ncat the text members of `ncat --ssl --chat`.
+ *
  * Bounded: joining ends at --join-timeout; a measurement ends when every expected delivery
  * arrived, at --deadline, or after --stall seconds without a new delivery (3x that while
  * lines are still waiting to be sent: a frozen server). The result is one JSON line on stdout.
  *
  * Build: cc -O2 -o loadgen loadgen.c       (the benchmark does this into build/bench/)
- * Usage: loadgen --port P --kind parley|ncat|floor -n N -m M [--mode line|bulk|paced]
+ *        cc -O2 -DLOADGEN_TLS -o loadgen-tls loadgen.c -lssl -lcrypto
+ * Usage: loadgen --port P --kind parley|app|ncat|floor -n N -m M [--mode line|bulk|paced]
+ *                [--tls] [--version V (app: the protocol version of its hello)]
  *                [--rate R] [--deadline S] [--stall S] [--join-timeout S] [--concurrency K]
  */
 #define _GNU_SOURCE
@@ -48,8 +56,12 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef LOADGEN_TLS
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#endif
 
-enum { K_PARLEY, K_NCAT, K_FLOOR };
+enum { K_PARLEY, K_NCAT, K_FLOOR, K_APP };
 enum { M_LINE, M_BULK, M_PACED };
 #define RBUF (256 * 1024)
 #define NAME 64
@@ -73,11 +85,18 @@ typedef struct {
     int64_t next_due;                    /* paced: when the next line goes */
     unsigned char *seen;                 /* senders x lines */
     int *highest;
+#ifdef LOADGEN_TLS
+    SSL *ssl;                            /* NULL: plain TCP */
+    int handshaken;
+#endif
 } member;
 
 static int kind, mode, n, m, ep;
 static double rate = 2.0, deadline_s = 60, stall_s = 3, join_s = 90;
-static int concurrency = 1000, port;
+static int concurrency = 1000, port, use_tls, version = 2;
+#ifdef LOADGEN_TLS
+static SSL_CTX *tls_ctx;
+#endif
 static member *mem;
 static int64_t *lat; static size_t nlat, latcap;
 static long long delivered, expected, duplicates, reordered, echoes, garbled, misattributed;
@@ -110,15 +129,48 @@ static void set_out(member *c, int on) {
 static void lose(member *c) {
     if (c->lost) return;
     c->lost = 1;
+#ifdef LOADGEN_TLS
+    if (c->ssl) { SSL_free(c->ssl); c->ssl = NULL; }
+#endif
     epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
+}
+
+/* send()/recv(), or their TLS forms: -1 with errno EAGAIN when the socket (or TLS) must wait,
+ * -1 with another errno when the connection is gone, 0 from io_recv when the server closed. */
+static ssize_t io_send(member *c, const char *p, size_t len) {
+#ifdef LOADGEN_TLS
+    if (c->ssl) {
+        int w = SSL_write(c->ssl, p, len > (1 << 30) ? (1 << 30) : (int)len);
+        if (w > 0) return w;
+        int e = SSL_get_error(c->ssl, w);
+        errno = (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) ? EAGAIN : EPIPE;
+        return -1;
+    }
+#endif
+    return send(c->fd, p, len, MSG_NOSIGNAL);
+}
+
+static ssize_t io_recv(member *c, char *p, size_t len) {
+#ifdef LOADGEN_TLS
+    if (c->ssl) {
+        int r = SSL_read(c->ssl, p, (int)len);
+        if (r > 0) return r;
+        int e = SSL_get_error(c->ssl, r);
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) { errno = EAGAIN; return -1; }
+        if (e == SSL_ERROR_ZERO_RETURN) return 0;
+        errno = ECONNRESET;
+        return -1;
+    }
+#endif
+    return recv(c->fd, p, len, 0);
 }
 
 /* Hand bytes to the kernel; what it does not take waits in c->out for EPOLLOUT. */
 static void put(member *c, const char *p, size_t len) {
     if (c->lost) return;
     if (c->outlen == c->outoff) {
-        ssize_t w = send(c->fd, p, len, MSG_NOSIGNAL);
+        ssize_t w = io_send(c, p, len);
         if (w < 0) { if (errno != EAGAIN && errno != EWOULDBLOCK) { lose(c); return; } w = 0; }
         p += w; len -= (size_t)w;
         if (!len) return;
@@ -131,7 +183,7 @@ static void put(member *c, const char *p, size_t len) {
 
 static void flush_out(member *c) {
     while (c->outoff < c->outlen) {
-        ssize_t w = send(c->fd, c->out + c->outoff, c->outlen - c->outoff, MSG_NOSIGNAL);
+        ssize_t w = io_send(c, c->out + c->outoff, c->outlen - c->outoff);
         if (w < 0) { if (errno == EAGAIN || errno == EWOULDBLOCK) return; lose(c); return; }
         c->outoff += (size_t)w;
     }
@@ -177,7 +229,7 @@ static void delivery(member *c, const char *who, size_t wholen, const char *line
     }
     if (k < 3 || v[0] < 0 || v[0] >= n || v[1] < 0 || v[1] >= m) { garbled++; return; }
     int s = (int)v[0], q = (int)v[1];
-    if (s == c->idx) { echoes++; return; }
+    if (s == c->idx) { if (kind != K_APP) echoes++; return; }  /* app: its confirmation */
     if (kind != K_FLOOR) {
         const char *want = mem[s].name;
         if (strlen(want) != wholen || memcmp(want, who, wholen)) misattributed++;
@@ -195,8 +247,36 @@ static void delivery(member *c, const char *who, size_t wholen, const char *line
     lat[nlat++] = t - v[2];
 }
 
+/* The string value of "key":"..." in a JSON line (the values read here hold no escapes). */
+static const char *json_str(const char *line, size_t len, const char *key, size_t *vlen) {
+    char pat[32]; int pl = snprintf(pat, sizeof pat, "\"%s\":\"", key);
+    const char *v = memmem(line, len, pat, (size_t)pl);
+    if (!v) return NULL;
+    v += pl;
+    const char *e = memchr(v, '"', (size_t)(line + len - v));
+    if (!e) return NULL;
+    *vlen = (size_t)(e - v);
+    return v;
+}
+
+/* Parley's app protocol: a `msg` frame is a delivery, a `welcome` says the member is in. */
+static void app_line_in(member *c, const char *line, size_t len, int64_t t) {
+    static const char msg[] = "{\"type\":\"msg\",", welcome[] = "{\"type\":\"welcome\",";
+    size_t wl, tl;
+    if (len > sizeof msg - 1 && !memcmp(line, msg, sizeof msg - 1)) {
+        const char *who = json_str(line, len, "from", &wl), *text = json_str(line, len, "text", &tl);
+        if (who && text && tl && text[0] == '@') delivery(c, who, wl, text, tl, t);
+        else garbled++;
+    } else if (len > sizeof welcome - 1 && !memcmp(line, welcome, sizeof welcome - 1)) {
+        const char *name = json_str(line, len, "name", &wl);
+        if (name && !c->name[0] && wl < NAME) { memcpy(c->name, name, wl); c->name[wl] = 0; }
+        joined(c);
+    }
+}
+
 /* One whole line from `who` (ncat's tag; parley's name is inside the line). */
 static void line_in(member *c, int tag, const char *line, size_t len, int64_t t) {
+    if (kind == K_APP) { app_line_in(c, line, len, t); return; }
     if (kind == K_FLOOR) { if (len && line[0] == '@') delivery(c, "", 0, line, len, t); else garbled++; return; }
     if (kind == K_NCAT) {
         if (tag < 0) { control(c, line, len); return; }
@@ -286,13 +366,23 @@ static void ncat_in(member *c, char *data, size_t len, int64_t t) {
 static void readable(member *c) {
     static char rb[RBUF];
     for (;;) {
-        ssize_t r = recv(c->fd, rb, sizeof rb, 0);
+        ssize_t r = io_recv(c, rb, sizeof rb);
         if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) { lose(c); return; }
         if (r < 0) return;
         int64_t t = now_ns();
+        if (!c->greeted && kind == K_APP) {  /* the host's greeting: say hello */
+            char hello[96];
+            int l = snprintf(hello, sizeof hello, "{\"type\":\"hello\",\"version\":%d,\"name\":\"m%d\"}\n",
+                             version, c->idx);
+            put(c, hello, (size_t)l);
+        }
         c->greeted = 1;
         if (kind == K_NCAT) ncat_in(c, rb, (size_t)r, t);
         else lines_in(c, &c->in, &c->inlen, &c->incap, -1, rb, (size_t)r, t);
+        if (c->lost) return;
+#ifdef LOADGEN_TLS
+        if (c->ssl) continue;  /* TLS hands out one record a call: read until it must wait */
+#endif
         if ((size_t)r < sizeof rb) return;
     }
 }
@@ -323,7 +413,29 @@ static void on_event(member *c, uint32_t events) {
         c->connected = 1;
         set_out(c, 0);
         if (kind == K_FLOOR) { c->greeted = 1; joined(c); }
+#ifdef LOADGEN_TLS
+        if (use_tls) {
+            if (!(c->ssl = SSL_new(tls_ctx))) { lose(c); return; }
+            SSL_set_fd(c->ssl, c->fd);
+            SSL_set_mode(c->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+            SSL_set_connect_state(c->ssl);
+        }
+#endif
     }
+#ifdef LOADGEN_TLS
+    if (c->ssl && !c->handshaken) {
+        int r = SSL_do_handshake(c->ssl);
+        if (r != 1) {
+            int e = SSL_get_error(c->ssl, r);
+            if (e == SSL_ERROR_WANT_READ) set_out(c, 0);
+            else if (e == SSL_ERROR_WANT_WRITE) set_out(c, 1);
+            else lose(c);
+            return;
+        }
+        c->handshaken = 1;
+        set_out(c, pending(c));
+    }
+#endif
     if (events & EPOLLOUT && c->connected) flush_out(c);
     if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) readable(c);
 }
@@ -338,18 +450,25 @@ static int poll_once(int timeout_ms) {
 
 /* --- sending ---------------------------------------------------------------------------- */
 
+/* One numbered line as this kind of member sends it. */
+static int frame(char *b, size_t cap, int idx, int seq, long long ns) {
+    if (kind == K_APP)
+        return snprintf(b, cap, "{\"type\":\"msg\",\"text\":\"@%d,%d,%lld\"}\n", idx, seq, ns);
+    return snprintf(b, cap, "@%d,%d,%lld\n", idx, seq, ns);
+}
+
 static int send_line(member *c) {
-    char b[96];
-    int l = snprintf(b, sizeof b, "@%d,%d,%lld\n", c->idx, c->next_seq, (long long)now_ns());
+    char b[128];
+    int l = frame(b, sizeof b, c->idx, c->next_seq, (long long)now_ns());
     put(c, b, (size_t)l);
     c->next_seq++;
     return !c->lost;
 }
 
 static void send_bulk(member *c) {
-    char *b = malloc((size_t)m * 48 + 1); size_t l = 0;
+    char *b = malloc((size_t)m * 96 + 1); size_t l = 0;
     long long t = (long long)now_ns();
-    for (int q = 0; q < m; q++) l += (size_t)sprintf(b + l, "@%d,%d,%lld\n", c->idx, q, t);
+    for (int q = 0; q < m; q++) l += (size_t)frame(b + l, 96, c->idx, q, t);
     put(c, b, l);
     free(b);
     c->next_seq = m;
@@ -382,9 +501,20 @@ int main(int argc, char **argv) {
         else if (!strcmp(k, "--stall")) stall_s = atof(v);
         else if (!strcmp(k, "--join-timeout")) join_s = atof(v);
         else if (!strcmp(k, "--concurrency")) concurrency = atoi(v);
+        else if (!strcmp(k, "--version")) version = atoi(v);
+        else if (!strcmp(k, "--tls")) { use_tls = !strcmp(v, "1") || !strcmp(v, "yes"); }
         else { fprintf(stderr, "unknown option %s\n", k); return 2; }
     }
-    kind = !strcmp(kind_s, "ncat") ? K_NCAT : !strcmp(kind_s, "floor") ? K_FLOOR : K_PARLEY;
+    kind = !strcmp(kind_s, "ncat") ? K_NCAT : !strcmp(kind_s, "floor") ? K_FLOOR
+         : !strcmp(kind_s, "app") ? K_APP : K_PARLEY;
+#ifdef LOADGEN_TLS
+    if (use_tls) {
+        if (!(tls_ctx = SSL_CTX_new(TLS_client_method()))) { fprintf(stderr, "no TLS context\n"); return 2; }
+        SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_NONE, NULL);  /* the servers self-sign */
+    }
+#else
+    if (use_tls) { fprintf(stderr, "built without TLS (-DLOADGEN_TLS)\n"); return 2; }
+#endif
     mode = !strcmp(mode_s, "bulk") ? M_BULK : !strcmp(mode_s, "paced") ? M_PACED : M_LINE;
     if (n < 2 || m < 1 || port <= 0 || concurrency < 1) { fprintf(stderr, "need --port, -n >= 2, -m >= 1\n"); return 2; }
     signal(SIGPIPE, SIG_IGN);

@@ -952,3 +952,31 @@ def test_a_text_welcome_lists_names_in_a_small_room_and_counts_them_in_a_big_one
     big = encode_text(Welcome("guest4999", names)).decode()
     assert big.startswith("* You are guest4999. In the room: 5,000 members (/who lists them).\n")
     assert len(big) < 200
+
+
+_json_text = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    seq=st.integers(min_value=0, max_value=2**53),
+    sender=_json_text,
+    text=_json_text,
+    time=st.floats(allow_nan=False, allow_infinity=False) | st.integers(0, 2**40),
+    msg_id=st.none() | _json_text,
+    to=st.none() | _json_text,
+)
+def test_a_chat_frame_is_byte_for_byte_what_json_dumps_writes(
+    seq: int, sender: str, text: str, time: float, msg_id: str | None, to: str | None
+) -> None:
+    """The host's hand-made `msg` frame (no dict, json's own string encoder) must equal the
+    frame json.dumps made before it, for every text: quotes, backslashes, control and
+    non-ASCII characters, line separators, any number."""
+    chat = Chat(seq, sender, text, time, msg_id, to)
+    obj: dict[str, Any] = {"type": "msg", "seq": seq, "from": sender, "text": text, "time": time}
+    if msg_id is not None:
+        obj["id"] = msg_id
+    if to is not None:
+        obj["to"] = to
+    expected = (json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+    assert encode_json(chat) == expected

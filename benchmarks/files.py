@@ -5,13 +5,25 @@ Three processes, so each side has its own interpreter as it would on three machi
 (a room on 127.0.0.1, the host's own person idle), the sender (a joiner that offers the file and,
 while it moves, sends a chat line every `--ping-every` seconds stamped with the system's
 monotonic clock), and this process, the receiver (a joiner that accepts, saves, verifies, and
-notes when each chat line arrived). The plain copy runs first, in the same run: Python's ssl
-over a TCP connection on 127.0.0.1, the sender reading the same file in 256 KiB blocks, the
-receiver writing them to disk, with the host's own certificate.
+notes when each chat line arrived). The plain copy runs before and after Parley's, in the same
+run: Python's ssl over a TCP connection on 127.0.0.1, the sender reading the same file in
+256 KiB blocks, the receiver writing them to disk, with the host's own certificate.
+
+Every copy starts from the same memory state ("settled"). On this kind of VM (Firecracker, with
+virtio-balloon free page reporting) a page the kernel freed is handed back to the hypervisor
+about 2 s later, and the next first touch of it faults in the hypervisor: writing 1 GiB into
+fresh page cache costs 1.1-2.2 s of system time, into pages freed a moment ago 0.17 s. Which copy
+happened to meet just-freed pages used to decide the ratio (the plain copy moved between 340 and
+1,100 MB/s). So before each copy the previous copy's output is deleted, everything is synced to
+disk, and the run waits `--settle` seconds (default 6) until the freed memory has been handed
+back: every copy then writes into fresh pages, and nothing of an earlier copy is still being
+written back to the disk while it runs. The source file stays in the page cache for all (it is
+read, never written, by each copy).
 
 Reported: both throughputs and their ratio (target ≥ 50 %), chat latency p50/p99 during the
-transfer (target p99 ≤ 50 ms), and the host's peak RSS (VmHWM). Bounded: the run gives up after
-`--timeout` seconds.
+transfer (target p99 ≤ 50 ms), the host's peak RSS (VmHWM), and CPU seconds per GB of every
+thread or process involved (system time apart: the first-touch cost lands there). Bounded: the
+run gives up after `--timeout` seconds.
 
 Run: make bench-files  (or python -m benchmarks.files --size 1GiB); --size 100MB to iterate.
 """
@@ -29,6 +41,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -42,10 +55,11 @@ from app.net import HostOptions, JoinOptions  # noqa: E402
 from app.net.files import hash_file  # noqa: E402
 from app.transfer import parse_size  # noqa: E402
 from app.worker import NetWorker  # noqa: E402
-from benchmarks._common import cpu_s, proc_sample  # noqa: E402
+from benchmarks._common import proc_sample  # noqa: E402
 from tests.helpers import Recorder  # noqa: E402
 
 BLOCK = 256 * 1024
+_TICKS = os.sysconf("SC_CLK_TCK")
 PROFILE = os.environ.get("PARLEY_BENCH_PROFILE")  # a folder: each network loop's cProfile there
 
 
@@ -86,8 +100,29 @@ def make_file(path: Path, size: int) -> str:
 # --- the plain TLS copy --------------------------------------------------------------------------
 
 
-def plain_tls_copy(src: Path, dst: Path, data_dir: Path) -> float:
-    """Seconds to copy `src` to `dst` over TLS on loopback (Python's ssl, the host's identity)."""
+@dataclass
+class Copy:
+    """One plain copy: seconds, and (user, system) CPU seconds of its sending and receiving
+    threads."""
+
+    seconds: float
+    send_cpu: tuple[float, float]
+    recv_cpu: tuple[float, float]
+
+
+def _thread_cpu() -> tuple[float, float]:
+    """(user, system) seconds of the calling thread, from /proc (ticks of 10 ms)."""
+    stat = Path(f"/proc/self/task/{threading.get_native_id()}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return int(fields[11]) / _TICKS, int(fields[12]) / _TICKS
+
+
+def _minus(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float]:
+    return a[0] - b[0], a[1] - b[1]
+
+
+def plain_tls_copy(src: Path, dst: Path, data_dir: Path) -> Copy:
+    """Copy `src` to `dst` over TLS on loopback (Python's ssl, the host's identity)."""
     from app.security import load_or_create_identity, server_context
 
     server_ctx = server_context(load_or_create_identity(data_dir))
@@ -96,14 +131,19 @@ def plain_tls_copy(src: Path, dst: Path, data_dir: Path) -> float:
     client_ctx.verify_mode = ssl.CERT_NONE
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
+    send_cpu = (0.0, 0.0)
 
     def serve() -> None:
+        nonlocal send_cpu
+        before = _thread_cpu()
         conn, _ = listener.accept()
         with server_ctx.wrap_socket(conn, server_side=True) as tls, src.open("rb") as fh:
             while block := fh.read(BLOCK):
                 tls.sendall(block)
+        send_cpu = _minus(_thread_cpu(), before)
 
     thread = threading.Thread(target=serve, daemon=True)
+    before = _thread_cpu()
     start = time.perf_counter()
     thread.start()
     raw = socket.create_connection(("127.0.0.1", port))
@@ -111,9 +151,22 @@ def plain_tls_copy(src: Path, dst: Path, data_dir: Path) -> float:
         while data := tls.recv(BLOCK):
             out.write(data)
     elapsed = time.perf_counter() - start
+    recv_cpu = _minus(_thread_cpu(), before)
     thread.join(10)
     listener.close()
-    return elapsed
+    return Copy(elapsed, send_cpu, recv_cpu)
+
+
+def settle(wait: float, *remove: Path) -> None:
+    """Put the machine in the same memory state before every copy: delete what the last copy
+    wrote, write everything dirty to disk, and wait until the pages just freed have been
+    handed back to the hypervisor (free page reporting runs about 2 s after a free), so the
+    next copy meets fresh pages, as the one before it did, and no write-back of an earlier
+    copy runs beside it."""
+    for path in remove:
+        path.unlink(missing_ok=True)
+    os.sync()
+    time.sleep(wait)
 
 
 # --- Parley: the host and the sender, each in its own process -------------------------------------
@@ -172,11 +225,31 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def _user_sys(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of a whole process (every thread, ended ones too)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return int(fields[11]) / _TICKS, int(fields[12]) / _TICKS
+
+
+def _per_gb(cpu: tuple[float, float], size: int) -> str:
+    """ "1.23 (sys 0.45)": CPU seconds per GB, its system part in brackets."""
+    per_gb = 1e9 / size
+    return f"{(cpu[0] + cpu[1]) * per_gb:.2f} (sys {cpu[1] * per_gb:.2f})"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", default="1GiB", help="file size (default 1GiB)")
     parser.add_argument("--ping-every", type=float, default=0.1, help="seconds between pings")
     parser.add_argument("--timeout", type=float, default=300.0, help="give up after this long")
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=6.0,
+        help="seconds to wait (after deleting and syncing) before each copy, so freed memory "
+        "is handed back and every copy meets the same fresh pages (default 6)",
+    )
     args = parser.parse_args()
     size = parse_size(args.size)
     _maybe_profile("receiver")
@@ -184,15 +257,14 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="parley-bench-files-") as tmp_name:
         tmp = Path(tmp_name)
         src = tmp / "big.bin"
+        plain_dst = tmp / "plain-copy.bin"
         print(f"Making a {args.size} file...", flush=True)
         digest = make_file(src, size)
 
-        plain_cpu = cpu_s(os.getpid())
-        plain_s = plain_tls_copy(src, tmp / "plain-copy.bin", tmp / "plain-id")
-        plain_cpu = cpu_s(os.getpid()) - plain_cpu
-        (tmp / "plain-copy.bin").unlink()
-        plain_rate = size / plain_s
-        print(f"plain TLS copy: {plain_s:.2f} s, {plain_rate / 1e6:.0f} MB/s", flush=True)
+        settle(args.settle)
+        before = plain_tls_copy(src, plain_dst, tmp / "plain-id")
+        print(f"plain TLS copy: {before.seconds:.2f} s, {size / before.seconds / 1e6:.0f} MB/s")
+        settle(args.settle, plain_dst)
 
         host_peak_kb = 0
         host_end, host_pipe = ctx.Pipe()
@@ -207,6 +279,7 @@ def main() -> int:
         sender.start()
         status = "timeout"
         elapsed = float("nan")
+        saved = tmp / "bob" / "none"
         arrivals = Arrivals()
         worker = NetWorker(arrivals)
         try:
@@ -224,13 +297,14 @@ def main() -> int:
             arrivals.wait_for(ev.Connected)
             send_pipe.send("go")
             offer = arrivals.wait_for(ev.FileOffered, timeout=args.timeout)
+            settle(args.settle)  # the sender has hashed the file: the same state as the copies
             pids = {"host": host_pid, "sender": sender.pid or 0, "receiver": os.getpid()}
-            cpu = {role: cpu_s(pid) for role, pid in pids.items()}
+            cpu = {role: _user_sys(pid) for role, pid in pids.items()}
             start = time.perf_counter()
             worker.accept_file(offer.number)
             end = arrivals.wait_for(ev.FileEnded, timeout=args.timeout)
             elapsed = time.perf_counter() - start
-            cpu = {role: cpu_s(pid) - cpu[role] for role, pid in pids.items()}
+            cpu = {role: _minus(_user_sys(pid), cpu[role]) for role, pid in pids.items()}
             status = end.status
             saved = Path(end.path or "")
             if status == "received":  # verified by the receiver already; and by us
@@ -245,21 +319,24 @@ def main() -> int:
                 proc.join(15)
                 if proc.is_alive():
                     proc.terminate()
-        # Again after Parley's run: which copy gets pages the system has just freed (cheap to
-        # write into here) and which must fault in fresh ones changes the figures a lot, so
-        # the plain copy runs on both sides of Parley's and the faster one counts.
-        after_s = plain_tls_copy(src, tmp / "plain-copy.bin", tmp / "plain-id")
-        (tmp / "plain-copy.bin").unlink()
-        print(f"plain TLS copy, after: {after_s:.2f} s, {size / after_s / 1e6:.0f} MB/s")
-        plain_s = min(plain_s, after_s)
-        plain_rate = size / plain_s
+        # Again after Parley's run, from the same settled state.
+        settle(args.settle, saved)
+        after = plain_tls_copy(src, plain_dst, tmp / "plain-id")
+        plain_dst.unlink()
+        rate = size / after.seconds / 1e6
+        print(f"plain TLS copy, after: {after.seconds:.2f} s, {rate:.0f} MB/s")
+        best = min(before, after, key=lambda c: c.seconds)
+        plain_rate = size / best.seconds
         parley_rate = size / elapsed
         lat = arrivals.latencies
         print()
-        print(f"| {args.size} through a Parley host (TLS, loopback) | figure |")
+        print(f"| {args.size} through a Parley host (TLS, loopback), settled | figure |")
         print("|---|---|")
-        plain = f"{plain_rate / 1e6:.0f} MB/s ({plain_s:.2f} s)"
-        print(f"| plain TLS copy (Python ssl, same bytes; faster of before/after) | {plain} |")
+        plain = (
+            f"{plain_rate / 1e6:.0f} MB/s (before {size / before.seconds / 1e6:.0f}, "
+            f"after {size / after.seconds / 1e6:.0f})"
+        )
+        print(f"| plain TLS copy (Python ssl, same bytes; the faster counts) | {plain} |")
         parley = f"{parley_rate / 1e6:.0f} MB/s ({elapsed:.2f} s, {status})"
         print(f"| Parley: sender → host → receiver, saved and verified | {parley} |")
         print(f"| Parley / plain TLS | {100 * parley_rate / plain_rate:.0f} % (target ≥ 50 %) |")
@@ -270,11 +347,15 @@ def main() -> int:
                 f"p99 {1000 * percentile(lat, 0.99):.1f} ms (target p99 ≤ 50 ms) |"
             )
         print(f"| host peak RSS (VmHWM) | {host_peak_kb / 1024:.0f} MiB |")
-        per_gb = 1e9 / size
         print(
-            "| CPU s per GB: plain copy (its receiving thread) / Parley sender, host, receiver | "
-            f"{plain_cpu * per_gb:.2f} / {cpu['sender'] * per_gb:.2f}, "
-            f"{cpu['host'] * per_gb:.2f}, {cpu['receiver'] * per_gb:.2f} |"
+            "| CPU s per GB, plain copy (the faster): sending / receiving thread | "
+            f"{_per_gb(best.send_cpu, size)} / {_per_gb(best.recv_cpu, size)} |"
+        )
+        total = tuple(sum(c[i] for c in cpu.values()) for i in (0, 1))
+        print(
+            "| CPU s per GB, Parley: sender / host / receiver (all) | "
+            f"{_per_gb(cpu['sender'], size)} / {_per_gb(cpu['host'], size)} / "
+            f"{_per_gb(cpu['receiver'], size)} ({_per_gb((total[0], total[1]), size)}) |"
         )
         print(f"| machine | {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f} |")
     return 0 if status == "received" else 1

@@ -517,6 +517,7 @@ class _Offer:
     to: str | None  # the one recipient's member key, or None: the whole room
     told: set[int] = field(default_factory=set)  # member ids told of the offer
     done: set[str] = field(default_factory=set)  # member keys that received it or declined
+    began: set[str] = field(default_factory=set)  # member keys that had a stream of it
 
 
 @dataclass
@@ -654,6 +655,7 @@ class Relay:
         if not 0 <= frame.offset <= offer.size:
             return [(member_id, FileEnd(frame.file, "failed", "Bad resume point."))]
         out = self._stop(frame.file, member_id, None)  # an older stream of this member goes
+        offer.began.add(key)
         stream = _Stream(
             next(self._stream_ids), frame.file, member_id, name, frame.offset, 0, offer.sender
         )
@@ -753,19 +755,27 @@ class Relay:
         return [(offer.sender, FileWindow(frame.bytes, stream=stream_id))]
 
     def done(self, member_id: int, name: str, key: str, frame: FileDone) -> list[Out]:
+        """A receiver has every byte. The sender is told, and the receiver too (a `file_end`
+        without `stream`: its ``file_done`` arrived, it need not say it again). A receiver
+        whose connection dropped while its ``file_done`` was on the way says it again once
+        back: its stream has ended by then, so a member that had a stream of this file is
+        believed without one (once: the sender hears it a single time)."""
         stream_id = self._by_receiver.get((frame.file, member_id))
-        if stream_id is None:
-            return []
-        stream = self._streams[stream_id]
-        offer = self._offers[stream.file]
-        self._drop(stream)
+        offer = self._offers.get(frame.file)
+        if offer is None:
+            return [(member_id, FileEnd(frame.file, "gone", "That file is no longer offered."))]
+        if stream_id is not None:
+            self._drop(self._streams[stream_id])
+        elif key in offer.done or key not in offer.began:
+            status = "received" if key in offer.done else "gone"
+            return [(member_id, FileEnd(frame.file, status, ""))]
         if frame.ok:
             offer.done.add(key)
             end = FileEnd(offer.file, "received", f"{name} received {offer.name}.", stream_id, name)
         else:
             text = f"{offer.name} arrived damaged at {name} (its hash did not match)."
             end = FileEnd(offer.file, "failed", text, stream_id, name)
-        return [(offer.sender, end)]
+        return [(offer.sender, end), (member_id, FileEnd(offer.file, end.status, ""))]
 
     def member_left(self, member_id: int, name: str, held: bool) -> list[Out]:
         """A member went: its offers are withdrawn; its streams end (a held member, whose

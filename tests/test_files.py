@@ -56,6 +56,8 @@ class Link(LoopServer):
         self.flipped = False
         self.passed = 0
         self.release = asyncio.Event()
+        self.cut_on_up: bytes | None = None  # joiner -> host bytes that cut every link, unsent
+        self.cut_up = False
         super().__init__()
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -65,6 +67,10 @@ class Link(LoopServer):
         async def up() -> None:
             with contextlib.suppress(OSError):
                 while data := await reader.read(65536):
+                    if self.cut_on_up is not None and self.cut_on_up in data:
+                        self.cut_on_up, self.cut_up = None, True
+                        self._cut_all()  # what held it never reaches the host
+                        return
                     up_w.write(data)
                     await up_w.drain()
             up_w.close()
@@ -104,15 +110,15 @@ class Link(LoopServer):
         self.call(change)
 
     def cut(self) -> None:
-        def cut_all() -> None:
-            for a, b in self.links:
-                for w in (a, b):
-                    w.transport.abort()
-            self.links.clear()
-            self.hold_after = None
-            self.release.set()
+        self.call(self._cut_all)
 
-        self.call(cut_all)
+    def _cut_all(self) -> None:
+        for a, b in self.links:
+            for w in (a, b):
+                w.transport.abort()
+        self.links.clear()
+        self.hold_after = None
+        self.release.set()
 
 
 @pytest.fixture
@@ -327,6 +333,44 @@ def test_a_receiver_cut_off_mid_way_resumes_and_completes(room, links) -> None:
     restarts = [e for e in arec.of(ev.FileProgress) if e.number == number and e.done >= had]
     assert restarts
     assert ended(arec, number, "Bob").status == "received"
+
+
+def test_a_receiver_cut_off_as_its_file_done_goes_out_still_tells_the_sender(room, links) -> None:
+    """Bob has every byte and saved the file, but his connection drops with his file_done on its
+    way (the proxy swallows it and cuts): once back, the host learns it, Ann is told Bob received
+    the file (not left "paused" forever), and Bob is not offered the same file again."""
+    made: list[Link] = []
+
+    def via(port: int) -> int:
+        made.append(links(port))
+        return made[0].port
+
+    (hal, hrec, _), (ann, arec), (bob, brec), tmp = room(via=via, allow_plain=True)
+    link = made[0]
+    link.call(lambda: setattr(link, "cut_on_up", b'"type":"file_done"'))
+    src = make_file(tmp / "src", "last.bin", 3 * CHUNK + 5)
+    ann.send_file(str(src))
+    offer = offered(brec, "last.bin")
+    bob.accept_file(offer.number)
+    done = ended(brec, offer.number)
+    assert done.status == "received", done
+    assert sha(Path(done.path or "")) == sha(src)
+    number = arec.wait_for(ev.FileSending).number
+    arec.wait_for(ev.FileEnded, lambda e: e.number == number and e.status == "paused")
+    assert link.cut_up
+    brec.wait_for(ev.Connected, lambda e: e.resumed)
+    got = ended(arec, number, "Bob")
+    assert (got.status, got.text) == ("received", "Bob received last.bin.")
+    bob.send("back")  # after the host has dealt with everything Bob said on his return
+    arec.wait_for(ev.MessageReceived, lambda e: e.text == "back")
+    hal.send("seen")
+    brec.wait_for(ev.MessageReceived, lambda e: e.text == "seen")
+    assert [e.name for e in brec.of(ev.FileOffered)] == ["last.bin"]
+    assert files_in(tmp / "bob") == ["last.bin"]
+    assert [e.status for e in arec.of(ev.FileEnded) if e.number == number] == [
+        "paused",
+        "received",
+    ]
 
 
 def test_a_flipped_byte_fails_the_transfer_and_leaves_no_file(room, links) -> None:

@@ -356,8 +356,33 @@ def test_decline_cancel_and_done_reach_the_sender() -> None:
     ((_, get),) = relay.accept(0, "Hal", "#0", FileAccept(file_id, 50))
     assert isinstance(get, FileGet)
     assert get.offset == 50
-    (done,) = relay.done(0, "Hal", "#0", FileDone(file_id, True))
+    done, heard = relay.done(0, "Hal", "#0", FileDone(file_id, True))
     assert done == (1, FileEnd(file_id, "received", "Hal received a.bin.", get.stream, "Hal"))
+    assert heard == (0, FileEnd(file_id, "received", ""))  # the receiver may stop saying it
+
+
+def test_a_file_done_said_again_after_a_drop_reaches_the_sender_once() -> None:
+    """Bob's connection dropped with his file_done on its way: his stream ended (Ann heard
+    "paused"). Back, he says it again: Ann hears "received" once; saying it once more, or a
+    member who never had a stream of the file saying it, tells Ann nothing."""
+    relay = Relay()
+    file_id = _offer(relay)
+    relay.accept(2, "Bob", "tb", FileAccept(file_id))
+    ((_, paused),) = relay.member_left(2, "Bob", held=True)
+    assert isinstance(paused, FileEnd)
+    assert paused.status == "paused"
+    out = relay.done(5, "Bob", "tb", FileDone(file_id, True))  # back, with a new id
+    assert out == [
+        (1, FileEnd(file_id, "received", "Bob received a.bin.", None, "Bob")),
+        (5, FileEnd(file_id, "received", "")),
+    ]
+    assert relay.done(5, "Bob", "tb", FileDone(file_id, True)) == [
+        (5, FileEnd(file_id, "received", ""))
+    ]
+    assert relay.done(0, "Hal", "#0", FileDone(file_id, True)) == [
+        (0, FileEnd(file_id, "gone", ""))
+    ]
+    assert relay.done(5, "Bob", "tb", FileDone(99, True))[0][1].status == "gone"  # type: ignore[union-attr]
 
 
 def test_a_sender_that_leaves_withdraws_its_offers_for_everyone_told() -> None:

@@ -172,6 +172,9 @@ class Transfers:
         self._tasks: set[asyncio.Task[None]] = set()
         self._pumping: asyncio.Handle | None = None
         self._disk_thread: concurrent.futures.ThreadPoolExecutor | None = None
+        # file -> ok: files whose file_done the host has not yet acknowledged (a file_end
+        # without stream); said again after a reconnect, in case the drop swallowed it
+        self._unconfirmed: dict[int, bool] = {}
         self.online = True
         self.refuse_files: str | None = None  # why files cannot go through this host, if so
 
@@ -227,7 +230,7 @@ class Transfers:
         self.post(ev.FileProgress(number, item.offer.sender or "", True, 0, item.offer.size))
         self._send(FileAccept(item.machine.file, 0))
         if item.machine.complete:  # an empty file: nothing will come, and nothing needs to
-            self._send(FileDone(item.machine.file, item.machine.verified))
+            self._done(item.machine)
             self._finish_in(item)
 
     def decline(self, number: int) -> None:
@@ -282,8 +285,8 @@ class Transfers:
             self._ended(frame)
 
     def _offered(self, frame: FileOffer) -> None:
-        if frame.file is None or frame.file in self._in_by_file:
-            return  # told again after a reconnect: the card is there already
+        if frame.file is None or frame.file in self._in_by_file or frame.file in self._unconfirmed:
+            return  # told again after a reconnect: the card is there already (or it is saved)
         item = _In(next(self._numbers), frame)
         self._in[item.number] = item
         self._in_by_file[frame.file] = item
@@ -335,6 +338,7 @@ class Transfers:
             return
         replies = machine.stored(n)
         if machine.complete:
+            self._unconfirmed[machine.file] = machine.verified
             self._finish_in(item)
         else:
             self._progress_in(item)
@@ -343,6 +347,11 @@ class Transfers:
         if item.restart_due and item.pending == 0 and item.state == "receiving":
             item.restart_due = False
             self._send(machine.restart())
+
+    def _done(self, machine: Incoming) -> None:
+        """Say every byte came (and whether it matched); kept until the host says it heard."""
+        self._unconfirmed[machine.file] = machine.verified
+        self._send(FileDone(machine.file, machine.verified))
 
     def _progress_in(self, item: _In, force: bool = False) -> None:
         assert item.machine is not None
@@ -398,6 +407,8 @@ class Transfers:
                 out.speeds.pop(frame.stream, None)
             self.post(ev.FileEnded(out.number, frame.status, frame.text, frame.by))
             return
+        if self._unconfirmed.pop(frame.file, None) is not None:
+            return  # the host heard our file_done
         item = self._in_by_file.get(frame.file)
         if item is not None and item.state != "over":
             status = "failed" if frame.status == "gone" else frame.status
@@ -503,8 +514,14 @@ class Transfers:
                 self.post(ev.FileEnded(item.number, "paused", text, item.offer.sender, True))
 
     def welcomed(self, resumed: bool) -> None:
-        """In the room again: resume what was paused (as the same member), or give it up."""
+        """In the room again: resume what was paused (as the same member), or give it up; a
+        file_done the host never acknowledged is said again (the drop may have swallowed it)."""
         self.online = True
+        if resumed:
+            for file_id, ok in self._unconfirmed.items():
+                self._send(FileDone(file_id, ok))
+        else:  # another host, or the same one afresh: its numbers may mean other files now
+            self._unconfirmed.clear()
         for item in list(self._in.values()):
             if item.state == "over":
                 continue

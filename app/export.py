@@ -16,8 +16,10 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from app import events as ev
+if TYPE_CHECKING:
+    from app import events as ev  # only named in hints: the window builds an ExportLog at once
 
 KEEP = 20_000  # lines an ExportLog holds (the oldest go first)
 TEXT_SUFFIXES = (".txt", ".text", ".log")

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from app.protocol import clean_text
-
 MAX_INSTANCE = 63  # bytes: the DNS-SD limit for an instance name
 
 
@@ -15,7 +13,13 @@ def default_room_name(person: str) -> str:
 def trim_room_name(name: str) -> str:
     """`name` cut to what fits a DNS-SD instance name (63 bytes of UTF-8), without dots at its
     ends (some resolvers trip over them) and without control characters."""
-    name = " ".join(clean_text(name).split())
+    if not name.isprintable():  # the window's hint, drawn before its first paint, never is
+        # `clean_text` would return printable text as it is; importing it loads the protocol
+        # (its dataclasses and `regex`), which the first screen has no other use for.
+        from app.protocol import clean_text
+
+        name = clean_text(name)
+    name = " ".join(name.split())
     data = name.encode("utf-8")[:MAX_INSTANCE]
     return data.decode("utf-8", "ignore").strip(" .")
 

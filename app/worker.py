@@ -22,8 +22,6 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
-from app import events as ev
-
 if TYPE_CHECKING:
     import asyncio
 
@@ -106,6 +104,8 @@ class NetWorker:
         def run() -> None:
             session = self._session
             if session is None or session.closed.is_set():
+                from app import events as ev
+
                 self._post(ev.ErrorShown("Not in a chat: host or join first."))
                 return
             action(session.transfers)
@@ -196,6 +196,8 @@ class NetWorker:
                 await self._discovery.stop_browsing()
         except Exception as exc:  # e.g. zeroconf missing from a broken install: say so
             log.exception("browsing failed")
+            from app import events as ev
+
             self._post(ev.NoticeShown(f"Cannot look for rooms on the network: {exc}"))
 
     async def _open_host(self, options: HostOptions) -> None:
@@ -213,11 +215,15 @@ class NetWorker:
             await session.start()
         except Exception as exc:  # a bug must not leave the front end waiting forever
             log.exception("session failed to start")
+            from app import events as ev
+
             self._post(ev.Failed(f"Something went wrong: {exc}"))
 
     def _send(self, text: str, to: str | None = None) -> None:
         session = self._session
         if session is None or session.closed.is_set():
+            from app import events as ev
+
             self._post(ev.ErrorShown("Not in a chat: host or join first."))
             return
         session.say(text, to)

@@ -11,12 +11,14 @@ import threading
 import tkinter as tk
 from collections.abc import Callable
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from app import events as ev
 from app.gui.window import ChatWindow
 from app.settings import SettingsStore
 from app.worker import NetWorker
+
+if TYPE_CHECKING:
+    from app import events as ev  # imported by the window once events come, after the paint
 
 
 def run_window(args: argparse.Namespace) -> int:

@@ -14,12 +14,18 @@ import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from app import events as ev
 from app.address import parse_address, parse_port
 from app.invite import Invite, is_invite, parse_invite
-from app.protocol import check_name, is_bye, is_command, name_key, not_encrypted_warning
+
+if TYPE_CHECKING:
+    from app import events as ev
+
+# The window draws its first screen from this module before anything has happened, so it must
+# not import the protocol, its names (`regex`) or the events (dataclasses by the score): they
+# cost tens of milliseconds before the window shows (tests/gui/test_startup.py checks that).
+# The functions that need them import them where they run: on Start, on Send, on an event.
 
 Mode = Literal["host", "join"]
 State = Literal["idle", "starting", "in_room"]
@@ -141,6 +147,8 @@ def check_fields(
                     errors["address"] = "Port must be a number from 1 to 65535 when joining."
     if mode == "join" and plain and password and "plain" not in errors:
         errors["password"] = PLAIN_WITH_PASSWORD
+    from app.names import check_name
+
     try:
         name = check_name(name)
     except ValueError as exc:
@@ -281,7 +289,14 @@ def split_join_target(text: str) -> tuple[str, int | None]:
 
 def colour_for(name: str) -> str:
     """The same name gets the same colour in every window, on every run."""
-    return PALETTE[zlib.crc32(name_key(name).encode("utf-8")) % len(PALETTE)]
+    return PALETTE[zlib.crc32(_name_key(name).encode("utf-8")) % len(PALETTE)]
+
+
+def _name_key(name: str) -> str:
+    """`app.names.name_key`, imported on first use (it loads `regex`)."""
+    from app.names import name_key
+
+    return name_key(name)
 
 
 class NameColours:
@@ -303,11 +318,11 @@ class NameColours:
         self._slots: dict[str, int] = {}  # name -> slot, until the next update or rename
 
     def preferred(self, name: str) -> int:
-        return zlib.crc32(name_key(name).encode("utf-8")) % self.slots
+        return zlib.crc32(_name_key(name).encode("utf-8")) % self.slots
 
     def update(self, members: Iterable[str]) -> None:
         self._slots.clear()
-        present = {name_key(m): m for m in members}
+        present = {_name_key(m): m for m in members}
         self._given = {k: v for k, v in self._given.items() if k in present}
         for key, name in present.items():
             if key in self._given:
@@ -324,16 +339,16 @@ class NameColours:
     def rename(self, old: str, new: str) -> None:
         """/nick keeps the person's colour."""
         self._slots.clear()
-        slot = self._given.pop(name_key(old), None)
+        slot = self._given.pop(_name_key(old), None)
         if slot is not None:
-            self._given[name_key(new)] = slot
+            self._given[_name_key(new)] = slot
 
     def slot(self, name: str) -> int:
         """Cached per name: every message asks, and `name_key` (NFKC, casefold, the TR39
         skeleton) is the dearest part of drawing a line in a flood."""
         slot = self._slots.get(name)
         if slot is None:
-            key = name_key(name)
+            key = _name_key(name)
             slot = self._given.get(key)
             if slot is None:
                 slot = zlib.crc32(key.encode("utf-8")) % self.slots
@@ -559,6 +574,9 @@ class SessionView:
 
     def apply(self, event: object) -> list[Line]:
         """Update the state for `event`; events this view does not know show nothing."""
+        from app import events as ev
+        from app.protocol import is_bye, is_command, not_encrypted_warning
+
         if isinstance(event, ev.Hosting):
             return self._hosting(event)
         if isinstance(event, ev.Connecting):
@@ -753,11 +771,15 @@ class SessionView:
             )
         unencrypted = tuple(m for m in event.plain if m != event.name)
         if unencrypted and event.safety_code is not None:
+            from app.protocol import not_encrypted_warning
+
             lines.append(Line("error", not_encrypted_warning(unencrypted)))
         return lines
 
     def message(self, event: ev.MessageReceived) -> list[Line]:
         """`apply` for a message, without asking what the event is (a flood's events)."""
+        from app.protocol import is_bye
+
         if event.mine and event.id is not None and event.id in self._pending:
             self._pending.discard(event.id)
             self._remember_seen(self._seen_key(event))
@@ -775,6 +797,8 @@ class SessionView:
 
     def _earlier(self, event: ev.MessageReceived) -> list[Line]:
         """History on joining: under one divider, and never twice in this window."""
+        from app.protocol import is_bye
+
         key = self._seen_key(event)
         if key in self._seen:
             return []

@@ -15,10 +15,12 @@ import tkinter as tk
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from tkinter import ttk
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from app import events as ev
 from app.gui import theme
+
+if TYPE_CHECKING:
+    from app import events as ev  # only named in hints: not imported before the first paint
 
 LOCK_PIXELS = (  # a 12x12 padlock ("#": body, "o": shackle), drawn rather than a glyph that
     "...oooooo...",  # many fonts lack

@@ -15,11 +15,14 @@ from __future__ import annotations
 import tkinter as tk
 from collections.abc import Callable
 from tkinter import ttk
+from typing import TYPE_CHECKING
 
-from app import events as ev
 from app.gui import theme
 from app.gui.room_browser import Recent, RecentList, RoomList
 from app.worker import NetWorker
+
+if TYPE_CHECKING:
+    from app import events as ev
 
 ROOM_HINT = "Leave empty for “{default}”."
 
@@ -122,6 +125,8 @@ class StartScreen(ttk.Frame):
 
     def handle(self, event: object) -> bool:
         """Take the browser's events; True when `event` was one."""
+        from app import events as ev  # here, not above: not before the window's first paint
+
         if isinstance(event, ev.RoomFound):
             self.rooms.found(event)
             return True

@@ -25,7 +25,14 @@ from app.export import HTML_SUFFIXES, Entry
 from app.gui import theme
 from app.gui.logic import Line
 from app.gui.transcript import Transcript
-from app.names import name_key
+
+
+def name_key(name: str) -> str:
+    """`app.names.name_key`, imported on first use: it loads `regex` (and the tabs are built
+    before the window's first paint, their first private conversation long after it)."""
+    from app.names import name_key as key
+
+    return key(name)
 
 ROOM_TAB = "Room"
 

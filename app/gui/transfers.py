@@ -20,14 +20,16 @@ import sys
 import tkinter as tk
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from tkinter import filedialog, ttk
-from typing import Protocol
+from tkinter import ttk
+from typing import TYPE_CHECKING, Protocol
 
-from app import events as ev
 from app.gui import theme
-from app.transfer import describe_progress, format_size
 
-FILE_EVENTS = (ev.FileOffered, ev.FileSending, ev.FileProgress, ev.FileEnded)
+if TYPE_CHECKING:
+    from app import events as ev
+
+# Built with the window, before its first paint: the events and `app.transfer` (the file
+# frames' dataclasses) are imported where a file event is handled, not here.
 BAR_STYLE = "Card.Horizontal.TProgressbar"
 
 
@@ -58,6 +60,8 @@ def open_folder(path: str) -> None:
 
 
 def ask_files(parent: tk.Misc, title: str) -> Sequence[str]:
+    from tkinter import filedialog
+
     return filedialog.askopenfilenames(parent=parent, title=title) or ()
 
 
@@ -78,6 +82,8 @@ class _Row:
         self.frame.columnconfigure(1, weight=1)
 
     def show(self, event: ev.FileProgress) -> None:
+        from app.transfer import describe_progress
+
         fraction = 1.0 if event.size == 0 else event.done / event.size
         self.bar.configure(value=int(fraction * 1000))
         self.figures.configure(
@@ -251,6 +257,9 @@ class Transfers:
     # --- events ---------------------------------------------------------------------------------
 
     def handle(self, event: ev.Event) -> None:
+        from app import events as ev
+        from app.transfer import format_size
+
         if isinstance(event, ev.FileOffered):
             you = " you" if event.private else ""
             self._card(

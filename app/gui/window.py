@@ -47,7 +47,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from app import __version__
-from app import events as ev
 from app.address import DEFAULT_PORT, local_addresses, parse_port
 from app.assets import asset_path
 from app.export import ExportLog, export
@@ -86,17 +85,20 @@ from app.gui.tabs import (
     bind_member_list,
     export_entry,
 )
-from app.gui.transfers import FILE_EVENTS, Transfers
+from app.gui.transfers import Transfers
 from app.notify import DesktopNotifications, Notifier, NotifyPolicy, describe
 from app.room_names import default_room_name, trim_room_name
 from app.settings import Settings, SettingsStore
 from app.worker import NetWorker
 
 if TYPE_CHECKING:
+    from app import events as ev
     from app.net import HostOptions, JoinOptions
 
 # The network stack (asyncio, TLS, crypto) is imported after the window's first paint
-# (`app.gui.launch`) or when a room starts, never before the window shows: start-up time.
+# (`app.gui.launch`) or when a room starts, never before the window shows: start-up time. The
+# events and the protocol (dataclasses by the score, `regex`) are not needed to draw the first
+# screen either: the methods that handle events import them (tests/gui/test_startup.py).
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +106,6 @@ TITLE = "Parley"
 ENTRY_HINT = "Host or join a chat to send messages."
 ICONS = ("icon-256.png", "icon-128.png", "icon-64.png", "icon-48.png", "icon-32.png", "icon-16.png")
 ABOUT_ICON = "icon-64.png"
-MEMBERS_CHANGE = (ev.MemberJoined, ev.MemberLeft, ev.MemberRenamed, ev.Connected, ev.Hosting)
 STATUS_ROOM = 320  # pixels the status needs beside the badges, or they go below it
 ENTRY_LINES = (1, 5)  # the message box grows with its text from one line up to five
 
@@ -495,6 +496,7 @@ class ChatWindow:
         """The connection doctor's words (see app/doctor.py): for a host, its addresses by
         interface and any firewall in the way; after a failed join, what is likely."""
         from app import doctor
+        from app import events as ev
 
         if isinstance(event, ev.Hosting):
             notes = doctor.share_notes(event.addresses)
@@ -931,6 +933,8 @@ class ChatWindow:
             self.transcript.add(lines)
 
     def _handle(self, event: ev.Event) -> None:
+        from app import events as ev
+
         if type(event) is ev.MessageReceived:  # a flood's events: only what a message needs
             lines = self.view.message(event)
             self._lines += lines
@@ -942,7 +946,7 @@ class ChatWindow:
         if isinstance(event, ev.Connected):
             self._remember_room(event)
         self._lines += self._doctor(event)
-        if isinstance(event, FILE_EVENTS):
+        if isinstance(event, ev.FileOffered | ev.FileSending | ev.FileProgress | ev.FileEnded):
             self.files.handle(event)
         elif isinstance(event, ev.Hosting | ev.Connecting):
             self.files.session_started()
@@ -961,7 +965,9 @@ class ChatWindow:
             self._name_changed(before)
         if isinstance(event, ev.MemberRenamed):
             self.name_colours.rename(event.old, event.new)
-        if isinstance(event, MEMBERS_CHANGE):
+        if isinstance(
+            event, ev.MemberJoined | ev.MemberLeft | ev.MemberRenamed | ev.Connected | ev.Hosting
+        ):
             self.name_colours.update(self.view.members)  # before their lines are drawn
         if isinstance(event, ev.Hosting):  # the title names the room by its own name
             self.view.room = trim_room_name(self.room_name.get())

@@ -13,6 +13,9 @@ it: WM_DELETE_WINDOW. Prints medians side by side with the file sizes and the ma
 1 if Parley misses a target: start-up within 1.3x of the hello window's, mapped and drawn, with
 the temp folder on disk and on a RAM disk (/dev/shm, where there is one), file under 25 MB.
 `python -m benchmarks.startup_phases` splits the time into unpacking, Python and the window.
+`--before OLD_EXE` times an older build too, interleaved with the others in the same sitting
+(its ratios are printed, not judged): a before/after comparison that the machine's drift cannot
+skew. `--runs 5` for a quick look.
 
 Both unpack themselves on every start (into $TMPDIR), which is most of either's start-up time:
 the ratio is smaller on a slow temp disk than on a RAM disk (try TMPDIR=/dev/shm).
@@ -182,16 +185,25 @@ def main() -> int:
         action="append",
         help="temp folder to unpack into (repeat; default: the usual one and /dev/shm)",
     )
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="an older build of Parley to time in the same runs (e.g. one built from main)",
+    )
     args = parser.parse_args()
     parley = args.exe.resolve()
     if not parley.is_file():
         sys.exit(f"{parley} does not exist: build it first with `make exe`")
+    before = args.before.resolve() if args.before else None
+    if before is not None and not before.is_file():
+        sys.exit(f"{before} does not exist")
+    labels = ["Parley", "hello window"] + (["Parley before"] if before else [])
 
     hello = build_hello()
     home = Path(tempfile.mkdtemp(prefix="parley-bench-"))  # keep the user's settings untouched
     folders = temp_folders(args.tmpdir)
     times: dict[tuple[str, str], list[tuple[float, float]]] = {
-        (folder, label): [] for folder in folders for label in ("Parley", "hello window")
+        (folder, label): [] for folder in folders for label in labels
     }
     with xvfb() as display_name:
         env = {
@@ -205,6 +217,8 @@ def main() -> int:
         }
         with XWatcher(display_name) as watcher:
             candidates = [("Parley", parley, "Parley"), ("hello window", hello, "Hello window")]
+            if before is not None:
+                candidates.append(("Parley before", before, "Parley"))
             for folder in folders:
                 there = {**env, "TMPDIR": folder}
                 for _label, exe, title in candidates:  # one untimed launch each: warm caches
@@ -217,6 +231,8 @@ def main() -> int:
     shutil.rmtree(home, ignore_errors=True)
 
     sizes = {"Parley": parley.stat().st_size, "hello window": hello.stat().st_size}
+    if before is not None:
+        sizes["Parley before"] = before.stat().st_size
     print(f"\nMachine: {machine()}; Python {platform.python_version()}")
     print(
         f"Median of {args.runs} launches (min-max): launch -> the window mapped (MapNotify), "
@@ -227,7 +243,7 @@ def main() -> int:
     for folder in folders:
         print(f"Unpacking into {temp_filesystem(folder)}:")
         medians: dict[tuple[str, int], float] = {}
-        for label in ("Parley", "hello window"):
+        for label in labels:
             cells = []
             for which in (0, 1):
                 values = [run[which] for run in times[(folder, label)]]
@@ -237,7 +253,7 @@ def main() -> int:
                     f"({min(values) * 1000:.0f}-{max(values) * 1000:.0f})"
                 )
             print(
-                f"  {label:<13} mapped {cells[0]:<18} drawn {cells[1]:<18} "
+                f"  {label:<14} mapped {cells[0]:<18} drawn {cells[1]:<18} "
                 f"size {sizes[label] / 1e6:5.1f} MB"
             )
         for which, what in ((0, "mapped"), (1, "drawn")):
@@ -245,6 +261,9 @@ def main() -> int:
             ok_time = ok_time and ratio <= MAX_RATIO
             met = verdict[ratio <= MAX_RATIO]
             print(f"  Parley / hello, {what:<6} = {ratio:.2f}x (target <= {MAX_RATIO}x): {met}")
+            if before is not None:
+                old = medians[("Parley before", which)] / medians[("hello window", which)]
+                print(f"  (before: {old:.2f}x)")
     size_mb = sizes["Parley"] / 1e6
     ok_size = size_mb < MAX_MB
     print(f"Parley size {size_mb:.1f} MB (target < {MAX_MB:.0f} MB): {verdict[ok_size]}")

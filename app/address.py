@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 DEFAULT_PORT = 5151
@@ -60,6 +61,12 @@ def local_addresses(bind: str | None, port: int) -> list[str]:
     in the engine, so that the window can show them before the network stack is imported)."""
     if bind not in (None, "", "0.0.0.0", "::"):
         return [format_address((bind, port))]
+    v4, v6 = _listed.take() or _machine_ips()
+    return [f"{ip}:{port}" for ip in v4] + [f"[{ip}]:{port}" for ip in v6] or [f"127.0.0.1:{port}"]
+
+
+def _machine_ips() -> tuple[list[str], list[str]]:
+    """This machine's IPv4 and IPv6 addresses, without loopback and link-local ones."""
     import ifaddr
 
     v4: list[str] = []
@@ -68,9 +75,59 @@ def local_addresses(bind: str | None, port: int) -> list[str]:
         for ip in adapter.ips:
             if isinstance(ip.ip, str):
                 if not ip.ip.startswith("127."):
-                    v4.append(f"{ip.ip}:{port}")
+                    v4.append(ip.ip)
             else:
                 addr = ip.ip[0]
                 if addr != "::1" and not addr.lower().startswith("fe80"):
-                    v6.append(f"[{addr}]:{port}")
-    return v4 + v6 or [f"127.0.0.1:{port}"]
+                    v6.append(addr)
+    return v4, v6
+
+
+class _Listing:
+    """The first listing of the addresses, made on a thread while the window is being built.
+
+    The first call of `ifaddr` costs about 20 ms, most of it `ldconfig -p` (ctypes looking for
+    libc), a process of its own that runs on another core while Tk builds the widgets: begun
+    before them, the addresses are ready for the window's first paint instead of changing it
+    20-30 ms later. The result is used once; later listings ask again (by then in 0.2 ms)."""
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None
+        self._result: tuple[list[str], list[str]] | None = None
+
+    def begin(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="parley-addresses", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._result = _machine_ips()
+        except Exception:  # the window lists them again itself, and says why if that fails
+            self._result = None
+
+    def ready(self) -> bool:
+        """Begun and finished: `take` returns at once."""
+        return self._thread is not None and not self._thread.is_alive()
+
+    def take(self) -> tuple[list[str], list[str]] | None:
+        """The listing made on the thread (waiting for it to finish), once; else None."""
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return None
+        thread.join()
+        result, self._result = self._result, None
+        return result
+
+
+_listed = _Listing()
+
+
+def list_addresses_soon() -> None:
+    """Start listing this machine's addresses on a thread (see `_Listing`)."""
+    _listed.begin()
+
+
+def addresses_listed() -> bool:
+    """Whether the listing `list_addresses_soon` began has finished."""
+    return _listed.ready()

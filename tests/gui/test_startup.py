@@ -6,12 +6,13 @@ import json
 import os
 import subprocess
 import sys
+import time
 import tkinter as tk
 from collections.abc import Iterable
 from pathlib import Path
 from tkinter import ttk
 
-from app import deferred
+from app import address, deferred
 from app.gui.launch import _after_first_paint
 from tests.gui.conftest import MakeWindow
 from tests.gui.tk_helpers import pump_until
@@ -121,3 +122,17 @@ def test_the_window_is_painted_before_the_events_the_protocol_and_regex_are_impo
     tmp_path: Path,
 ) -> None:
     assert loaded_at_first_paint(ENGINE_MODULES, tmp_path) == []
+
+
+def test_the_addresses_listed_on_a_thread_during_the_build_are_the_ones_listed_directly() -> None:
+    # The app begins listing them before building the window, so the first paint shows them;
+    # that listing is used once, and whatever lists them later asks the system again.
+    address.list_addresses_soon()
+    deadline = time.monotonic() + 30
+    while not address.addresses_listed():
+        assert time.monotonic() < deadline, "the listing thread never finished"
+        time.sleep(0.005)
+    from_thread = address.local_addresses(None, 6000)
+    assert not address.addresses_listed()  # taken
+    assert from_thread == address.local_addresses(None, 6000)
+    assert all(a.endswith(":6000") for a in from_thread)

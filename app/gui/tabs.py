@@ -34,6 +34,7 @@ def name_key(name: str) -> str:
 
     return key(name)
 
+
 ROOM_TAB = "Room"
 
 

@@ -502,22 +502,36 @@ class Room:
         """Lines from one member that `plain_line` passed (and gave), in order, as `say`
         gives them without a message id: numbered, logged and sent to everyone else, in one
         pass (a flood's lines, stamped together at one time)."""
+        chats = self.stamp_plain(member_id, texts)
+        if not chats:
+            return []
+        others = self._ids(exclude=member_id)
+        return [Send(others, chat) for chat in chats]
+
+    def stamp_plain(self, member_id: int, texts: list[str]) -> list[Chat]:
+        """What `say_plain` sends, without the sends: the chats, numbered and logged, for
+        everyone in the room (`everyone()`) but `member_id`. The host joins a loop turn's
+        such chats into one piece per kind of member (`Host._cast_chats`)."""
         member = self._members.get(member_id)
         if member is None or self.ended or not texts:
             return []
-        others = self._ids(exclude=member_id)
         now = self._clock()
         name, token = member.name, member.token
         append, journal = self.log.append, self.journal
-        sends: list[Send] = []
+        chats: list[Chat] = []
         for text in texts:
             self._seq += 1
             chat = Chat(self._seq, name, text, now)
             append(chat)
             if journal is not None:
                 journal.record(chat, token)
-            sends.append(Send(others, chat))
-        return sends
+            chats.append(chat)
+        return chats
+
+    def everyone(self) -> tuple[int, ...]:
+        """The members' ids in the room's order. The same tuple object until the member list
+        changes, so `is` tells a caller that it did not."""
+        return self._ids()
 
     def _stamp(
         self, member: Member, text: str, msg_id: str | None, to: str | None = None

@@ -255,6 +255,11 @@ class RoomLog(_Database):
         elif len(self._pending) == 1:
             self.on_pending()
 
+    @property
+    def pending(self) -> bool:
+        """`record` was given messages that are not committed yet."""
+        return bool(self._pending)
+
     def flush(self) -> None:
         """Write what `record` was given, in one transaction."""
         rows, self._pending = self._pending, []

@@ -20,7 +20,9 @@ Writes are gathered per loop iteration: what anyone is sent goes into its peer's
 host-level flush (`flush_writes`) sends each peer's output in one send, a plain peer's straight
 on its socket while its transport holds nothing (the rest, if the socket takes only part, goes to
 the transport, behind which everything later queues). A read's plain chat lines are stamped by
-the room together and each member gets them in one piece (`_received_lines`, `_deliver_chats`).
+the room together (`_received_lines`), and a turn's chats for everyone but their sender wait
+together (`_cast_chats`) until the flush or anything else written seals them (`_seal`): each
+kind of member's bytes are made once, and each member gets them in one piece, less its own.
 
 Writes never wait: each transport buffers what it cannot send yet, and a peer whose buffer passes
 `write_cap` (64 KiB) makes the room wait for it (backpressure: the host reads from no one, so
@@ -265,6 +267,19 @@ class ReadBudget:
             self._renew()
 
 
+class _Cast:
+    """A loop turn's chats for everyone but their sender, not yet handed to the members
+    (`Host._cast_chats`, `Host._seal`): `base` is the room's member list when the first was
+    added (None: nothing pending), `senders[i]` sent the chats `groups[i]`."""
+
+    __slots__ = ("base", "groups", "senders")
+
+    def __init__(self) -> None:
+        self.base: tuple[int, ...] | None = None
+        self.senders: list[int] = []
+        self.groups: list[list[Chat]] = []
+
+
 class _Peer(asyncio.Protocol):
     """One connection at the host. Knows bytes and its own buffer; the Host knows the room."""
 
@@ -303,7 +318,7 @@ class _Peer(asyncio.Protocol):
         self.last_heard = time.monotonic()
         self.lost = asyncio.get_running_loop().create_future()
         self.timers: list[asyncio.TimerHandle] = []
-        self._out: list[bytes] = []  # written this loop iteration, sent together by _flush
+        self._out: list[bytes | memoryview] = []  # written this turn, sent together by _flush
         self.replaying: _Replaying | None = None
 
     @property
@@ -338,7 +353,7 @@ class _Peer(asyncio.Protocol):
         # A file chunk's payload is not the room's: it waits in its transfer's lane, bounded
         # by the window, and goes out only into an empty connection (app/net/host_files.py).
         self.host.reading.took(len(data) - self.parser.counted)
-        if len(messages) > 1:
+        if len(messages) > 1 or (messages and self.admitted):
             self.host.received_together(self, messages)
             return
         for msg in messages:
@@ -371,11 +386,19 @@ class _Peer(asyncio.Protocol):
         the host's one flush for all peers (`Host.flush_writes`)."""
         if self.closing or self.transport is None or not data:
             return
+        if self.host._cast.base is not None:  # the turn's chats first: the room's order
+            self.host._seal()
         if not self._out:
             self.host.written(self)
         self._out.append(data)
 
     def _flush(self) -> None:
+        host = self.host
+        if host._cast.base is not None:
+            host._seal()
+        if not self._out:
+            return
+        host.commit()  # what these bytes carry is in the room log before anyone gets it
         out, self._out = self._out, []
         transport = self.transport
         if not out or transport is None or transport.is_closing():
@@ -472,6 +495,8 @@ class Host:
         )
         self._batch: list[Send] | None = None  # deliveries held by received_together
         self._written: list[_Peer] = []  # peers written to this loop iteration, to flush
+        self._flush_due = False  # flush_writes is scheduled
+        self._cast = _Cast()  # this turn's chats for everyone but their sender (_seal)
         # "X joined" (and X's welcome), held for _announce_arrivals
         self._arrivals: list[tuple[int, Send, list[Send] | None]] = []
         self._arrivals_timer: asyncio.TimerHandle | None = None
@@ -1187,9 +1212,20 @@ class Host:
 
     def written(self, peer: _Peer) -> None:
         """`peer` has output waiting: one flush per loop iteration sends every peer's."""
-        if not self._written:
-            asyncio.get_running_loop().call_soon(self.flush_writes)
+        self._schedule_flush()
         self._written.append(peer)
+
+    def _schedule_flush(self) -> None:
+        if not self._flush_due:
+            self._flush_due = True
+            asyncio.get_running_loop().call_soon(self.flush_writes)
+
+    def commit(self) -> None:
+        """Commit the room log's pending messages (a no-op when none): done before any
+        bytes go out, so a message that reached anyone survives the host being killed."""
+        room_log = self.log
+        if room_log is not None and room_log.pending:
+            room_log.flush()
 
     def _post_soon(self, event: ev.Event) -> None:
         """Post `event` to the front end once this iteration's writes are sent."""
@@ -1202,7 +1238,7 @@ class Host:
         self._posts.append(event)
 
     def _post_pending(self) -> None:
-        if self._written:
+        if self._written or self._cast.base is not None:
             self.flush_writes()
         posts, self._posts = self._posts, []
         if len(posts) > 1 and self._post_many is not None:
@@ -1214,6 +1250,9 @@ class Host:
     def flush_writes(self) -> None:
         """Send what was written to each peer in this loop iteration, one send per peer (a
         peer flushed earlier, by `close` or `write_now`, has nothing left to send)."""
+        self._flush_due = False
+        if self._cast.base is not None:
+            self._seal()
         written, self._written = self._written, []
         for peer in written:
             peer._flush()
@@ -1255,16 +1294,110 @@ class Host:
                     ):
                         plain.append(text)
                     else:
-                        self._deliver(room.say_plain(peer.id, plain))
+                        self._cast_plain(peer, plain)
                         plain = []
                         self._too_fast(peer)
                     continue
             if plain:
-                self._deliver(room.say_plain(peer.id, plain))
+                self._cast_plain(peer, plain)
                 plain = []
             self.received(peer, msg)
         if plain and not peer.closing:
-            self._deliver(room.say_plain(peer.id, plain))
+            self._cast_plain(peer, plain)
+
+    # --- a turn's chats for everyone, joined ----------------------------------------------
+    #
+    # A flood's chats are for everyone but their sender. Handing each read's lines to each
+    # member costs a step per member per read; instead the turn's such chats wait in
+    # `_cast` and `_seal` hands them on once: each kind of member's encoding is made once
+    # and joined, and each member gets that one piece, or, if it sent some of them, the
+    # pieces around its own (slices of the same bytes). Anything else written to anyone
+    # seals the cast first, and so does a change of the member list, so every member gets
+    # everything in the room's order and a member gets only chats stamped while it was in.
+
+    def _cast_plain(self, peer: _Peer, texts: list[str]) -> None:
+        """Stamp `texts` (lines `Room.plain_line` passed) from `peer` for everyone else.
+        What this read caused before them is delivered first, in order."""
+        batch = self._batch
+        if batch:
+            held = batch[:]
+            batch.clear()
+            self._batch = None
+            try:
+                self._deliver_together(held)
+            finally:
+                self._batch = batch
+        chats = self.room.stamp_plain(peer.id, texts)
+        if chats:
+            self._cast_chats(peer.id, chats)
+
+    def _cast_chats(self, sender: int, chats: list[Chat]) -> None:
+        """`chats` (stamped just now) for everyone in the room but `sender`, this turn."""
+        if self._arrivals:  # held "X joined" first: the room's order
+            self._announce_arrivals()
+        everyone = self.room.everyone()
+        cast = self._cast
+        if cast.base is not everyone:
+            if cast.base is not None:  # the member list changed: what was said goes first
+                self._seal()
+            cast.base = everyone
+            self._schedule_flush()
+        cast.senders.append(sender)
+        cast.groups.append(chats)
+        if sender != LOCAL and LOCAL in self.room:
+            view = self._view
+            for chat in chats:
+                view.chat(chat)
+
+    def _seal(self) -> None:
+        """Hand the turn's cast to its members' output (see above)."""
+        cast = self._cast
+        base, senders, groups = cast.base, cast.senders, cast.groups
+        if base is None:
+            return
+        cast.base, cast.senders, cast.groups = None, [], []
+        own: dict[int, list[int]] = {}
+        for i, sender in enumerate(senders):
+            own.setdefault(sender, []).append(i)
+        peers = self._peers
+        written = self._written
+        encoded: dict[str, tuple[bytes, list[int]]] = {}  # kind: (all of it, where each starts)
+        for member_id in base:
+            peer = peers.get(member_id)
+            if peer is None:
+                continue  # the host's own person (told when added), or gone
+            mine = own.get(member_id)
+            if peer.replaying is not None:  # after the replay, in order
+                for i, group in enumerate(groups):
+                    if mine is None or i not in mine:
+                        for chat in group:
+                            self._hold(peer, chat)
+                continue
+            if peer.closing or peer.transport is None:
+                continue
+            kind = "app" if peer.parser.kind == "app" else "text"
+            piece = encoded.get(kind)
+            if piece is None:
+                piece = encoded[kind] = _joined(groups, kind)
+            data, starts = piece
+            out = peer._out
+            if not out:
+                written.append(peer)
+            if mine is None:
+                out.append(data)
+                continue
+            view = memoryview(data)
+            at = 0
+            for i in mine:  # the pieces around its own
+                if starts[i] > at:
+                    out.append(view[at : starts[i]])
+                at = starts[i + 1]
+            if at < len(data):
+                out.append(view[at:])
+            if not out:
+                written.pop()
+        if written:
+            self._schedule_flush()
 
     def _deliver_together(self, sends: list[Send]) -> None:
         """Deliver `sends` in order. Chats whose recipient sets do not overlap (the others; the
@@ -1288,12 +1421,12 @@ class Host:
             self._deliver_chats(to, msgs)
 
     def _deliver_chats(self, to: tuple[int, ...], chats: list[Chat]) -> None:
-        """The room's hottest path: `chats` (in order) to each member in `to`, encoded once per
-        kind of peer and queued for the iteration's one flush. A member taking a replay gets
-        them after it, in order."""
+        """`chats` (in order) to each member in `to`, encoded once per kind of peer and queued
+        for the iteration's one flush. A member taking a replay gets them after it, in order."""
+        if self._cast.base is not None:
+            self._seal()
         peers = self._peers
         written = self._written
-        flush = not written
         text_data: bytes | None = None
         app_data: bytes | None = None
         for member_id in to:
@@ -1321,13 +1454,15 @@ class Host:
             if not out:
                 written.append(peer)
             out.append(data)
-        if flush and written:
-            asyncio.get_running_loop().call_soon(self.flush_writes)
+        if written:
+            self._schedule_flush()
 
     def _deliver(self, sends: Iterable[Send]) -> None:
         if self._batch is not None:  # inside received_together: delivered at its end
             self._batch.extend(sends)
             return
+        if self._cast.base is not None:  # the turn's chats first: the room's order
+            self._seal()
         if self._arrivals:  # held "X joined" first: the room's order
             self._announce_arrivals()
         for send in sends:
@@ -1493,6 +1628,21 @@ class Host:
         member_id = self.room.id_of(name)
         peer = self._peers.get(member_id) if member_id is not None else None
         return (peer.address, peer.safety, peer.tls) if peer else (None, None, None)
+
+
+def _joined(groups: list[list[Chat]], kind: str) -> tuple[bytes, list[int]]:
+    """A cast's chats for one kind of member in one piece, and where each group starts in
+    it (one more entry: the end)."""
+    if kind == "app":
+        parts = [b"".join([encode_json(chat) for chat in group]) for group in groups]
+    else:
+        parts = [encode_text_chats(group) for group in groups]
+    starts = [0]
+    at = 0
+    for part in parts:
+        at += len(part)
+        starts.append(at)
+    return b"".join(parts), starts
 
 
 async def _peek(sock: socket.socket, timeout: float) -> bytes:

@@ -7,7 +7,6 @@ line to the worker. In an interactive terminal a "You: " prompt is kept below in
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import getpass
@@ -71,14 +70,25 @@ def describe(event: ev.Event) -> list[str]:
             lines.append(f"! {not_encrypted_warning(others)}")
         return lines
     if isinstance(event, ev.MessageReceived):
-        if event.mine and not event.earlier and event.private is None:
-            return []
-        if event.sender is None:
-            return event.text.split("\n")
-        prefix = "(earlier) " if event.earlier else ""
-        if event.private is not None:  # a sender sees its private line go, marked
-            prefix += f"(private to {event.private}) " if event.mine else "(private) "
-        return [f"{prefix}{event.sender}: {part}" for part in event.text.split("\n")]
+        return message_lines(event)
+    return _describe(event)
+
+
+def message_lines(event: ev.MessageReceived) -> list[str]:
+    """`describe` for a chat line (none for the user's own echo)."""
+    if event.mine and not event.earlier and event.private is None:
+        return []
+    if event.sender is None:
+        return event.text.split("\n")
+    prefix = "(earlier) " if event.earlier else ""
+    if event.private is not None:  # a sender sees its private line go, marked
+        prefix += f"(private to {event.private}) " if event.mine else "(private) "
+    if not prefix and "\n" not in event.text:
+        return [f"{event.sender}: {event.text}"]
+    return [f"{prefix}{event.sender}: {part}" for part in event.text.split("\n")]
+
+
+def _describe(event: ev.Event) -> list[str]:
     if isinstance(event, ev.EarlierShown):
         lines = [f"----- {event.text} -----"]
         for message in event.messages:
@@ -118,6 +128,8 @@ def for_terminal(line: str) -> str:
     """One line as it may reach a terminal: cleaned of controls and escape sequences (OSC 52,
     BEL, cursor moves, ...), and any newline left inside it (a separator, or a server's
     multi-line text) indented, so what follows can never pass for a line of its own."""
+    if line.isprintable():  # no control, no newline: nothing for clean_text to do
+        return line
     return "\n  ".join(clean_text(line).split("\n"))
 
 
@@ -159,6 +171,15 @@ class Terminal:
         else:
             self.out.write(text)
         self.out.flush()
+
+
+def take_waiting(events: queue.Queue[ev.Event], batch: list[ev.Event], limit: int) -> None:
+    """Move what waits in `events` to `batch`, up to `limit` in all, under one lock (what
+    `get_nowait` does once per event, for an unbounded queue: nobody waits to put)."""
+    with events.mutex:
+        waiting = events.queue
+        for _ in range(min(len(waiting), limit - len(batch))):
+            batch.append(waiting.popleft())
 
 
 def _read_lines(terminal: Terminal, send: Callable[[str], None], eof: Callable[[], None]) -> None:
@@ -268,12 +289,15 @@ def run(
                 batch = [events.get(timeout=0.5)]
             except queue.Empty:
                 continue
-            with contextlib.suppress(queue.Empty):  # what else is waiting: one write for all
-                while len(batch) < BATCH:
-                    batch.append(events.get_nowait())
+            take_waiting(events, batch, BATCH)  # what else is waiting: one write for all
             lines: list[str] = []
             end: ev.Event | None = None
+            shown: list[ev.MessageReceived] = []
             for event in batch:
+                if type(event) is ev.MessageReceived:  # most of a busy room: the short way
+                    lines += message_lines(event)
+                    shown.append(event)
+                    continue
                 if isinstance(event, ev.Failed | ev.ChatEnded):
                     end = event  # the session's last event
                     break
@@ -284,10 +308,7 @@ def run(
                     lines += doctor_lines(event)
                 elif isinstance(event, ev.Connecting):
                     target[0] = event.host
-                if isinstance(event, ev.MessageReceived):
-                    with kept_lock:
-                        kept.add(event)
-                elif isinstance(event, ev.Hosting):
+                if isinstance(event, ev.Hosting):
                     room[0] = f"{event.name}'s room (port {event.port})"
                 elif isinstance(event, ev.Connected):
                     room[0] = f"the room at {event.host}:{event.port}"
@@ -297,6 +318,10 @@ def run(
                     threading.Thread(
                         target=_read_lines, args=(terminal, line_typed, on_eof), daemon=True
                     ).start()
+            if shown:
+                with kept_lock:
+                    for message in shown:
+                        kept.add(message)
             terminal.show(lines)
             if isinstance(end, ev.Failed):
                 print(for_terminal(end.text), file=sys.stderr)

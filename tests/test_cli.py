@@ -383,3 +383,39 @@ def _read_pty_until(fd: int, marker: bytes, timeout: float) -> bytes:
             except OSError:
                 break
     return got
+
+
+def test_take_waiting_moves_queued_events_in_order_up_to_the_limit() -> None:
+    import queue
+
+    from app import events as ev
+    from app.cli import take_waiting
+
+    events: queue.Queue[ev.Event] = queue.Queue()
+    for i in range(5):
+        events.put(ev.NoticeShown(str(i)))
+    batch: list[ev.Event] = [ev.NoticeShown("first")]
+    take_waiting(events, batch, 4)
+    assert [e.text for e in batch if isinstance(e, ev.NoticeShown)] == ["first", "0", "1", "2"]
+    assert [events.get_nowait(), events.get_nowait()] == [ev.NoticeShown("3"), ev.NoticeShown("4")]
+    take_waiting(events, batch, 10)  # nothing waiting: nothing moved, nothing blocks
+    assert len(batch) == 4
+
+
+def test_a_chat_line_reads_the_same_by_the_short_way() -> None:
+    from app import events as ev
+    from app.cli import describe, for_terminal
+
+    said = ev.MessageReceived("Ann", "hello there", 1.0, 3)
+    assert describe(said) == ["Ann: hello there"]
+    assert describe(ev.MessageReceived("Ann", "two\nlines", earlier=True)) == [
+        "(earlier) Ann: two",
+        "(earlier) Ann: lines",
+    ]
+    assert describe(ev.MessageReceived("Ann", "psst", private="Bob", mine=True)) == [
+        "(private to Bob) Ann: psst"
+    ]
+    assert describe(ev.MessageReceived("Ann", "mine", mine=True)) == []
+    assert for_terminal("Ann: plain words") == "Ann: plain words"
+    assert for_terminal("Ann: \x1b[31mred\x07") == "Ann: red"
+    assert for_terminal("Ann: a\nb") == "Ann: a\n  b"

@@ -396,12 +396,15 @@ class _Peer(asyncio.Protocol):
         host = self.host
         if host._cast.base is not None:
             host._seal()
-        if not self._out:
+        out = self._out
+        if not out:
             return
-        host.commit()  # what these bytes carry is in the room log before anyone gets it
-        out, self._out = self._out, []
+        room_log = host.log  # what these bytes carry is in the room log before anyone gets it
+        if room_log is not None and room_log._pending:
+            room_log.flush()
+        self._out = []
         transport = self.transport
-        if not out or transport is None or transport.is_closing():
+        if transport is None or transport.is_closing():
             return
         data = out[0] if len(out) == 1 else b"".join(out)
         sock = self.sock

@@ -7,7 +7,9 @@ while it moves, sends a chat line every `--ping-every` seconds stamped with the 
 monotonic clock), and this process, the receiver (a joiner that accepts, saves, verifies, and
 notes when each chat line arrived). The plain copy runs before and after Parley's, in the same
 run: Python's ssl over a TCP connection on 127.0.0.1, the sender reading the same file in
-256 KiB blocks, the receiver writing them to disk, with the host's own certificate.
+256 KiB blocks, the receiver writing them to disk, with the host's own certificate. Both ends
+read into one buffer each (`readinto`, `recv_into`), as a careful copy would: no new object per
+block.
 
 Every copy starts from the same memory state ("settled"). On this kind of VM (Firecracker, with
 virtio-balloon free page reporting) a page the kernel freed is handed back to the hypervisor
@@ -16,9 +18,10 @@ fresh page cache costs 1.1-2.2 s of system time, into pages freed a moment ago 0
 happened to meet just-freed pages used to decide the ratio (the plain copy moved between 340 and
 1,100 MB/s). So before each copy the previous copy's output is deleted, everything is synced to
 disk, and the run waits `--settle` seconds (default 6) until the freed memory has been handed
-back: every copy then writes into fresh pages, and nothing of an earlier copy is still being
-written back to the disk while it runs. The source file stays in the page cache for all (it is
-read, never written, by each copy).
+back, and then holds size + 512 MiB of memory touched page by page, which takes whatever
+just-freed pages the wait left (the allocator hands those out first): every copy then writes
+into fresh pages, and nothing of an earlier copy is still being written back while it runs.
+The source file stays in the page cache for all (each copy reads it, none writes it).
 
 Reported: both throughputs and their ratio (target ≥ 50 %), chat latency p50/p99 during the
 transfer (target p99 ≤ 50 ms), the host's peak RSS (VmHWM), and CPU seconds per GB of every
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import mmap
 import multiprocessing as mp
 import os
 import socket
@@ -137,9 +141,10 @@ def plain_tls_copy(src: Path, dst: Path, data_dir: Path) -> Copy:
         nonlocal send_cpu
         before = _thread_cpu()
         conn, _ = listener.accept()
+        block = memoryview(bytearray(BLOCK))
         with server_ctx.wrap_socket(conn, server_side=True) as tls, src.open("rb") as fh:
-            while block := fh.read(BLOCK):
-                tls.sendall(block)
+            while n := fh.readinto(block):
+                tls.sendall(block[:n])
         send_cpu = _minus(_thread_cpu(), before)
 
     thread = threading.Thread(target=serve, daemon=True)
@@ -147,9 +152,10 @@ def plain_tls_copy(src: Path, dst: Path, data_dir: Path) -> Copy:
     start = time.perf_counter()
     thread.start()
     raw = socket.create_connection(("127.0.0.1", port))
+    buffer = memoryview(bytearray(BLOCK))
     with client_ctx.wrap_socket(raw) as tls, dst.open("wb") as out:
-        while data := tls.recv(BLOCK):
-            out.write(data)
+        while n := tls.recv_into(buffer):
+            out.write(buffer[:n])
     elapsed = time.perf_counter() - start
     recv_cpu = _minus(_thread_cpu(), before)
     thread.join(10)
@@ -157,16 +163,23 @@ def plain_tls_copy(src: Path, dst: Path, data_dir: Path) -> Copy:
     return Copy(elapsed, send_cpu, recv_cpu)
 
 
-def settle(wait: float, *remove: Path) -> None:
+def settle(wait: float, size: int, *remove: Path) -> mmap.mmap:
     """Put the machine in the same memory state before every copy: delete what the last copy
-    wrote, write everything dirty to disk, and wait until the pages just freed have been
-    handed back to the hypervisor (free page reporting runs about 2 s after a free), so the
-    next copy meets fresh pages, as the one before it did, and no write-back of an earlier
-    copy runs beside it."""
+    wrote, write everything dirty to disk, wait until the pages just freed have been handed
+    back to the hypervisor (free page reporting runs about 2 s after a free, in passes), and
+    then take, and hold, `size` + 512 MiB of memory touched page by page: the allocator hands
+    out the most recently freed (still cheap) pages first, so whatever the wait left of them
+    goes to this hold, not to the copy. The copy then meets fresh pages, as every other copy
+    does, and no write-back of an earlier copy runs beside it. Close the hold after the copy."""
     for path in remove:
         path.unlink(missing_ok=True)
     os.sync()
     time.sleep(wait)
+    hold = mmap.mmap(-1, size + (512 << 20))
+    hold.madvise(mmap.MADV_HUGEPAGE)  # fewer faults to take it (where THP is allowed)
+    for at in range(0, len(hold), 4096):
+        hold[at] = 1
+    return hold
 
 
 # --- Parley: the host and the sender, each in its own process -------------------------------------
@@ -261,10 +274,10 @@ def main() -> int:
         print(f"Making a {args.size} file...", flush=True)
         digest = make_file(src, size)
 
-        settle(args.settle)
+        hold = settle(args.settle, size)
         before = plain_tls_copy(src, plain_dst, tmp / "plain-id")
+        hold.close()
         print(f"plain TLS copy: {before.seconds:.2f} s, {size / before.seconds / 1e6:.0f} MB/s")
-        settle(args.settle, plain_dst)
 
         host_peak_kb = 0
         host_end, host_pipe = ctx.Pipe()
@@ -297,7 +310,8 @@ def main() -> int:
             arrivals.wait_for(ev.Connected)
             send_pipe.send("go")
             offer = arrivals.wait_for(ev.FileOffered, timeout=args.timeout)
-            settle(args.settle)  # the sender has hashed the file: the same state as the copies
+            # the sender has hashed the file; now the same state as the copies
+            hold = settle(args.settle, size, plain_dst)
             pids = {"host": host_pid, "sender": sender.pid or 0, "receiver": os.getpid()}
             cpu = {role: _user_sys(pid) for role, pid in pids.items()}
             start = time.perf_counter()
@@ -305,6 +319,7 @@ def main() -> int:
             end = arrivals.wait_for(ev.FileEnded, timeout=args.timeout)
             elapsed = time.perf_counter() - start
             cpu = {role: _minus(_user_sys(pid), cpu[role]) for role, pid in pids.items()}
+            hold.close()
             status = end.status
             saved = Path(end.path or "")
             if status == "received":  # verified by the receiver already; and by us
@@ -320,8 +335,9 @@ def main() -> int:
                 if proc.is_alive():
                     proc.terminate()
         # Again after Parley's run, from the same settled state.
-        settle(args.settle, saved)
+        hold = settle(args.settle, size, saved)
         after = plain_tls_copy(src, plain_dst, tmp / "plain-id")
+        hold.close()
         plain_dst.unlink()
         rate = size / after.seconds / 1e6
         print(f"plain TLS copy, after: {after.seconds:.2f} s, {rate:.0f} MB/s")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 DEFAULT_PORT = 5151
@@ -61,14 +60,13 @@ def local_addresses(bind: str | None, port: int) -> list[str]:
     in the engine, so that the window can show them before the network stack is imported)."""
     if bind not in (None, "", "0.0.0.0", "::"):
         return [format_address((bind, port))]
-    v4, v6 = _listed.take() or _machine_ips()
+    v4, v6 = _machine_ips()
     return [f"{ip}:{port}" for ip in v4] + [f"[{ip}]:{port}" for ip in v6] or [f"127.0.0.1:{port}"]
 
 
 def _machine_ips() -> tuple[list[str], list[str]]:
     """This machine's IPv4 and IPv6 addresses, without loopback and link-local ones."""
-    import ifaddr
-
+    ifaddr = _ifaddr()
     v4: list[str] = []
     v6: list[str] = []
     for adapter in ifaddr.get_adapters():
@@ -83,51 +81,30 @@ def _machine_ips() -> tuple[list[str], list[str]]:
     return v4, v6
 
 
-class _Listing:
-    """The first listing of the addresses, made on a thread while the window is being built.
+def _ifaddr() -> Any:
+    """The `ifaddr` module, imported without running `ldconfig -p` on Linux.
 
-    The first call of `ifaddr` costs about 20 ms, most of it `ldconfig -p` (ctypes looking for
-    libc), a process of its own that runs on another core while Tk builds the widgets: begun
-    before them, the addresses are ready for the window's first paint instead of changing it
-    20-30 ms later. The result is used once; later listings ask again (by then in 0.2 ms)."""
+    On import, ifaddr opens libc by `ctypes.util.find_library("c")`, which on Linux runs
+    `ldconfig -p` in a process of its own: about 15 ms of the 20 its first listing took, while
+    the window is being built. On Linux the program's own symbols (`ctypes.CDLL(None)`) include
+    libc's getifaddrs and freeifaddrs, all it calls, so find_library answers None for "c" during
+    that one import (and only then)."""
+    import sys
 
-    def __init__(self) -> None:
-        self._thread: threading.Thread | None = None
-        self._result: tuple[list[str], list[str]] | None = None
+    if "ifaddr" in sys.modules or not sys.platform.startswith("linux"):
+        import ifaddr
 
-    def begin(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="parley-addresses", daemon=True)
-            self._thread.start()
+        return ifaddr
+    import ctypes.util
 
-    def _run(self) -> None:
-        try:
-            self._result = _machine_ips()
-        except Exception:  # the window lists them again itself, and says why if that fails
-            self._result = None
+    find_library = ctypes.util.find_library
 
-    def ready(self) -> bool:
-        """Begun and finished: `take` returns at once."""
-        return self._thread is not None and not self._thread.is_alive()
+    def no_ldconfig_for_libc(name: str) -> str | None:
+        return None if name == "c" else find_library(name)
 
-    def take(self) -> tuple[list[str], list[str]] | None:
-        """The listing made on the thread (waiting for it to finish), once; else None."""
-        thread, self._thread = self._thread, None
-        if thread is None:
-            return None
-        thread.join()
-        result, self._result = self._result, None
-        return result
-
-
-_listed = _Listing()
-
-
-def list_addresses_soon() -> None:
-    """Start listing this machine's addresses on a thread (see `_Listing`)."""
-    _listed.begin()
-
-
-def addresses_listed() -> bool:
-    """Whether the listing `list_addresses_soon` began has finished."""
-    return _listed.ready()
+    ctypes.util.find_library = no_ldconfig_for_libc
+    try:
+        import ifaddr
+    finally:
+        ctypes.util.find_library = find_library
+    return ifaddr

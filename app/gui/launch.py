@@ -13,7 +13,6 @@ from collections.abc import Callable
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from app.address import addresses_listed, list_addresses_soon
 from app.gui.window import ChatWindow
 from app.settings import SettingsStore
 from app.worker import NetWorker
@@ -24,8 +23,6 @@ if TYPE_CHECKING:
 
 def run_window(args: argparse.Namespace) -> int:
     """Open the window (hosting or joining at once if asked), run until it closes."""
-    if getattr(args, "bind", None) is None:
-        list_addresses_soon()  # on a thread, while Tk builds the window (see app/address.py)
     try:
         root = tk.Tk(className="Parley")
     except tk.TclError as exc:
@@ -49,20 +46,14 @@ def run_window(args: argparse.Namespace) -> int:
         addresses_after_paint=True,
     )
 
-    shown = False
-
-    def show_addresses() -> None:
-        nonlocal shown
-        if not shown and not window.closed:
-            shown = True
-            window.show_addresses_now()
+    # Listed once the widgets are built, before the first paint (which then shows them): with
+    # ifaddr imported without `ldconfig -p` (app/address.py) that takes 2-4 ms, where it took 20
+    # and was left until after the paint, which it then changed 25 ms later.
+    window.show_addresses_now()
 
     def painted() -> None:
-        show_addresses()  # if the thread has not listed them by now, list them here
         _import_network_stack_then(root, worker.release)
 
-    if getattr(args, "bind", None) is None:
-        _when_addresses_listed(root, show_addresses, lambda: shown)
     _after_first_paint(root, painted)
     previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():
@@ -122,20 +113,6 @@ def _after_first_paint(
     if root.winfo_ismapped():
         soon()
     root.after(fallback_ms, run)
-
-
-def _when_addresses_listed(
-    root: tk.Tk, action: Callable[[], None], done: Callable[[], bool]
-) -> None:
-    """Run `action` as soon as the thread listing the addresses is done: before the window's
-    first paint when it is quick enough, so the paint shows them. Stops asking once `done`
-    (they were shown after the paint instead)."""
-    if done():
-        return
-    if addresses_listed():
-        action()
-        return
-    root.after(2, lambda: _when_addresses_listed(root, action, done))
 
 
 def _import_network_stack_then(root: tk.Tk, action: Callable[[], None]) -> None:

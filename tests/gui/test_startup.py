@@ -6,13 +6,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 import tkinter as tk
 from collections.abc import Iterable
 from pathlib import Path
 from tkinter import ttk
 
-from app import address, deferred
+from app import deferred
 from app.gui.launch import _after_first_paint
 from tests.gui.conftest import MakeWindow
 from tests.gui.tk_helpers import pump_until
@@ -124,15 +123,60 @@ def test_the_window_is_painted_before_the_events_the_protocol_and_regex_are_impo
     assert loaded_at_first_paint(ENGINE_MODULES, tmp_path) == []
 
 
-def test_the_addresses_listed_on_a_thread_during_the_build_are_the_ones_listed_directly() -> None:
-    # The app begins listing them before building the window, so the first paint shows them;
-    # that listing is used once, and whatever lists them later asks the system again.
-    address.list_addresses_soon()
-    deadline = time.monotonic() + 30
-    while not address.addresses_listed():
-        assert time.monotonic() < deadline, "the listing thread never finished"
-        time.sleep(0.005)
-    from_thread = address.local_addresses(None, 6000)
-    assert not address.addresses_listed()  # taken
-    assert from_thread == address.local_addresses(None, 6000)
-    assert all(a.endswith(":6000") for a in from_thread)
+def test_the_first_paint_shows_the_machines_addresses(tmp_path: Path) -> None:
+    # They used to be listed only after the paint (ifaddr's first call ran `ldconfig -p`), and
+    # the address field changed 25 ms after the window was drawn.
+    code = _AT_FIRST_PAINT.replace(
+        "print(json.dumps(sorted(n for n in names if n in sys.modules)), flush=True)",
+        "print(json.dumps(made[0].bar.addresses.get()), flush=True)",
+    ).replace(
+        "launch._after_first_paint = at_paint",
+        "launch._after_first_paint = at_paint\n"
+        "made = []\n"
+        "class Window(launch.ChatWindow):\n"
+        "    def __init__(self, *args, **kwargs):\n"
+        "        made.append(self)\n"
+        "        super().__init__(*args, **kwargs)\n"
+        "launch.ChatWindow = Window",
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, "[]"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config")},
+    )
+    assert out.returncode == 0, out.stderr
+    shown = json.loads(out.stdout)
+    assert shown.endswith(":5151"), shown
+
+
+_LIST_ADDRESSES = """
+import json, subprocess, sys
+ran = []
+class Recorded(subprocess.Popen):
+    def __init__(self, args, *rest, **kwargs):
+        ran.append(args if isinstance(args, str) else " ".join(map(str, args)))
+        super().__init__(args, *rest, **kwargs)
+subprocess.Popen = Recorded
+from app.address import local_addresses
+print(json.dumps([local_addresses(None, 5151), ran]))
+"""
+
+
+def test_listing_the_addresses_runs_no_ldconfig_and_finds_what_ifaddr_finds() -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", _LIST_ADDRESSES], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    listed, ran = json.loads(out.stdout)
+    assert ran == []  # ctypes.util.find_library("c") ran `ldconfig -p` (15 ms) at every start
+    import ifaddr  # the usual way, in this process: the same addresses
+
+    expected = [
+        f"{ip.ip}:5151" if isinstance(ip.ip, str) else f"[{ip.ip[0]}]:5151"
+        for adapter in ifaddr.get_adapters()
+        for ip in adapter.ips
+    ]
+    assert listed
+    assert set(listed) <= set(expected) | {"127.0.0.1:5151"}

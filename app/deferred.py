@@ -41,13 +41,20 @@ MANIFEST = "_deferred.json"  # {"modules": [top-level module names whose files a
 # What `build_exe.spec` defers (by the file's path inside the bundle), none of it loaded before
 # the window's first paint (tests/gui/test_startup.py checks that):
 DEFERRED_PACKAGES = (
-    "cryptography", "zeroconf", "dbus_fast", "bidi", "confusables", "_cffi_backend",
+    "cryptography", "zeroconf", "dbus_fast", "bidi", "confusables", "_cffi_backend", "regex",
 )  # fmt: skip
 DEFERRED_EXTENSIONS = (  # python3.X/lib-dynload/NAME.cpython-...so
     "_ssl", "_sqlite3", "_asyncio", "readline", "pyexpat", "_elementtree", "_decimal", "_pickle",
     "_csv", "_uuid", "_contextvars",
+    # hashlib's OpenSSL half (it links libcrypto, 4.7 MB), and the East Asian codecs (0.9 MB):
+    # nothing before the first paint hashes or decodes Shift JIS (the executable's files as
+    # mapped at the first paint, listed from /proc/PID/maps, do not include them)
+    "_hashlib", "_multibytecodec", "_codecs_jp", "_codecs_hk", "_codecs_cn", "_codecs_kr",
+    "_codecs_tw", "_codecs_iso2022",
 )  # fmt: skip
-DEFERRED_LIBRARIES = ("libssl.so", "libsqlite3.so", "libreadline.so")  # what only those load
+DEFERRED_LIBRARIES = (  # what only those load
+    "libssl.so", "libsqlite3.so", "libreadline.so", "libcrypto.so",
+)  # fmt: skip
 
 
 def is_deferred(path: str) -> bool:

@@ -32,6 +32,11 @@ def run_window(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    # Hidden while it is built: measuring the connection bar runs update_idletasks(), which
+    # would map a visible toplevel halfway through, and Tk then drew it in five or six passes
+    # over 35 ms (an empty transcript, Send enabled, then the start screen, the hints...) as
+    # the rest of the build changed it. Shown once complete, it is drawn once.
+    root.withdraw()
     events: queue.Queue[ev.Event] = queue.Queue()
     worker = NetWorker(events.put)
     # The window first: what needs the network loop (browsing, a --host/--join session) and the
@@ -75,6 +80,7 @@ def run_window(args: argparse.Namespace) -> int:
             port=getattr(args, "port", None),
             name=getattr(args, "name", None),
         )
+        root.deiconify()
         root.mainloop()
     except KeyboardInterrupt:
         pass

@@ -29,6 +29,10 @@ from app.worker import NetWorker
 
 PROMPT = "You: "
 BATCH = 500  # events shown per write when many arrive at once
+# Once an event wakes the terminal, it waits this long for others before showing them: a busy
+# room's lines then cost one wake-up and one write for several (each wake-up also takes the
+# interpreter from the network thread), and nobody sees 10 ms. An idle terminal just waits.
+GATHER = 0.01
 
 
 def describe(event: ev.Event) -> list[str]:
@@ -289,6 +293,8 @@ def run(
                 batch = [events.get(timeout=0.5)]
             except queue.Empty:
                 continue
+            if events.empty():
+                time.sleep(GATHER)
             take_waiting(events, batch, BATCH)  # what else is waiting: one write for all
             lines: list[str] = []
             end: ev.Event | None = None

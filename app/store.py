@@ -266,16 +266,18 @@ class RoomLog(_Database):
         if not rows:
             return
 
+        prune = self._since_prune + len(rows) >= 200
+
         def insert(conn: sqlite3.Connection) -> None:
             conn.executemany("INSERT OR REPLACE INTO messages VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
             conn.execute(
                 "INSERT OR REPLACE INTO meta VALUES ('last_seq', ?)", (str(self.last_seq),)
             )
+            if prune:  # in the same transaction: one commit, not two
+                self._prune(conn)
 
         if self._write(insert):
-            self._since_prune += len(rows)
-            if self._since_prune >= 200:
-                self.prune()
+            self._since_prune = 0 if prune else self._since_prune + len(rows)
 
     def member_in(self, token: str, name: str) -> None:
         self._write(
@@ -297,15 +299,12 @@ class RoomLog(_Database):
     def prune(self) -> None:
         """Keep at most `keep_messages` messages, none older than `keep_days`."""
         self._since_prune = 0
+        self._write(self._prune)
+
+    def _prune(self, conn: sqlite3.Connection) -> None:
         oldest = self._clock() - self.keep_days * 86400
-
-        def delete(conn: sqlite3.Connection) -> None:
-            conn.execute("DELETE FROM messages WHERE time < ?", (oldest,))
-            conn.execute(
-                "DELETE FROM messages WHERE seq <= ?", (self.last_seq - self.keep_messages,)
-            )
-
-        self._write(delete)
+        conn.execute("DELETE FROM messages WHERE time < ?", (oldest,))
+        conn.execute("DELETE FROM messages WHERE seq <= ?", (self.last_seq - self.keep_messages,))
 
     def count(self) -> int:
         if self._conn is None:

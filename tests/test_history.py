@@ -59,6 +59,27 @@ def test_retention_is_bounded_by_count_and_by_age(tmp_path: Path) -> None:
     log.close()
 
 
+def test_a_busy_log_prunes_as_it_commits(tmp_path: Path) -> None:
+    # Every 200 messages the log prunes itself in the same transaction as the commit: a
+    # room that talks on never holds more than keep_messages plus one commit's worth.
+    now = 10 * 86400.0
+    log, _ = open_room_log(tmp_path, keep_messages=50, clock=lambda: now)
+    assert log is not None
+    log.on_pending = lambda: None  # commit by hand, a turn's worth at a time (as the host)
+    seq = 0
+    for _turn in range(20):
+        for _ in range(30):
+            seq += 1
+            log.record(Chat(seq, "Ann", f"m{seq}", now), None)
+        log.flush()
+        assert log.count() <= 50 + 200 + 30
+    assert log.count() < 600
+    kept = [x.chat.seq for x in log.recent(1000)]
+    assert kept == list(range(seq - len(kept) + 1, seq + 1))  # the newest, in order
+    assert log.last_seq == 600
+    log.close()
+
+
 def test_a_corrupt_or_locked_log_is_refused_with_one_sentence(tmp_path: Path) -> None:
     (tmp_path / ROOM_LOG).write_bytes(b"this is not a database" * 100)
     log, problem = open_room_log(tmp_path)

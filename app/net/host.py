@@ -406,7 +406,11 @@ class _Peer(asyncio.Protocol):
         transport = self.transport
         if transport is None or transport.is_closing():
             return
-        data = out[0] if len(out) == 1 else b"".join(out)
+        self._send(transport, out[0] if len(out) == 1 else b"".join(out))
+
+    def _send(self, transport: asyncio.Transport, data: bytes | memoryview) -> None:
+        """Send `data` now: on the socket while the transport holds nothing, else (and
+        whatever the socket does not take) through the transport."""
         sock = self.sock
         if sock is not None and not transport.get_write_buffer_size():
             # Nothing waits in the transport, so sending on the socket keeps the order; only
@@ -1255,7 +1259,7 @@ class Host:
         peer flushed earlier, by `close` or `write_now`, has nothing left to send)."""
         self._flush_due = False
         if self._cast.base is not None:
-            self._seal()
+            self._seal(now=True)
         written, self._written = self._written, []
         for peer in written:
             peer._flush()
@@ -1352,13 +1356,16 @@ class Host:
             for chat in chats:
                 view.chat(chat)
 
-    def _seal(self) -> None:
-        """Hand the turn's cast to its members' output (see above)."""
+    def _seal(self, now: bool = False) -> None:
+        """Hand the turn's cast to its members' output (see above). With `now` (the turn's
+        flush), a member with nothing else waiting is sent its piece at once."""
         cast = self._cast
         base, senders, groups = cast.base, cast.senders, cast.groups
         if base is None:
             return
         cast.base, cast.senders, cast.groups = None, [], []
+        if now:
+            self.commit()  # what the pieces carry is in the room log before anyone gets it
         own: dict[int, list[int]] = {}
         for i, sender in enumerate(senders):
             own.setdefault(sender, []).append(i)
@@ -1384,6 +1391,11 @@ class Host:
                 piece = encoded[kind] = _joined(groups, kind)
             data, starts = piece
             out = peer._out
+            if now and not out:
+                transport = peer.transport
+                if not transport.is_closing():
+                    peer._send(transport, data if mine is None else _less(data, starts, mine))
+                continue
             if not out:
                 written.append(peer)
             if mine is None:
@@ -1646,6 +1658,17 @@ def _joined(groups: list[list[Chat]], kind: str) -> tuple[bytes, list[int]]:
         at += len(part)
         starts.append(at)
     return b"".join(parts), starts
+
+
+def _less(data: bytes, starts: list[int], mine: list[int]) -> bytes:
+    """`data` (a cast's piece) without the groups numbered `mine` (a member's own)."""
+    parts: list[bytes] = []
+    at = 0
+    for i in mine:
+        parts.append(data[at : starts[i]])
+        at = starts[i + 1]
+    parts.append(data[at:])
+    return b"".join(parts)
 
 
 async def _peek(sock: socket.socket, timeout: float) -> bytes:

@@ -245,6 +245,12 @@ def _user_sys(pid: int) -> tuple[float, float]:
     return int(fields[11]) / _TICKS, int(fields[12]) / _TICKS
 
 
+def _faults(pid: int) -> int:
+    """Minor page faults of a whole process so far (each a first touch of a page)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat[stat.rindex(")") + 2 :].split()[7])
+
+
 def _per_gb(cpu: tuple[float, float], size: int) -> str:
     """ "1.23 (sys 0.45)": CPU seconds per GB, its system part in brackets."""
     per_gb = 1e9 / size
@@ -314,11 +320,13 @@ def main() -> int:
             hold = settle(args.settle, size, plain_dst)
             pids = {"host": host_pid, "sender": sender.pid or 0, "receiver": os.getpid()}
             cpu = {role: _user_sys(pid) for role, pid in pids.items()}
+            faults = {role: _faults(pid) for role, pid in pids.items()}
             start = time.perf_counter()
             worker.accept_file(offer.number)
             end = arrivals.wait_for(ev.FileEnded, timeout=args.timeout)
             elapsed = time.perf_counter() - start
             cpu = {role: _minus(_user_sys(pid), cpu[role]) for role, pid in pids.items()}
+            faults = {role: _faults(pid) - faults[role] for role, pid in pids.items()}
             hold.close()
             status = end.status
             saved = Path(end.path or "")
@@ -372,6 +380,11 @@ def main() -> int:
             "| CPU s per GB, Parley: sender / host / receiver (all) | "
             f"{_per_gb(cpu['sender'], size)} / {_per_gb(cpu['host'], size)} / "
             f"{_per_gb(cpu['receiver'], size)} ({_per_gb((total[0], total[1]), size)}) |"
+        )
+        print(
+            "| page faults per GB, Parley: sender / host / receiver | "
+            + " / ".join(f"{faults[r] * 1e9 / size:,.0f}" for r in ("sender", "host", "receiver"))
+            + " |"
         )
         print(f"| machine | {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f} |")
     return 0 if status == "received" else 1

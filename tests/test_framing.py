@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from app.messages import Chat, Hello, Ping, ProtocolError, Say
 from app.protocol import (
     VERSION,
+    BufferPool,
     HostSideParser,
     JoinerSideParser,
     LineSplitter,
@@ -188,3 +189,33 @@ def test_reading_payloads_straight_into_their_buffer_gives_the_same_frames(
             got += parser.read_into(n)
             pos += n
     assert got == whole
+
+
+def test_a_pooled_buffer_is_read_into_again_and_holds_only_the_new_chunk() -> None:
+    """A receiver gives a chunk's buffer back once it is on disk; the next chunk of that size
+    is read into the same buffer (no new memory to touch), and nothing of the old one shows
+    through, however the bytes arrive; a chunk still in use is never handed out."""
+    pool = BufferPool()
+    parser = JoinerSideParser()
+    parser.use_pool(pool)
+    first = encode_frame(FileData(0, b"a" * 3000, file=2))
+    second = encode_frame(FileData(3000, b"b" * 2999 + b"c", file=2))
+    (_, chunk) = parser.feed(b"PARLEY/2 hi\n" + first)
+    assert isinstance(chunk, FileData)
+    assert chunk.data == b"a" * 3000
+    held = chunk.data
+    pool.give(held)
+    got = parser.feed(second[:-1000])
+    target = parser.read_buffer()
+    assert target is not None
+    assert target.obj is held  # the same buffer, being filled again
+    target[:1000] = second[-1000:]
+    (again,) = got + parser.read_into(1000)
+    assert isinstance(again, FileData)
+    assert again.data is held
+    assert again.data == b"b" * 2999 + b"c"
+    third = encode_frame(FileData(6000, b"d" * 3000, file=2))
+    (other,) = parser.feed(third)  # the second is still in use: a new buffer
+    assert isinstance(other, FileData)
+    assert other.data is not held
+    assert other.data == b"d" * 3000

@@ -158,8 +158,10 @@ class Transfers:
         post: Post,
         downloads: Callable[[], Path],
         room: Callable[[], bool] = lambda: True,
+        release: Callable[[bytes], None] = lambda data: None,
     ) -> None:
         self._send = send
+        self._release = release  # a received chunk's buffer, once it is on disk
         self.post = post
         self._downloads = downloads
         self._room = room
@@ -308,13 +310,18 @@ class Transfers:
         item.pending += 1
         loop = asyncio.get_running_loop()
         done = loop.run_in_executor(self._disk(), _store, item.handle, machine, data)
-        done.add_done_callback(lambda f: self._stored(item, len(data), f))
+        done.add_done_callback(lambda f: self._stored_chunk(item, data, f))
 
     def _disk(self) -> concurrent.futures.ThreadPoolExecutor:
         """The one thread that writes and hashes received chunks (made on the first one)."""
         if self._disk_thread is None:
             self._disk_thread = concurrent.futures.ThreadPoolExecutor(1, "parley-disk")
         return self._disk_thread
+
+    def _stored_chunk(self, item: _In, data: bytes, done: asyncio.Future[None]) -> None:
+        self._stored(item, len(data), done)
+        if not done.cancelled():  # the disk thread is through with it: use the buffer again
+            self._release(data)
 
     def _stored(self, item: _In, n: int, done: asyncio.Future[None]) -> None:
         """Back on the loop: a chunk is on disk and hashed (or could not be written)."""

@@ -62,6 +62,7 @@ from app.protocol import (
     MAX_LINE,
     MAX_NAME,
     VERSION,
+    BufferPool,
     JoinerSideParser,
     clean_text,
     encode_client,
@@ -130,6 +131,7 @@ class _JoinerProtocol(asyncio.BufferedProtocol):
     def __init__(self, joiner: Joiner) -> None:
         self.joiner = joiner
         self.parser = JoinerSideParser(joiner.options.max_line)
+        self.parser.use_pool(joiner.buffers)
         self.transport: asyncio.Transport | None = None
         self._lines = memoryview(bytearray(READ_SIZE))
         self._direct = False  # the last get_buffer was a payload's
@@ -199,11 +201,13 @@ class Joiner:
         self._leaving = False
         self.closed = asyncio.Event()
         self._host_version = VERSION  # what the host's greeting said
+        self.buffers = BufferPool()  # received chunks' buffers, used again once on disk
         self.transfers = Transfers(
             self._send_file_frame,
             post,
             lambda: options.downloads or downloads_dir(),
             self._has_room,
+            self.buffers.give,
         )
 
     def _send_file_frame(self, frame: FileFrame) -> None:

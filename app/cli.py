@@ -78,6 +78,18 @@ def describe(event: ev.Event) -> list[str]:
     return _describe(event)
 
 
+def chat_lines(event: ev.ChatsReceived) -> list[str]:
+    """`describe` for a batch of chat lines (what `message_lines` gives for each)."""
+    lines = [f"{chat.sender}: {chat.text}" for chat in event.chats]
+    if any("\n" in line for line in lines):  # a text of several lines: each shown apart
+        return [part for chat in event.chats for part in _parts(chat.sender, chat.text)]
+    return lines
+
+
+def _parts(sender: str, text: str) -> list[str]:
+    return [f"{sender}: {part}" for part in text.split("\n")]
+
+
 def message_lines(event: ev.MessageReceived) -> list[str]:
     """`describe` for a chat line (none for the user's own echo)."""
     if event.mine and not event.earlier and event.private is None:
@@ -299,8 +311,13 @@ def run(
             lines: list[str] = []
             end: ev.Event | None = None
             shown: list[ev.MessageReceived] = []
+            kept_chats: list[ev.ChatsReceived] = []
             for event in batch:
-                if type(event) is ev.MessageReceived:  # most of a busy room: the short way
+                if type(event) is ev.ChatsReceived:  # most of a busy room: the short way
+                    lines += chat_lines(event)
+                    kept_chats.append(event)
+                    continue
+                if type(event) is ev.MessageReceived:
                     lines += message_lines(event)
                     shown.append(event)
                     continue
@@ -324,10 +341,12 @@ def run(
                     threading.Thread(
                         target=_read_lines, args=(terminal, line_typed, on_eof), daemon=True
                     ).start()
-            if shown:
+            if shown or kept_chats:
                 with kept_lock:
                     for message in shown:
                         kept.add(message)
+                    for chats in kept_chats:
+                        kept.add_chats(chats.chats)
             terminal.show(lines)
             if isinstance(end, ev.Failed):
                 print(for_terminal(end.text), file=sys.stderr)
@@ -453,6 +472,7 @@ def host(options: HostOptions, *, password_from_env: bool = False) -> int:
     """Host in the terminal. A password from PARLEY_PASSWORD is never written where it is not
     shown on a terminal (a pipe, a log file): the printed invite leaves it out there."""
     hide = password_from_env and not sys.stdout.isatty()
+    options = dataclasses.replace(options, view_batches=True)  # ChatsReceived: shown below
     return run(lambda worker: worker.host(options), leave_on_eof=False, hide_password=hide)
 
 

@@ -7,6 +7,10 @@ A session (hosting or joining) posts events in order and always ends with exactl
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # only named in a hint: a front end imports no protocol code for it
+    from app.messages import Chat
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,17 @@ class MessageReceived:
     private: str | None = None  # a private message: the other person of the conversation
     mention: bool = False  # it names you (@Ann, or Ann as a word)
     key: str | None = None  # host identity / room epoch / seq: the same message, the same key
+
+
+@dataclass(frozen=True)
+class ChatsReceived:
+    """Several chat lines from others, for everyone, in order: what a `MessageReceived` each
+    (sender, text, time, seq; not mine, not earlier, not private) would say, as one event.
+    Posted only to a front end that asked for them so (`HostOptions.view_batches`: the
+    terminal), so a busy room costs the host one event per loop turn instead of one per
+    line. The terminal shows no mentions, so none are looked for."""
+
+    chats: tuple[Chat, ...]
 
 
 @dataclass(frozen=True)
@@ -274,4 +289,5 @@ Event = (
     | FileEnded
     | RoomFound
     | RoomGone
+    | ChatsReceived
 )

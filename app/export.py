@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from app import events as ev  # only named in hints: the window builds an ExportLog at once
+    from app.messages import Chat
 
 KEEP = 20_000  # lines an ExportLog holds (the oldest go first)
 TEXT_SUFFIXES = (".txt", ".text", ".log")
@@ -47,6 +48,10 @@ class ExportLog:
         self.entries.append(
             Entry(stamp, event.sender, event.text, event.private, event.mine, event.earlier)
         )
+
+    def add_chats(self, chats: Iterable[Chat]) -> None:
+        """What `add` keeps for a `ChatsReceived`'s chats (from others, for everyone)."""
+        self.entries.extend([Entry(chat.time, chat.sender, chat.text) for chat in chats])
 
     def clear(self) -> None:
         self.entries.clear()

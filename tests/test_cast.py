@@ -17,7 +17,7 @@ from app import events as ev
 from app.messages import Chat
 from app.net.host import _joined
 from app.worker import NetWorker
-from tests.helpers import DEADLINE, RawPeer
+from tests.helpers import DEADLINE, RawPeer, cli_host
 
 
 def _text_peer(port: int) -> tuple[RawPeer, str]:
@@ -156,3 +156,47 @@ def test_joined_pieces_and_a_senders_slices_leave_out_exactly_its_own() -> None:
     app, app_starts = _joined(groups, "app")
     assert app.count(b"\n") == 4
     assert app_starts[-1] == len(app)
+
+
+def test_a_host_asked_for_batches_tells_its_person_a_turns_chats_in_one_event(
+    start_host,
+) -> None:
+    worker, hrec, port = start_host(allow_plain=True, rate=0, byte_rate=0, view_batches=True)
+    (a, an), (b, bn) = _text_peer(port), _text_peer(port)
+    hrec.wait_for(ev.MemberJoined, lambda e: e.name == bn)
+    before = len(hrec.of(ev.ChatsReceived))
+    with _one_turn(worker):
+        a.send(b"".join(b"a%d\n" % i for i in range(30)))
+        b.send(b"".join(b"b%d\n" % i for i in range(30)))
+    for last in ("a29", "b29"):
+        hrec.wait_for(ev.ChatsReceived, lambda e, last=last: e.chats[-1].text == last)
+    worker.send("marker")  # the host's own line: a MessageReceived, after the batches
+    hrec.wait_for(ev.MessageReceived, lambda e: e.text == "marker")
+    batches = hrec.of(ev.ChatsReceived)[before:]
+    said = [(c.sender, c.text) for batch in batches for c in batch.chats]
+    assert sorted(said) == sorted(
+        [(an, f"a{i}") for i in range(30)] + [(bn, f"b{i}") for i in range(30)]
+    )
+    seqs = [c.seq for batch in batches for c in batch.chats]
+    assert seqs == sorted(seqs)
+    assert len(batches) <= 2  # one per read at most, not one per line
+    assert not [e for e in hrec.of(ev.MessageReceived) if e.text.startswith(("a1", "b1"))]
+    kinds = [type(e) for e in hrec.events if isinstance(e, ev.ChatsReceived | ev.MessageReceived)]
+    assert kinds[-1] is ev.MessageReceived  # the marker came after them, in order
+
+
+def test_the_terminal_host_shows_a_burst_in_order() -> None:
+    host = cli_host(0, "--allow-plain", "--rate", "0")
+    port = int(host.expect(r"on port (\d+)").group(1))
+    try:
+        sender, name = _text_peer(port)
+        sender.send("".join(f"burst {i}\n" for i in range(300)).encode())
+        host.expect(rf"^{name}: burst 299$")
+        sender.line("two words")
+        host.expect(rf"^{name}: two words$")
+        shown = [line for line in host.seen if line.startswith(f"{name}: ")]
+        assert shown == [f"{name}: {x}" for x in ["hi", *(f"burst {i}" for i in range(300))]] + [
+            f"{name}: two words"
+        ]
+    finally:
+        host.kill()

@@ -75,6 +75,7 @@ class LocalView:
         self.name = ""
         self.members: tuple[str, ...] = ()
         self.key_prefix: str | None = None  # "host identity/epoch/": keys for messages
+        self.batches = False  # chats for everyone as one ChatsReceived (see `chats`)
 
     def welcome(self, msg: Welcome) -> None:
         self.name, self.members = msg.name, msg.members
@@ -83,6 +84,14 @@ class LocalView:
 
     def chat(self, msg: Chat, earlier: bool = False) -> None:
         self.post(self.event(msg, earlier))
+
+    def chats(self, chats: list[Chat]) -> None:
+        """Chats from others for everyone (no id, no recipient), in order."""
+        if self.batches:
+            self.post(ev.ChatsReceived(tuple(chats)))
+            return
+        for msg in chats:
+            self.post(self.event(msg))
 
     def event(self, msg: Chat, earlier: bool = False) -> ev.MessageReceived:
         """How a message reads to this person: theirs or not, private with whom, naming them."""

@@ -170,6 +170,7 @@ class HostOptions:
     keep_days: float = KEEP_DAYS  # ... none older than this
     room: str | None = None  # the room's name on the network; None: "NAME's room"
     announce: bool = True  # announce the room on the local network (multicast DNS)
+    view_batches: bool = False  # the host's person's chats as ChatsReceived (the terminal)
     announce_ttl: int | None = None  # the announcement's lifetime; None: discovery's default
 
 
@@ -495,6 +496,7 @@ class Host:
         self.identity: Identity | None = None
         self._tls: ssl.SSLContext | None = None
         self._view = LocalView(self.post, self._joined_details)
+        self._view.batches = options.view_batches
         self._peers: dict[int, _Peer] = {}
         self._congested: dict[int, asyncio.TimerHandle] = {}  # over write_cap: drop timers
         self.reading = ReadBudget(
@@ -1352,9 +1354,7 @@ class Host:
         cast.senders.append(sender)
         cast.groups.append(chats)
         if sender != LOCAL and LOCAL in self.room:
-            view = self._view
-            for chat in chats:
-                view.chat(chat)
+            self._view.chats(chats)
 
     def _seal(self, now: bool = False) -> None:
         """Hand the turn's cast to its members' output (see above). With `now` (the turn's

@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 ROOM_LOG = "room-log.sqlite3"
 TRANSCRIPTS = "transcripts.sqlite3"
+AGE_PRUNE = 3600.0  # seconds between two deletions of messages past keep_days (a scan each)
 BUSY_WAIT = 1.0  # seconds to wait for a lock held by another process before giving up
 
 _ROOM_MIGRATIONS = (
@@ -189,11 +190,17 @@ class RoomLog(_Database):
         self.on_pending: Callable[[], object] | None = None
         self._pending: list[tuple[object, ...]] = []
         self._since_prune = 0
+        self._aged = 0.0  # when messages past keep_days were last deleted
         with conn:
             epoch = self._meta("epoch")
             if epoch is None:
                 epoch = new_epoch()
                 conn.execute("INSERT INTO meta VALUES ('epoch', ?)", (epoch,))
+            # The index on time made every message cost a second b-tree insert (a third of
+            # a busy room's log); age is now pruned at most once an hour, by one scan of at
+            # most keep_messages rows, and needs no index. Dropping it leaves the schema
+            # version as it is, so an older Parley still opens the log (and scans likewise).
+            conn.execute("DROP INDEX IF EXISTS messages_time")
         self.epoch = epoch
         top = conn.execute("SELECT max(seq) FROM messages").fetchone()[0] or 0
         self.last_seq = max(int(self._meta("last_seq") or 0), int(top))
@@ -274,7 +281,7 @@ class RoomLog(_Database):
                 "INSERT OR REPLACE INTO meta VALUES ('last_seq', ?)", (str(self.last_seq),)
             )
             if prune:  # in the same transaction: one commit, not two
-                self._prune(conn)
+                self._prune(conn, by_age=False)
 
         if self._write(insert):
             self._since_prune = 0 if prune else self._since_prune + len(rows)
@@ -301,9 +308,11 @@ class RoomLog(_Database):
         self._since_prune = 0
         self._write(self._prune)
 
-    def _prune(self, conn: sqlite3.Connection) -> None:
-        oldest = self._clock() - self.keep_days * 86400
-        conn.execute("DELETE FROM messages WHERE time < ?", (oldest,))
+    def _prune(self, conn: sqlite3.Connection, by_age: bool = True) -> None:
+        now = self._clock()
+        if by_age or now - self._aged >= AGE_PRUNE:
+            self._aged = now
+            conn.execute("DELETE FROM messages WHERE time < ?", (now - self.keep_days * 86400,))
         conn.execute("DELETE FROM messages WHERE seq <= ?", (self.last_seq - self.keep_messages,))
 
     def count(self) -> int:

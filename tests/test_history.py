@@ -80,6 +80,35 @@ def test_a_busy_log_prunes_as_it_commits(tmp_path: Path) -> None:
     log.close()
 
 
+def test_a_busy_log_forgets_old_messages_within_the_hour_without_an_index(tmp_path: Path) -> None:
+    # Age is pruned at open and then at most once an hour (a scan: the time index is gone,
+    # since it cost every message a second b-tree insert); count as ever every 200.
+    now = [10 * 86400.0]
+    log, _ = open_room_log(tmp_path, keep_messages=5000, keep_days=1, clock=lambda: now[0])
+    assert log is not None
+    log.on_pending = lambda: None
+    for seq in range(1, 201):
+        log.record(Chat(seq, "Ann", f"old {seq}", now[0]), None)
+    log.flush()
+    now[0] += 2 * 86400  # two days on: the first 200 are past keep_days
+    seq = 200
+    for _turn in range(3):
+        for _ in range(100):
+            seq += 1
+            log.record(Chat(seq, "Ann", f"new {seq}", now[0]), None)
+        log.flush()
+    assert log.recent(1000)[0].chat.text == "new 201"
+    assert log.count() == 300
+    conn = sqlite3.connect(tmp_path / ROOM_LOG)
+    try:
+        indexes = conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'").fetchall()
+        assert ("messages_time",) not in indexes
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1  # older apps still open it
+    finally:
+        conn.close()
+    log.close()
+
+
 def test_a_corrupt_or_locked_log_is_refused_with_one_sentence(tmp_path: Path) -> None:
     (tmp_path / ROOM_LOG).write_bytes(b"this is not a database" * 100)
     log, problem = open_room_log(tmp_path)

@@ -21,7 +21,7 @@ from typing import TextIO
 
 from app import events as ev
 from app.cli_files import NumberCommand, Progress, SendCommand, clock, describe_file, parse_command
-from app.export import ExportLog, export
+from app.export import ChatExportLog, export
 from app.invite import Invite, parse_invite
 from app.net import HostOptions, JoinOptions
 from app.protocol import clean_text, not_encrypted_warning
@@ -273,7 +273,7 @@ def run(
         signal.signal(signal.SIGTERM, _sigterm)
     worker.start()
     start(worker)
-    kept = ExportLog()
+    kept = ChatExportLog()
     kept_lock = threading.Lock()
     room = ["this room"]
     target: list[str | None] = [None]  # where a join is going (for the connection doctor)

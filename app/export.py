@@ -49,12 +49,37 @@ class ExportLog:
             Entry(stamp, event.sender, event.text, event.private, event.mine, event.earlier)
         )
 
-    def add_chats(self, chats: Iterable[Chat]) -> None:
-        """What `add` keeps for a `ChatsReceived`'s chats (from others, for everyone)."""
-        self.entries.extend([Entry(chat.time, chat.sender, chat.text) for chat in chats])
-
     def clear(self) -> None:
         self.entries.clear()
+
+
+class ChatExportLog:
+    """An `ExportLog` for the terminal, which is given a busy room's chats in batches
+    (`ChatsReceived`): it keeps the chats themselves and makes their entries only when asked
+    (an entry each cost the terminal as much as showing the line)."""
+
+    def __init__(self, keep: int = KEEP) -> None:
+        self._items: deque[Entry | Chat] = deque(maxlen=keep)
+
+    def add(self, event: ev.MessageReceived) -> None:
+        stamp = event.time if event.time is not None else time.time()
+        self._items.append(
+            Entry(stamp, event.sender, event.text, event.private, event.mine, event.earlier)
+        )
+
+    def add_chats(self, chats: Iterable[Chat]) -> None:
+        """Keep chats from others, for everyone (what `add` keeps for their events)."""
+        self._items.extend(chats)
+
+    @property
+    def entries(self) -> list[Entry]:
+        return [
+            item if isinstance(item, Entry) else Entry(item.time, item.sender, item.text)
+            for item in self._items
+        ]
+
+    def clear(self) -> None:
+        self._items.clear()
 
 
 def _when(stamp: float | None) -> tuple[str, str]:

@@ -45,6 +45,7 @@ from app.messages import (
     Replay,
     Send,
     Welcome,
+    new_chat,
 )
 from app.protocol import MAX_NAME, check_name, clean_text, is_bye, name_key, text_too_long
 from app.roomlog import LOG_BYTES, LOG_COUNT, MemoryLog, MessageLog
@@ -517,15 +518,14 @@ class Room:
             return []
         now = self._clock()
         name, token = member.name, member.token
-        append, journal = self.log.append, self.journal
-        chats: list[Chat] = []
-        for text in texts:
-            self._seq += 1
-            chat = Chat(self._seq, name, text, now)
-            append(chat)
-            if journal is not None:
+        first = self._seq + 1
+        self._seq += len(texts)
+        chats = [new_chat(seq, name, text, now) for seq, text in enumerate(texts, first)]
+        self.log.extend(chats)
+        journal = self.journal
+        if journal is not None:
+            for chat in chats:
                 journal.record(chat, token)
-            chats.append(chat)
         return chats
 
     def everyone(self) -> tuple[int, ...]:

@@ -33,6 +33,9 @@ class MessageLog(Protocol):
     def append(self, chat: Chat) -> None:
         """Keep `chat` (its `seq` is higher than any kept before)."""
 
+    def extend(self, chats: list[Chat]) -> None:
+        """`append` each of `chats`, in order."""
+
     def after(self, seq: int, limit: int) -> list[Chat]:
         """Up to `limit` messages numbered after `seq`, oldest first."""
 
@@ -83,6 +86,24 @@ class MemoryLog:
         while len(items) > self.max_count or self._bytes > self.max_bytes:
             items.popleft()
             self._bytes -= costs.popleft()
+
+    def extend(self, chats: list[Chat]) -> None:
+        """`append` each of `chats` (in increasing order), trimming once at the end."""
+        if not chats:
+            return
+        self._last = max(self._last, chats[-1].seq)
+        costs = [chat_cost(chat) for chat in chats]
+        if self.max_count == 0 or max(costs) > self.max_bytes:
+            for chat in chats:  # the rare case: one too big for the log, as append does it
+                self.append(chat)
+            return
+        self._items.extend(chats)
+        self._costs.extend(costs)
+        self._bytes += sum(costs)
+        items, kept = self._items, self._costs
+        while len(items) > self.max_count or self._bytes > self.max_bytes:
+            items.popleft()
+            self._bytes -= kept.popleft()
 
     def after(self, seq: int, limit: int) -> list[Chat]:
         start = bisect.bisect_right(self._items, seq, key=lambda c: c.seq)

@@ -147,3 +147,22 @@ def test_export_refuses_other_extensions_and_keeps_what_was_shown(tmp_path: Path
     assert [e.text for e in log.entries] == ["m1", "m2"]
     with pytest.raises(FileNotFoundError):
         export(tmp_path / "missing" / "chat.txt", "room", log.entries)
+
+
+def test_the_terminals_log_keeps_batches_and_events_in_order_within_its_bound() -> None:
+    from app.export import ChatExportLog
+
+    log = ChatExportLog(keep=4)
+    log.add(ev.MessageReceived("Ann", "first", 1000.0, private="Bob", mine=True))
+    log.add_chats([Chat(2, "Bob", "b2", 1001.0), Chat(3, "Cy", "c3", 1002.0)])
+    log.add(ev.MessageReceived("Hal", "mine", 1003.0, mine=True))
+    assert log.entries == [
+        Entry(1000.0, "Ann", "first", "Bob", True),
+        Entry(1001.0, "Bob", "b2"),
+        Entry(1002.0, "Cy", "c3"),
+        Entry(1003.0, "Hal", "mine", None, True),
+    ]
+    log.add_chats([Chat(5, "Bob", "b5", 1004.0)])  # past the bound: the oldest goes
+    assert [e.text for e in log.entries] == ["b2", "c3", "mine", "b5"]
+    log.clear()
+    assert log.entries == []

@@ -666,3 +666,40 @@ def test_plain_line_passes_only_chat_for_everyone() -> None:
     assert room.plain_line("bell\x07!") == "bell!"  # cleaned as say cleans it
     for line in ("", "   ", "/nick Bo", "//x", "bye", " Bye. ", "x" * 61_441, "\x07"):
         assert room.plain_line(line) is None
+
+
+def test_a_chat_made_the_quick_way_is_the_chat_the_class_makes() -> None:
+    import dataclasses
+
+    from app.messages import Chat, new_chat
+
+    quick, made = new_chat(7, "Ann", "hello", 12.5), Chat(7, "Ann", "hello", 12.5)
+    assert quick == made
+    assert hash(quick) == hash(made)
+    assert repr(quick) == repr(made)
+    assert vars(quick) == dataclasses.asdict(made)  # every field set, none extra
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        quick.text = "changed"  # type: ignore[misc]
+
+
+def test_a_log_extended_at_once_keeps_what_appending_one_by_one_keeps() -> None:
+    from app.messages import Chat
+    from app.roomlog import MemoryLog, chat_cost
+
+    chats = [Chat(i, "Ann", "x" * (i * 37 % 200), 0.0) for i in range(1, 60)]
+    for max_count, max_bytes in ((10, 1 << 20), (1000, 3000), (5, 1200), (0, 1000)):
+        one, many = MemoryLog(max_count, max_bytes), MemoryLog(max_count, max_bytes)
+        for chat in chats[:30]:
+            one.append(chat)
+        many.extend(chats[:30])
+        for chat in chats[30:]:
+            one.append(chat)
+        many.extend(chats[30:])
+        assert many.after(0, 100) == one.after(0, 100)
+        assert (many.bytes, many.last_seq) == (one.bytes, one.last_seq)
+    big = MemoryLog(100, chat_cost(chats[5]) + 10)  # one message too big for it: as append
+    small = MemoryLog(100, chat_cost(chats[5]) + 10)
+    big.extend(chats[:10])
+    for chat in chats[:10]:
+        small.append(chat)
+    assert big.after(0, 100) == small.after(0, 100)

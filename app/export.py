@@ -8,7 +8,6 @@ keep what they showed in an `ExportLog` (bounded) and hand it here.
 
 from __future__ import annotations
 
-import html
 import os
 import tempfile
 import time
@@ -115,6 +114,8 @@ _STYLE = (
 
 
 def render_html(room: str, entries: Iterable[Entry]) -> str:
+    import html  # here: the window builds an ExportLog before its first paint
+
     e = html.escape
     rows = []
     for entry in entries:

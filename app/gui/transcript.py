@@ -21,7 +21,6 @@ and so what is sent, stored or copied from the engine, keep the text as it was t
 from __future__ import annotations
 
 import tkinter as tk
-import webbrowser
 from collections import deque
 from collections.abc import Callable, Iterable
 from tkinter import ttk
@@ -30,6 +29,12 @@ from app.gui import theme
 from app.gui.logic import Line, clock_text, for_display, link_spans
 
 Chunk = tuple[str, tuple[str, ...]]
+
+
+def _open_in_browser(url: str) -> None:
+    import webbrowser  # on the first click of a link, not before the window's first paint
+
+    webbrowser.open(url, new=2)
 
 
 class Transcript(ttk.Frame):
@@ -54,7 +59,7 @@ class Transcript(ttk.Frame):
         self._sizes: deque[int] = deque()  # text lines per entry, oldest first
         self._on_type = on_type
         self._name_slot = name_slot
-        self._on_link = on_link or (lambda url: webbrowser.open(url, new=2))
+        self._on_link = on_link or _open_in_browser
         self._links: dict[str, str] = {}  # tag -> url
         self._earlier_index = -1  # entries before the "earlier" mark; -1: no divider yet
         self._theme = theme.get(self)

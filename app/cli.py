@@ -1,8 +1,11 @@
 """The terminal front end: the same worker and events as the window, shown as lines of text.
 
 The main thread drains the worker's queue and prints; a daemon thread reads stdin and hands each
-line to the worker. In an interactive terminal a "You: " prompt is kept below incoming lines
-(with readline, the half-typed line is redrawn); otherwise output is plain lines, for scripts.
+line to the worker. Woken by an event, the main thread waits `GATHER` for more, then shows all
+that waits in one write; a host asked by the terminal posts a turn's chats as one
+`ChatsReceived` (`HostOptions.view_batches`), so a busy room costs a line of text per message.
+In an interactive terminal a "You: " prompt is kept below incoming lines (with readline, the
+half-typed line is redrawn); otherwise output is plain lines, for scripts.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ blocked and nothing is ever announced.
 from __future__ import annotations
 
 import tkinter as tk
+import tkinter.font as tkfont
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from tkinter import ttk
@@ -99,7 +100,10 @@ class RoomList(ttk.Frame):
         self.tree.heading("members", text="People", anchor="w")
         self.tree.heading("where", text="Address", anchor="w")
         self.tree.column("#0", width=130, stretch=True)
-        self.tree.column("members", width=56, stretch=False)
+        # The heading's own width in the heading font (bold, and scaled by the text size):
+        # a fixed 56 px cut "People" to "Peopl" at the default size.
+        people = tkfont.nametofont("TkHeadingFont").measure("People") + 16
+        self.tree.column("members", width=max(56, people), minwidth=people, stretch=False)
         self.tree.column("where", width=140, stretch=False)
         self.tree.grid(row=0, column=0, columnspan=2, sticky="nsew")
         self.rowconfigure(0, weight=1)

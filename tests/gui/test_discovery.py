@@ -171,3 +171,19 @@ def test_a_host_sees_its_addresses_by_interface(make_window: MakeWindow) -> None
         "the addresses by interface",
     )
     assert "Warning: these addresses reach this machine only" in window.transcript.contents()
+
+
+def test_the_rooms_list_shows_its_people_heading_whole(root) -> None:  # type: ignore[no-untyped-def]
+    """The People column was 56 px wide whatever the font: its bold heading came out "Peopl".
+    It is now as wide as the heading in the heading font, at any text size."""
+    import tkinter.font as tkfont
+
+    from app.gui.room_browser import RoomList
+
+    heading = tkfont.nametofont("TkHeadingFont")
+    for size in (heading.actual("size"), 18):
+        heading.configure(size=size)
+        rooms = RoomList(root, on_join=lambda room: None)
+        width = int(rooms.tree.column("members", "width"))
+        assert width > heading.measure("People") + 8, (size, width)
+        rooms.destroy()

@@ -159,6 +159,25 @@ def room(
     return make
 
 
+@pytest.fixture
+def linked_room(
+    room: Callable[..., Room], links: Callable[[int], Link]
+) -> Callable[..., tuple[Room, Link]]:
+    """The room, with Bob joined through a proxy of his own (returned with it, to cut or
+    flip what passes)."""
+
+    def make(**host: object) -> tuple[Room, Link]:
+        made: list[Link] = []
+
+        def via(port: int) -> int:
+            made.append(links(port))
+            return made[0].port
+
+        return room(via=via, **host), made[0]
+
+    return make
+
+
 def offered(rec: Recorder, name: str) -> ev.FileOffered:
     return rec.wait_for(ev.FileOffered, lambda e: e.name == name)
 
@@ -276,17 +295,10 @@ def test_a_sender_that_leaves_cancels_its_offer_for_everyone(room) -> None:
         assert "Ann left" in gone.text
 
 
-def _mid_way(room, links) -> tuple[Room, Link, ev.FileOffered, Path]:
+def _mid_way(linked_room) -> tuple[Room, Link, ev.FileOffered, Path]:
     """Bob, through a proxy, has some of a 10 MB file from Ann and is held there."""
-    made: list[Link] = []
-
-    def via(port: int) -> int:
-        made.append(links(port))
-        return made[0].port
-
-    setup = room(via=via)
+    setup, link = linked_room()
     (hal, hrec, _), (ann, arec), (bob, brec), tmp = setup
-    link = made[0]
     src = make_file(tmp / "src", "movie.mkv", BIG)
     ann.send_file(str(src))
     offer = offered(brec, "movie.mkv")
@@ -297,8 +309,8 @@ def _mid_way(room, links) -> tuple[Room, Link, ev.FileOffered, Path]:
     return setup, link, offer, src
 
 
-def test_the_receiver_cancels_mid_way(room, links) -> None:
-    ((hal, hrec, _), (ann, arec), (bob, brec), tmp), link, offer, src = _mid_way(room, links)
+def test_the_receiver_cancels_mid_way(linked_room) -> None:
+    ((hal, hrec, _), (ann, arec), (bob, brec), tmp), link, offer, src = _mid_way(linked_room)
     bob.cancel_file(offer.number)
     assert ended(brec, offer.number).status == "cancelled"
     got = ended(arec, arec.wait_for(ev.FileSending).number, "Bob")
@@ -309,8 +321,8 @@ def test_the_receiver_cancels_mid_way(room, links) -> None:
     assert files_in(tmp / "bob") == []
 
 
-def test_the_sender_cancels_mid_way(room, links) -> None:
-    ((hal, hrec, _), (ann, arec), (bob, brec), tmp), link, offer, src = _mid_way(room, links)
+def test_the_sender_cancels_mid_way(linked_room) -> None:
+    ((hal, hrec, _), (ann, arec), (bob, brec), tmp), link, offer, src = _mid_way(linked_room)
     ann.cancel_file(arec.wait_for(ev.FileSending).number)
     link.let_go()
     gone = ended(brec, offer.number)
@@ -319,8 +331,8 @@ def test_the_sender_cancels_mid_way(room, links) -> None:
     assert not [e for e in arec.of(ev.FileEnded) if e.status == "received"]
 
 
-def test_a_receiver_cut_off_mid_way_resumes_and_completes(room, links) -> None:
-    ((hal, hrec, _), (ann, arec), (bob, brec), tmp), link, offer, src = _mid_way(room, links)
+def test_a_receiver_cut_off_mid_way_resumes_and_completes(linked_room) -> None:
+    ((hal, hrec, _), (ann, arec), (bob, brec), tmp), link, offer, src = _mid_way(linked_room)
     had = max(e.done for e in brec.of(ev.FileProgress) if e.incoming)
     link.cut()
     brec.wait_for(ev.Connected, lambda e: e.resumed)
@@ -335,18 +347,11 @@ def test_a_receiver_cut_off_mid_way_resumes_and_completes(room, links) -> None:
     assert ended(arec, number, "Bob").status == "received"
 
 
-def test_a_receiver_cut_off_as_its_file_done_goes_out_still_tells_the_sender(room, links) -> None:
+def test_a_receiver_cut_off_as_its_file_done_goes_out_still_tells_the_sender(linked_room) -> None:
     """Bob has every byte and saved the file, but his connection drops with his file_done on its
     way (the proxy swallows it and cuts): once back, the host learns it, Ann is told Bob received
     the file (not left "paused" forever), and Bob is not offered the same file again."""
-    made: list[Link] = []
-
-    def via(port: int) -> int:
-        made.append(links(port))
-        return made[0].port
-
-    (hal, hrec, _), (ann, arec), (bob, brec), tmp = room(via=via, allow_plain=True)
-    link = made[0]
+    ((hal, hrec, _), (ann, arec), (bob, brec), tmp), link = linked_room(allow_plain=True)
     link.call(lambda: setattr(link, "cut_on_up", b'"type":"file_done"'))
     src = make_file(tmp / "src", "last.bin", 3 * CHUNK + 5)
     ann.send_file(str(src))
@@ -373,22 +378,16 @@ def test_a_receiver_cut_off_as_its_file_done_goes_out_still_tells_the_sender(roo
     ]
 
 
-def test_a_flipped_byte_fails_the_transfer_and_leaves_no_file(room, links) -> None:
-    made: list[Link] = []
-
-    def via(port: int) -> int:
-        made.append(links(port))
-        return made[0].port
-
-    (hal, hrec, _), (ann, arec), (bob, brec), tmp = room(via=via, allow_plain=True)
-    made[0].flip = (b"aaaa", b"eaaa", 200_000)  # a raw "a" becomes "e" somewhere past 200 kB
+def test_a_flipped_byte_fails_the_transfer_and_leaves_no_file(linked_room) -> None:
+    ((hal, hrec, _), (ann, arec), (bob, brec), tmp), link = linked_room(allow_plain=True)
+    link.flip = (b"aaaa", b"eaaa", 200_000)  # a raw "a" becomes "e" somewhere past 200 kB
     ann.send_file(str(make_file(tmp / "src", "doc.txt", 1_000_000, fill=b"a")))
     offer = offered(brec, "doc.txt")
     bob.accept_file(offer.number)
     failed = ended(brec, offer.number)
     assert failed.status == "failed"
     assert "did not match" in failed.text
-    assert made[0].flipped
+    assert link.flipped
     assert files_in(tmp / "bob") == []
     got = ended(arec, arec.wait_for(ev.FileSending).number, "Bob")
     assert got.status == "failed"
@@ -500,28 +499,22 @@ def test_chat_keeps_flowing_during_a_transfer(room, links) -> None:
     ended(brec, offer.number)
 
 
-def test_a_host_refuses_file_frames_that_break_the_window(room, links) -> None:
+def test_a_host_refuses_file_frames_that_break_the_window(linked_room) -> None:
     """A sender that ignores the window is answered with an error and cut off (its chunk's
     header is refused before its bytes are read); the room goes on."""
-    made: list[Link] = []
-
-    def via(port: int) -> int:
-        made.append(links(port))
-        return made[0].port
-
-    (hal, hrec, port), (ann, arec), (bob, brec), tmp = room(via=via, allow_plain=True)
+    ((hal, hrec, port), (ann, arec), (bob, brec), tmp), link = linked_room(allow_plain=True)
     mallory = _raw_app_peer(port, "Mallory")
     size = 3 * WINDOW  # more than a window, so only the window stops the flood
     digest = hashlib.sha256(b"x" * size).hexdigest()
     mallory.send(encode_frame(FileOffer("flood.bin", size, digest, ref="r", to="Bob")))
     offer = offered(brec, "flood.bin")
-    made[0].hold(0)  # Bob gets nothing more, so grants nothing more: the window stays as it is
+    link.hold(0)  # Bob gets nothing more, so grants nothing more: the window stays as it is
     bob.accept_file(offer.number)
     got = json.loads(mallory.read_until('"file_get"'))
     chunk = b"x" * CHUNK
     for i in range(got["window"] // len(chunk) + 1):  # one chunk more than the window
         mallory.send(encode_frame(FileData(i * len(chunk), chunk, stream=got["stream"])))
     assert "window" in mallory.read_until('"error"')
-    made[0].let_go()
+    link.let_go()
     ann.send("room still works")
     brec.wait_for(ev.MessageReceived, lambda e: e.text == "room still works")

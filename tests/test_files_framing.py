@@ -19,10 +19,11 @@ from app.protocol import VERSION, encode_client
 from app.transfer import CHUNK, MAX_CHUNK, FileData, FileOffer, encode_data, encode_frame
 from tests import test_files
 from tests.helpers import LoopServer, RawPeer
-from tests.test_files import Link, ended, files_in, make_file, offered, sha
+from tests.test_files import ended, files_in, make_file, offered, sha
 
 room = test_files.room  # the same room and proxy fixtures as the other file tests
 links = test_files.links
+linked_room = test_files.linked_room
 
 
 def _mallory(port: int) -> RawPeer:
@@ -110,15 +111,8 @@ def test_a_chat_line_between_two_chunks_arrives_before_the_next_payload_is_compl
     assert Path(done.path or "").read_bytes() == body
 
 
-def test_a_receiver_cut_mid_payload_resumes_from_its_last_written_byte(room, links) -> None:
-    made: list[Link] = []
-
-    def via(port: int) -> int:
-        made.append(links(port))
-        return made[0].port
-
-    (hal, hrec, _), (ann, arec), (bob, brec), tmp = room(via=via, allow_plain=True)
-    link = made[0]
+def test_a_receiver_cut_mid_payload_resumes_from_its_last_written_byte(linked_room) -> None:
+    ((hal, hrec, _), (ann, arec), (bob, brec), tmp), link = linked_room(allow_plain=True)
     src = make_file(tmp / "src", "cut.bin", 3_000_000)
     ann.send_file(str(src))
     offer = offered(brec, "cut.bin")
@@ -136,15 +130,8 @@ def test_a_receiver_cut_mid_payload_resumes_from_its_last_written_byte(room, lin
     assert files_in(tmp / "bob") == ["cut.bin"]
 
 
-def test_a_byte_flipped_inside_a_payload_fails_and_leaves_no_file(room, links) -> None:
-    made: list[Link] = []
-
-    def via(port: int) -> int:
-        made.append(links(port))
-        return made[0].port
-
-    (hal, hrec, _), (ann, arec), (bob, brec), tmp = room(via=via, allow_plain=True)
-    link = made[0]
+def test_a_byte_flipped_inside_a_payload_fails_and_leaves_no_file(linked_room) -> None:
+    ((hal, hrec, _), (ann, arec), (bob, brec), tmp), link = linked_room(allow_plain=True)
     body = (b"line of the file\n" * 80_000)[:1_300_000]
     src = tmp / "src" / "lines.txt"
     src.parent.mkdir(parents=True, exist_ok=True)

@@ -518,3 +518,49 @@ def test_a_host_refuses_file_frames_that_break_the_window(linked_room) -> None:
     link.let_go()
     ann.send("room still works")
     brec.wait_for(ev.MessageReceived, lambda e: e.text == "room still works")
+
+
+def test_offers_count_against_the_senders_rate_limit(room) -> None:
+    """An offer reaches everyone, like a chat line, so it passes the same rate limit: a member
+    offering files in a loop gets its extra offers refused (and is told why on each), and
+    nobody is shown more cards than the limit allows."""
+    (hal, hrec, port), (ann, arec), (bob, brec), tmp = room(allow_plain=True, rate=0.01, burst=3)
+    mallory = _raw_app_peer(port, "Mallory")
+    for i in range(8):
+        mallory.send(encode_frame(FileOffer(f"spam{i}.bin", 10, "0" * 64, ref=f"r{i}")))
+    answers = [json.loads(mallory.read_until('"file_(offered|refused)"')) for _ in range(8)]
+    refused = [a for a in answers if a["type"] == "file_refused"]
+    assert [a["ref"] for a in refused] == [f"r{i}" for i in range(3, 8)]
+    assert {a["code"] for a in refused} == {"too_fast"}
+    assert "too fast" in refused[0]["text"]
+    ann.send("after the spam")
+    brec.wait_for(ev.MessageReceived, lambda e: e.text == "after the spam")
+    assert sorted(e.name for e in brec.of(ev.FileOffered)) == [
+        "spam0.bin",
+        "spam1.bin",
+        "spam2.bin",
+    ]
+
+
+def test_a_member_that_keeps_offering_too_fast_is_dropped_and_the_room_goes_on(room) -> None:
+    (hal, hrec, port), (ann, arec), (bob, brec), tmp = room(
+        allow_plain=True, rate=0.01, burst=1, flood_strikes=4
+    )
+    mallory = _raw_app_peer(port, "Mallory")
+    for i in range(30):
+        mallory.send(encode_frame(FileOffer(f"spam{i}.bin", 10, "0" * 64, ref=f"r{i}")))
+    hrec.wait_for(ev.MemberLeft, lambda e: e.name == "Mallory")
+    ann.send("still here")
+    brec.wait_for(ev.MessageReceived, lambda e: e.text == "still here")
+    assert [e.name for e in brec.of(ev.FileOffered)] == ["spam0.bin"]
+
+
+def test_an_app_offering_many_files_at_once_keeps_to_the_rate_and_none_is_refused(room) -> None:
+    (hal, hrec, _), (ann, arec), (bob, brec), tmp = room(rate=10, burst=4)
+    names = [f"photo{i}.jpg" for i in range(10)]
+    for name in names:
+        ann.send_file(str(make_file(tmp / "src", name, 10)))
+    for name in names:
+        offered(brec, name)
+    assert sorted(e.name for e in brec.of(ev.FileOffered)) == names  # each of them, once
+    assert not arec.of(ev.FileEnded)  # none refused

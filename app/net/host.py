@@ -1109,7 +1109,18 @@ class Host:
         self._too_fast(peer)
         return False
 
-    def _too_fast(self, peer: _Peer) -> None:
+    def offer_within_rate(self, peer: _Peer, size: int) -> bool:
+        """Whether a file offer whose name is `size` bytes, from `peer`, passes the chat rate
+        limits, counted as one message if so. An offer reaches everyone, as a chat line does,
+        so offering in a loop must not be the way round the limits. A refusal is a strike like
+        a chat line's, but no "too fast" line: the refusal of the offer itself says it."""
+        limits = self._send_limits
+        if limits.lifted or limits.allow(peer.limit_key, peer.ip, size):
+            return True
+        self._too_fast(peer, warn=False)
+        return False
+
+    def _too_fast(self, peer: _Peer, warn: bool = True) -> None:
         """A message of `peer`'s was refused for its rate: warn once, drop past the strikes."""
         now = time.monotonic()
         if now - peer.last_strike > 10:
@@ -1118,7 +1129,7 @@ class Host:
         peer.last_strike = now
         if peer.strikes >= self.options.flood_strikes:
             self.drop(peer, "sending too fast", hold=False)
-        elif peer.strikes == 1:
+        elif peer.strikes == 1 and warn:
             peer.send(Error("too_fast", TOO_FAST))
 
     def _bad_line(self, peer: _Peer, error: ProtocolError) -> None:

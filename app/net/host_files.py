@@ -60,6 +60,9 @@ OLD_PEER = (
     "Your Parley is too old to send or receive files in this room (this host speaks protocol "
     "version 2). Update Parley to use files; chat works as before."
 )
+OFFERS_TOO_FAST = (
+    "You are offering files too fast for this room; wait a few seconds, then offer this one again."
+)
 
 
 class HostFiles:
@@ -79,6 +82,11 @@ class HostFiles:
         if _version(peer) < FILES_VERSION:
             if isinstance(frame, FileOffer):
                 peer.write(encode_frame(FileRefused(frame.ref or "", "old_version", OLD_PEER)))
+            return
+        if isinstance(frame, FileOffer) and not self.host.offer_within_rate(
+            peer, len(frame.name.encode())
+        ):
+            peer.write(encode_frame(FileRefused(frame.ref or "", "too_fast", OFFERS_TOO_FAST)))
             return
         try:
             self._deliver(self._handle(peer.id, frame))

@@ -177,6 +177,8 @@ class Joiner:
         self._outbox: deque[str] = deque()  # ids of pending messages not yet written, in order
         self._pacer: Pacer | None = None  # keeps us within the host's limits
         self._pump_timer: asyncio.TimerHandle | None = None
+        self._offers_out: deque[FileOffer] = deque()  # offers held by the pacer, in order
+        self._offers_timer: asyncio.TimerHandle | None = None
         self._greet_timer: asyncio.TimerHandle | None = None
         self._welcome_timer: asyncio.TimerHandle | None = None
         self._kept_shown: set[tuple[str, int]] = set()  # (epoch, seq) the transcript showed
@@ -217,8 +219,32 @@ class Joiner:
             return
         if isinstance(frame, FileData):
             self._proto.transport.writelines(encode_data(frame))
+        elif isinstance(frame, FileOffer) and self._pacer is not None:
+            self._offers_out.append(frame)
+            self._pump_offers()
         else:
             self._proto.transport.write(encode_frame(frame))
+
+    def _pump_offers(self) -> None:
+        """Write the offers the pacer holds, each when it may go. The host counts an offer as
+        a chat message (it reaches everyone, as a line does), so forty files picked at once go
+        out at the room's pace instead of being refused as too fast."""
+        self._offers_timer = None
+        while self._offers_out:
+            proto = self._proto
+            if proto is None or proto.transport is None or not self.in_room:
+                return  # the connection's loss ends these offers (`Transfers.connection_lost`)
+            offer = self._offers_out[0]
+            size = len(offer.name.encode("utf-8", "surrogatepass"))
+            if self._pacer is not None:
+                wait = self._pacer.wait(size)
+                if wait > 0:
+                    loop = asyncio.get_running_loop()
+                    self._offers_timer = loop.call_later(wait, self._pump_offers)
+                    return
+                self._pacer.sent(size)
+            self._offers_out.popleft()
+            proto.transport.write(encode_frame(offer))
 
     def _has_room(self) -> bool:
         """Room for a file chunk: in the room, and little waiting to be sent (chat first)."""
@@ -802,6 +828,10 @@ class Joiner:
         if proto is not None and proto is not self._proto:
             return  # a connection given up on already (no welcome came on it)
         self.in_room = False
+        self._offers_out.clear()
+        if self._offers_timer is not None:
+            self._offers_timer.cancel()
+            self._offers_timer = None
         if not self._finished:
             self.transfers.connection_lost()
         if self._greet_timer is not None:

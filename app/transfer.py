@@ -840,6 +840,14 @@ class Incoming:
         self.queued = self.received
         return FileAccept(self.file, self.received, self.offer.sha256)
 
+    def resume(self, held: int) -> FileAccept:
+        """Ask from byte `held`: a partial file kept from an earlier session holds that much,
+        already hashed (`absorb`). The whole file's hash is checked at the end as ever."""
+        if not 0 <= held <= self.size:
+            raise FileProblem("bad_resume", "The partial file is longer than the file.")
+        self.received = self.queued = held
+        return FileAccept(self.file, held, self.offer.sha256)
+
     def chunk(self, frame: FileData) -> bytes:
         if frame.offset != self.queued:
             raise FileProblem("bad_offset", "A piece of the file came out of order.")

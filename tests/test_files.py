@@ -564,3 +564,58 @@ def test_an_app_offering_many_files_at_once_keeps_to_the_rate_and_none_is_refuse
         offered(brec, name)
     assert sorted(e.name for e in brec.of(ev.FileOffered)) == names  # each of them, once
     assert not arec.of(ev.FileEnded)  # none refused
+
+
+def test_a_download_carries_on_after_the_receiving_app_is_closed_and_started_again(
+    linked_room, join
+) -> None:
+    """Bob has part of a file when his app is closed; started again (a new session, the same
+    data and downloads folders) and offered the same file, he gets only the rest of it, and
+    the file he ends with is the sender's, byte for byte."""
+    ((hal, hrec, port), (ann, arec), (bob, brec), tmp), link, offer, src = _mid_way(linked_room)
+    had = max(e.done for e in brec.of(ev.FileProgress) if e.incoming)
+    bob.leave().result(DEADLINE)
+    link.let_go()
+    stopped = ended(brec, offer.number)
+    assert stopped.status == "cancelled"
+    assert "are kept" in stopped.text
+    hrec.wait_for(ev.MemberLeft, lambda e: e.name == "Bob")
+    assert files_in(tmp / "bob") == ["movie.mkv.part"]
+    held = (tmp / "bob" / "movie.mkv.part").stat().st_size
+    assert held >= had > 0
+    bob2, brec2 = join(port, "Bob", downloads=tmp / "bob")
+    again = offered(brec2, "movie.mkv")  # the offer is still open: told to the newcomer
+    bob2.accept_file(again.number)
+    done = ended(brec2, again.number, timeout=30)
+    assert done.status == "received", done
+    assert sha(Path(done.path or "")) == sha(src)
+    assert files_in(tmp / "bob") == ["movie.mkv"]
+    # Ann was asked for the rest only: the new stream began where the partial file ended.
+    sending = arec.wait_for(ev.FileSending).number
+    arec.wait_for(ev.FileEnded, lambda e: e.number == sending and e.status == "received")
+    dones = [e.done for e in arec.of(ev.FileProgress) if e.number == sending and e.peer == "Bob"]
+    assert dones[0] == 0  # the first session's stream
+    assert 0 not in dones[1:]  # the second did not start again from the first byte ...
+    assert held in dones  # ... but from the partial file's end
+    assert held in [e.done for e in brec2.of(ev.FileProgress) if e.incoming]
+
+
+def test_a_kept_partial_file_of_another_file_is_left_alone(linked_room, join) -> None:
+    """A partial file kept under the same name as a new, different file (another hash) is
+    neither resumed nor overwritten: the new file is saved beside it."""
+    ((hal, hrec, port), (ann, arec), (bob, brec), tmp), link, offer, src = _mid_way(linked_room)
+    bob.leave().result(DEADLINE)
+    link.let_go()
+    hrec.wait_for(ev.MemberLeft, lambda e: e.name == "Bob")
+    held = (tmp / "bob" / "movie.mkv.part").read_bytes()
+    other = make_file(tmp / "other", "movie.mkv", 1000, fill=b"z")
+    bob2, brec2 = join(port, "Bob", downloads=tmp / "bob")
+    offered(brec2, "movie.mkv")  # Ann's first, still open
+    ann.send_file(str(other))
+    new = brec2.wait_for(ev.FileOffered, lambda e: e.size == 1000)
+    bob2.accept_file(new.number)
+    done = ended(brec2, new.number)
+    assert done.status == "received", done
+    assert Path(done.path or "").name == "movie (1).mkv"
+    assert sha(Path(done.path or "")) == sha(other)
+    assert (tmp / "bob" / "movie.mkv.part").read_bytes() == held

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from app import events as ev
+from app.partials import KeptParts
 from app.transfer import (
     PART,
     FileAccept,
@@ -52,6 +53,7 @@ from app.transfer import (
     FileWindow,
     Incoming,
     Outgoing,
+    format_size,
     free_name,
     safe_name,
 )
@@ -122,7 +124,17 @@ class _In:
     speed: _Speed = field(default_factory=_Speed)
     pending: int = 0  # chunks on their way to the disk thread
     restart_due: bool = False  # resume once nothing is on its way to the disk
-    ending: tuple[str, str] | None = None  # (status, text) to end with once pending is 0
+    ending: tuple[str, str, bool] | None = None  # _end_in's arguments, once pending is 0
+
+
+def _rehash(handle: BinaryIO, machine: Incoming) -> int:
+    """On the disk thread: hash what a kept partial file holds; its length."""
+    handle.seek(0)
+    held = 0
+    while block := handle.read(1 << 20):
+        machine.absorb(block)
+        held += len(block)
+    return held
 
 
 def _store(handle: BinaryIO, machine: Incoming, data: bytes) -> None:
@@ -159,8 +171,10 @@ class Transfers:
         downloads: Callable[[], Path],
         room: Callable[[], bool] = lambda: True,
         release: Callable[[bytes], None] = lambda data: None,
+        kept: KeptParts | None = None,
     ) -> None:
         self._send = send
+        self._kept = kept  # partial files kept for a later session (None: none are kept)
         self._release = release  # a received chunk's buffer, once it is on disk
         self.post = post
         self._downloads = downloads
@@ -215,6 +229,8 @@ class Transfers:
             self._no_such(number, "accept")
             return
         folder = self._downloads()
+        if self._resume_kept(item, folder):
+            return
         try:
             folder.mkdir(parents=True, exist_ok=True)
             name = free_name(item.offer.name, lambda n: (folder / n).exists())
@@ -226,6 +242,8 @@ class Transfers:
             self._end_in(item, "failed", f"Could not save {item.offer.name} in {folder}: {why}.")
             return
         item.part = part
+        if self._kept is not None:
+            self._kept.keep(part, item.offer.sha256, item.offer.size)
         item.state = "receiving"
         item.machine = Incoming(item.offer)
         item.speed = _Speed()
@@ -233,6 +251,60 @@ class Transfers:
         self._send(FileAccept(item.machine.file, 0))
         if item.machine.complete:  # an empty file: nothing will come, and nothing needs to
             self._done(item.machine)
+            self._finish_in(item)
+
+    def _resume_kept(self, item: _In, folder: Path) -> bool:
+        """Accept into a partial file kept from an earlier session, if there is one for this
+        very file (hash and size): its bytes are hashed on the disk thread, then the host is
+        asked for the rest. False: start afresh."""
+        if self._kept is None:
+            return False
+        part = self._kept.find(folder.absolute(), item.offer.sha256, item.offer.size)
+        if part is None or any(i.part == part for i in self._in.values() if i.state != "over"):
+            return False
+        try:
+            handle = part.open("r+b")
+        except OSError:
+            return False
+        item.part, item.handle = part, handle
+        item.state = "receiving"
+        item.machine = Incoming(item.offer)
+        item.speed = _Speed()
+        item.pending += 1
+        self.post(ev.FileProgress(item.number, item.offer.sender or "", True, 0, item.offer.size))
+        loop = asyncio.get_running_loop()
+        done = loop.run_in_executor(self._disk(), _rehash, handle, item.machine)
+        done.add_done_callback(lambda f: self._rehashed(item, f))
+        return True
+
+    def _rehashed(self, item: _In, done: asyncio.Future[int]) -> None:
+        """Back on the loop: the kept partial file is hashed; ask for what it lacks."""
+        item.pending -= 1
+        if item.state == "over":
+            if item.pending == 0 and item.ending is not None:
+                self._end_in(item, *item.ending)
+            return
+        machine = item.machine
+        assert machine is not None
+        exc = None if done.cancelled() else done.exception()
+        if exc is not None or done.cancelled():
+            self._send(FileDecline(machine.file))
+            why = "stopped" if exc is None else getattr(exc, "strerror", None) or str(exc)
+            self._end_in(item, "failed", f"Could not read the partial {item.offer.name}: {why}.")
+            return
+        try:
+            accept = machine.resume(done.result())
+        except FileProblem as exc2:
+            self._send(FileDecline(machine.file))
+            self._end_in(item, "failed", f"{item.offer.name}: {exc2.text}")
+            return
+        self._progress_in(item, force=True)
+        if item.state != "receiving":
+            return  # the connection dropped meanwhile: asked again once back (`welcomed`)
+        item.restart_due = False
+        self._send(accept)
+        if machine.complete:  # the kept partial file was the whole file
+            self._done(machine)
             self._finish_in(item)
 
     def decline(self, number: int) -> None:
@@ -384,6 +456,8 @@ class Transfers:
                 "deleted.",
             )
             return
+        if self._kept is not None:
+            self._kept.forget(item.part)
         try:
             final = _claim(item.part, name)
         except OSError as exc:
@@ -532,8 +606,9 @@ class Transfers:
         for item in list(self._in.values()):
             if item.state == "over":
                 continue
-            if not resumed:
-                self._end_in(item, "failed", f"{item.offer.name}: the host no longer offers it.")
+            if not resumed:  # the partial file is kept for the file's next offer
+                text = f"{item.offer.name}: the host no longer offers it."
+                self._end_in(item, "failed", text, keep=self._kept is not None)
             elif item.state == "paused" and item.machine is not None:
                 item.state = "receiving"
                 item.speed = _Speed()
@@ -557,15 +632,24 @@ class Transfers:
                 item.pending = 0
         for item in list(self._in.values()):
             if item.state != "over":
-                self._end_in(item, "cancelled", f"{item.offer.name}: the chat ended.")
+                keep = self._kept is not None and item.part is not None
+                text = f"{item.offer.name}: the chat ended."
+                if keep and item.machine is not None and item.machine.received:
+                    text += (
+                        f" The {format_size(item.machine.received)} received are kept: accept"
+                        " it again when it is offered and it carries on from there."
+                    )
+                self._end_in(item, "cancelled", text, keep=keep)
         for out in list(self._out.values()):
             if not out.over:
                 self._end_out(out, "cancelled", f"{out.name}: the chat ended.")
 
-    def _end_in(self, item: _In, status: str, text: str) -> None:
+    def _end_in(self, item: _In, status: str, text: str, keep: bool = False) -> None:
+        """End an incoming transfer; its partial file is deleted unless `keep` (kept for a
+        later session: see `app/partials.py`)."""
         item.state = "over"
         if item.pending:  # the disk thread still has chunks of it: end once they are done
-            item.ending = (status, text)
+            item.ending = (status, text, keep)
             if item.offer.file is not None:
                 self._in_by_file.pop(item.offer.file, None)
             return
@@ -575,10 +659,12 @@ class Transfers:
         if item.handle is not None:
             with contextlib.suppress(OSError):
                 item.handle.close()
-        if item.part is not None:
+        if item.part is not None and not keep:
             with contextlib.suppress(OSError):
                 item.part.unlink()
-            item.part = None
+            if self._kept is not None:
+                self._kept.forget(item.part)
+        item.part = None
         self.post(ev.FileEnded(item.number, status, text, item.offer.sender, True))
 
     def _end_out(self, out: _Out, status: str, text: str) -> None:

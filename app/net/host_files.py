@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING
 from app import events as ev
 from app.messages import Notice, ProtocolError
 from app.net.files import Transfers
+from app.partials import KEPT, KeptParts
+from app.paths import data_dir
 from app.transfer import (
     MAX_CHUNK,
     FileAccept,
@@ -72,7 +74,8 @@ class HostFiles:
         self._lanes: dict[int, deque[tuple[bytes, bytes]]] = {}
         self._allowed: set[int] = set()  # members whose write limit has room for a chunk
         self._timers: dict[int, asyncio.Handle] = {}
-        self.local = Transfers(self._from_local, host.post, downloads)
+        kept = KeptParts((host.options.data_dir or data_dir()) / KEPT)
+        self.local = Transfers(self._from_local, host.post, downloads, kept=kept)
 
     # --- in ------------------------------------------------------------------------------------
 

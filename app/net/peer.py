@@ -57,6 +57,7 @@ from app.messages import (
 from app.names import name_key
 from app.net.common import LocalView, Post, set_nodelay
 from app.net.files import Transfers
+from app.partials import KEPT, KeptParts
 from app.paths import data_dir, downloads_dir
 from app.protocol import (
     MAX_LINE,
@@ -210,6 +211,7 @@ class Joiner:
             lambda: options.downloads or downloads_dir(),
             self._has_room,
             self.buffers.give,
+            KeptParts((options.data_dir or data_dir()) / KEPT),
         )
 
     def _send_file_frame(self, frame: FileFrame) -> None:

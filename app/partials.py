@@ -1,0 +1,79 @@
+"""Partial files kept for a later session, so that a download survives the app being closed.
+
+A transfer that stops because our own session ended (the window closed, the terminal left, the
+app was killed) or because the host no longer knows the offer (it restarted) keeps its
+``NAME.part``. This index, one small JSON file in Parley's data folder, remembers for each kept
+partial file the SHA-256 and size of the file it is the start of. When the same file is offered
+again (same hash, same size: the same bytes, whoever offers them) and accepted into the same
+folder, the transfer carries on from the partial file's end instead of from byte 0; the whole
+file's hash is still checked before it gets its name, so a partial file changed meanwhile costs
+a failed transfer, never a wrong file.
+
+Entries are written when a partial file is created (so a crash keeps it resumable too) and
+removed when the file is saved or its partial file deleted. An entry whose partial file is gone
+is dropped the next time the index is written. The index is advisory: unreadable, it is empty.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+KEPT = "partial_files.json"
+MAX_KEPT = 200  # entries at most: the oldest go first (their partial files stay on disk)
+
+
+class KeptParts:
+    """The index of kept partial files, at `path`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def keep(self, part: Path, sha256: str, size: int) -> None:
+        """Remember that `part` holds the start of the file with this hash and size."""
+        entries = self._read()
+        entries.pop(str(part), None)
+        entries[str(part)] = {"sha256": sha256, "size": size}
+        self._write(entries)
+
+    def forget(self, part: Path) -> None:
+        entries = self._read()
+        if entries.pop(str(part), None) is not None:
+            self._write(entries)
+
+    def find(self, folder: Path, sha256: str, size: int) -> Path | None:
+        """A kept partial file in `folder` of the file with this hash and size, if one is
+        still there and no longer than the file."""
+        for name, entry in self._read().items():
+            part = Path(name)
+            if (
+                part.parent == folder
+                and entry.get("sha256") == sha256
+                and entry.get("size") == size
+            ):
+                with contextlib.suppress(OSError):
+                    if part.is_file() and part.stat().st_size <= size:
+                        return part
+        return None
+
+    def _read(self) -> dict[str, dict[str, Any]]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(data, dict):
+            return {}
+        return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, dict)}
+
+    def _write(self, entries: dict[str, dict[str, Any]]) -> None:
+        """Atomically (a temporary file, then a rename); a failure only loses the index."""
+        live = {k: v for k, v in entries.items() if Path(k).exists()}
+        kept = dict(list(live.items())[-MAX_KEPT:])
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with contextlib.suppress(OSError):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(kept), encoding="utf-8")
+            os.replace(tmp, self.path)

@@ -21,7 +21,7 @@ import pytest
 from app import events as ev
 from app.messages import Hello
 from app.protocol import VERSION, encode_client
-from app.transfer import CHUNK, WINDOW, FileData, FileOffer, encode_frame
+from app.transfer import CHUNK, WINDOW, FileData, FileOffer, encode_frame, format_size
 from tests.conftest import Hosted, Joined
 from tests.helpers import DEADLINE, LoopServer, RawPeer, Recorder
 
@@ -598,6 +598,9 @@ def test_a_download_carries_on_after_the_receiving_app_is_closed_and_started_aga
     assert 0 not in dones[1:]  # the second did not start again from the first byte ...
     assert held in dones  # ... but from the partial file's end
     assert held in [e.done for e in brec2.of(ev.FileProgress) if e.incoming]
+    assert [e.text for e in brec2.of(ev.NoticeShown) if "carrying on" in e.text] == [
+        f"movie.mkv: carrying on from {format_size(held)}, kept from before."
+    ]
 
 
 def test_a_kept_partial_file_of_another_file_is_left_alone(linked_room, join) -> None:

@@ -298,6 +298,11 @@ class Transfers:
             self._send(FileDecline(machine.file))
             self._end_in(item, "failed", f"{item.offer.name}: {exc2.text}")
             return
+        if machine.received:
+            held = format_size(machine.received)
+            self.post(
+                ev.NoticeShown(f"{item.offer.name}: carrying on from {held}, kept from before.")
+            )
         self._progress_in(item, force=True)
         if item.state != "receiving":
             return  # the connection dropped meanwhile: asked again once back (`welcomed`)

@@ -105,8 +105,11 @@ def format_eta(seconds: float | None) -> str:
 
 
 def describe_progress(done: int, size: int, rate: float, eta: float | None) -> str:
-    """ "45% · 1.2 MB of 2.6 MB · 3.4 MB/s · 1 s left"."""
+    """ "45% · 1.2 MB of 2.6 MB · 3.4 MB/s · 1 s left"; once every byte is there, "100% · 2.6 MB
+    of 2.6 MB" (a speed and a time left would only say "0 B/s · 0 s left" then)."""
     percent = 100 if size == 0 else min(100, done * 100 // size)
+    if done >= size:
+        return f"100% · {format_size(done)} of {format_size(size)}"
     return (
         f"{percent}% · {format_size(done)} of {format_size(size)} · "
         f"{format_size(int(rate))}/s · {format_eta(eta)} left"

@@ -459,3 +459,14 @@ def test_only_app_peers_and_parley_hosts_switch_to_counted_bytes() -> None:
     joiner = JoinerSideParser()
     joiner.feed(b"not parley\n")
     assert [type(m).__name__ for m in joiner.feed(line)] == ["RawLine", "RawLine"]
+
+
+def test_progress_reads_as_a_person_would_say_it() -> None:
+    from app.transfer import describe_progress
+
+    assert describe_progress(1_200_000, 2_600_000, 3_400_000, 1.0) == (
+        "46% · 1.2 MB of 2.6 MB · 3.4 MB/s · 1 s left"
+    )
+    # Done: no "0 B/s · 0 s left" (a resumed file may finish before any speed is measured).
+    assert describe_progress(2_600_000, 2_600_000, 0.0, 0.0) == "100% · 2.6 MB of 2.6 MB"
+    assert describe_progress(0, 0, 0.0, None) == "100% · 0 B of 0 B"

@@ -194,3 +194,54 @@ def test_cancel_on_either_side_mid_way(
     assert second.status.cget("text") == "Hal cancelled big.bin."
     assert second.shown_buttons() == []
     pump_until(ann.top, lambda: not list((tmp_path / "downloads").iterdir()), "no partial file")
+
+
+def test_a_download_carries_on_in_a_new_window_after_the_first_was_closed(
+    make_window, slow_link, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ann closes her window mid-way through a file; a new window of hers joins, is offered
+    the same file and accepts it: the card's bar starts where the kept partial file ends, the
+    transcript says it carries on, and the file arrives whole."""
+    monkeypatch.setenv("PARLEY_DOWNLOADS", str(tmp_path / "downloads"))
+    hal = make_window()
+    port = start_host(hal, "Hal")
+    ann = make_window()
+    link = slow_link(port)
+    start_join(ann, link.port, "Ann")
+    pump_until(hal.top, lambda: "Ann" in hal.view.members, "Ann in Hal's list")
+    src = tmp_path / "talk.mp4"
+    src.write_bytes(os.urandom(4_000_000))
+    hal.files.ask = lambda parent, title: [str(src)]
+    hal.file_button.invoke()
+    card = _card(ann)
+    card.accept.invoke()
+    pump_until(ann.top, lambda: "Hal" in card.rows, "a progress row")
+    row = card.rows["Hal"]
+    pump_until(ann.top, lambda: float(row.bar.cget("value")) > 100, "a tenth of the file")
+    ann.request_close()  # the window's close button: bye, then gone
+    pump_until(hal.top, lambda: "Ann" not in hal.view.members, "Ann gone from Hal's list")
+    part = tmp_path / "downloads" / "talk.mp4.part"
+    held = part.stat().st_size
+    assert held > 0
+
+    again = make_window()
+    start_join(again, port, "Ann")
+    card = _card(again)
+    assert card.title.cget("text") == "Hal offers talk.mp4 (4.0 MB)"
+    card.accept.invoke()
+    pump_until(again.top, lambda: "Hal" in card.rows, "a progress row")
+    row = card.rows["Hal"]
+    pump_until(
+        again.top,
+        lambda: "carrying on from" in again.transcript.text.get("1.0", "end"),
+        "the transcript to say it carries on",
+    )
+    assert float(row.bar.cget("value")) >= held * 1000 // src.stat().st_size
+    _shot(again, "resumed.png")
+    pump_until(again.top, lambda: card.over, "the file to arrive", timeout=30)
+    saved = tmp_path / "downloads" / "talk.mp4"
+    assert card.status.cget("text") == f"Saved to {saved}"
+    pump_until(again.top, lambda: float(row.bar.cget("value")) == 1000, "a full bar")
+    assert row.figures.cget("text") == "100% · 4.0 MB of 4.0 MB"
+    assert hashlib.sha256(saved.read_bytes()).digest() == hashlib.sha256(src.read_bytes()).digest()
+    assert sorted(p.name for p in saved.parent.iterdir()) == ["talk.mp4"]

@@ -325,6 +325,9 @@ class FileEnd:
     text: str
     stream: int | None = None
     by: str | None = None
+    # True: the offer went with its sender (it left), so a receiver may keep its partial file
+    # and carry on if the same file is offered again; an older receiver ignores it
+    resumable: bool | None = None
 
 
 FileFrame = (
@@ -410,6 +413,7 @@ def _end(obj: dict[str, Any]) -> FileEnd:
         text=_text(obj, "text", 1024),
         stream=_get(obj, "stream", int, optional=True),
         by=_text(obj, "by", 64, optional=True),
+        resumable=True if obj.get("resumable") is True else None,
     )
 
 
@@ -695,8 +699,9 @@ class Relay:
         text = f"{name} cancelled receiving {offer.name}."
         return self._stop(frame.file, member_id, FileEnd(offer.file, "cancelled", text, by=name))
 
-    def withdraw(self, file_id: int, text: str) -> list[Out]:
-        """End an offer for everyone who was told of it."""
+    def withdraw(self, file_id: int, text: str, resumable: bool = False) -> list[Out]:
+        """End an offer for everyone who was told of it (`resumable`: its sender left, so a
+        receiver may keep what it has, see `FileEnd`)."""
         offer = self._offers.pop(file_id, None)
         if offer is None:
             return []
@@ -704,7 +709,9 @@ class Relay:
         for stream in [s for s in self._streams.values() if s.file == file_id]:
             self._drop(stream)
         for member_id in sorted(offer.told):
-            out.append((member_id, FileEnd(file_id, "cancelled", text)))
+            out.append(
+                (member_id, FileEnd(file_id, "cancelled", text, resumable=resumable or None))
+            )
         return out
 
     def check_data(self, member_id: int, frame: FileData) -> bool:
@@ -785,7 +792,8 @@ class Relay:
         connection dropped, may ask again from where it got to once it is back)."""
         out: list[Out] = []
         for offer in [o for o in self._offers.values() if o.sender == member_id]:
-            out += self.withdraw(offer.file, f"{name} left; {offer.name} is no longer offered.")
+            text = f"{name} left; {offer.name} is no longer offered."
+            out += self.withdraw(offer.file, text, resumable=True)
         for stream in [s for s in self._streams.values() if s.receiver == member_id]:
             offer = self._offers[stream.file]
             status, why = ("paused", "lost the connection") if held else ("cancelled", "left")

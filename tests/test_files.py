@@ -622,3 +622,35 @@ def test_a_kept_partial_file_of_another_file_is_left_alone(linked_room, join) ->
     assert Path(done.path or "").name == "movie (1).mkv"
     assert sha(Path(done.path or "")) == sha(other)
     assert (tmp / "bob" / "movie.mkv.part").read_bytes() == held
+
+
+def test_a_download_carries_on_when_its_sender_leaves_and_offers_it_again(
+    linked_room, join
+) -> None:
+    """Ann's app is closed while Bob is half-way through her file: Bob keeps what he has, and
+    when Ann is back and offers the same file again he gets only the rest."""
+    ((hal, hrec, port), (ann, arec), (bob, brec), tmp), link, offer, src = _mid_way(linked_room)
+    ann.leave().result(DEADLINE)
+    link.let_go()
+    stopped = ended(brec, offer.number)
+    assert (stopped.status, stopped.text.split(" The ")[0]) == (
+        "cancelled",
+        "Ann left; movie.mkv is no longer offered.",
+    )
+    assert "are kept" in stopped.text
+    assert files_in(tmp / "bob") == ["movie.mkv.part"]
+    held = (tmp / "bob" / "movie.mkv.part").stat().st_size
+    ann2, arec2 = join(port, "Ann", downloads=tmp / "ann")
+    ann2.send_file(str(src))
+    again = brec.wait_for(
+        ev.FileOffered, lambda e: e.name == "movie.mkv" and e.number != offer.number
+    )
+    bob.accept_file(again.number)
+    done = ended(brec, again.number, timeout=30)
+    assert done.status == "received", done
+    assert sha(Path(done.path or "")) == sha(src)
+    assert files_in(tmp / "bob") == ["movie.mkv"]
+    sending = arec2.wait_for(ev.FileSending).number
+    arec2.wait_for(ev.FileEnded, lambda e: e.number == sending and e.status == "received")
+    dones = [e.done for e in arec2.of(ev.FileProgress) if e.number == sending]
+    assert dones[0] == held  # Ann's new stream began at the partial file's end

@@ -137,6 +137,7 @@ def test_every_frame_round_trips() -> None:
         FileWindow(512, stream=2),
         FileDone(4, True),
         FileEnd(4, "received", "Bob received a.txt.", 2, "Bob"),
+        FileEnd(4, "cancelled", "Ann left; a.txt is no longer offered.", resumable=True),
     ]
     host, joiner = _app_host_parser(), _joiner_parser()
     for frame in frames:

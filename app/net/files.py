@@ -498,7 +498,9 @@ class Transfers:
         item = self._in_by_file.get(frame.file)
         if item is not None and item.state != "over":
             status = "failed" if frame.status == "gone" else frame.status
-            self._end_in(item, status, frame.text)
+            keep = bool(frame.resumable) and self._kept is not None and item.part is not None
+            text = self._kept_text(item, frame.text) if keep else frame.text
+            self._end_in(item, status, text, keep=keep)
 
     def _out_offered(self, frame: FileOffered) -> None:
         out = self._out_by_ref.get(frame.ref)
@@ -639,15 +641,20 @@ class Transfers:
             if item.state != "over":
                 keep = self._kept is not None and item.part is not None
                 text = f"{item.offer.name}: the chat ended."
-                if keep and item.machine is not None and item.machine.received:
-                    text += (
-                        f" The {format_size(item.machine.received)} received are kept: accept"
-                        " it again when it is offered and it carries on from there."
-                    )
-                self._end_in(item, "cancelled", text, keep=keep)
+                self._end_in(item, "cancelled", self._kept_text(item, text) if keep else text, keep)
         for out in list(self._out.values()):
             if not out.over:
                 self._end_out(out, "cancelled", f"{out.name}: the chat ended.")
+
+    @staticmethod
+    def _kept_text(item: _In, text: str) -> str:
+        """`text`, and that what came of the file is kept for its next offer."""
+        if item.machine is None or not item.machine.received:
+            return text
+        return (
+            f"{text} The {format_size(item.machine.received)} received are kept: accept it again "
+            "when it is offered and it carries on from there."
+        )
 
     def _end_in(self, item: _In, status: str, text: str, keep: bool = False) -> None:
         """End an incoming transfer; its partial file is deleted unless `keep` (kept for a

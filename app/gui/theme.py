@@ -234,8 +234,8 @@ def _font_sizes(base: int, step: int) -> dict[str, int]:
     }
 
 
-def _checkbox_rows(size: int, fill: str, edge: str, mark: str | None) -> str:
-    """A checkbox as Tk image data: a box with rounded corners, and a check mark if `mark`."""
+def _checkbox_colours(size: int, fill: str, edge: str, mark: str | None) -> list[list[str]]:
+    """A checkbox's pixels, row by row: a box with rounded corners, and a check mark if `mark`."""
     ticked: set[tuple[int, int]] = set()
     if mark is not None:
         # A check: down from (0.22, 0.50) to (0.42, 0.72), then up to (0.78, 0.30); 2 px thick.
@@ -265,8 +265,36 @@ def _checkbox_rows(size: int, fill: str, edge: str, mark: str | None) -> str:
             else:
                 colour = fill
             row.append(colour)
-        rows.append("{" + " ".join(row) + "}")
-    return " ".join(rows)
+        rows.append(row)
+    return rows
+
+
+class Bitmap(TypedDict):
+    data: str
+    foreground: str
+    background: str
+
+
+def _checkbox_bitmap(size: int, fill: str, edge: str, mark: str | None) -> Bitmap:
+    """The same checkbox as a two-colour X bitmap (options for `tk.BitmapImage`).
+
+    Every look has two colours (a box is its fill and its edge; a ticked box is all accent but
+    the mark). A bitmap, not a photo image: the first photo image a Tk process shows makes
+    Tk allocate its colour table, 256 round trips to the X server (15-20 ms before the first
+    paint on this machine), where a bitmap's two colours take two."""
+    rows = _checkbox_colours(size, fill, edge, mark)
+    ink = next((c for row in rows for c in row if c != fill), fill)
+    assert all(c in (fill, ink) for row in rows for c in row), "a checkbox has two colours"
+    data = []
+    for row in rows:
+        for start in range(0, size, 8):  # XBM: rows padded to bytes, least significant bit first
+            bits = sum(1 << i for i, c in enumerate(row[start : start + 8]) if c == ink)
+            data.append(f"0x{bits:02x}")
+    xbm = (
+        f"#define check_width {size}\n#define check_height {size}\n"
+        f"static unsigned char check_bits[] = {{ {', '.join(data)} }};"  # Tk wants the spaces
+    )
+    return Bitmap(data=xbm, foreground=ink, background=fill)
 
 
 # --- the theme of one interpreter ------------------------------------------------------------
@@ -301,7 +329,7 @@ class Theme:
         self.palette = LIGHT
         self._painters: list[tuple[tk.Misc, Painter]] = []
         self._listeners: list[Painter] = []
-        self._checks: dict[str, tk.PhotoImage] = {}
+        self._checks: dict[str, tk.BitmapImage] = {}
         self.set_size(size_step)
         self.set_choice(choice)
 
@@ -365,10 +393,12 @@ class Theme:
         }
         fresh = not self._checks
         for key, (fill, edge, mark) in looks.items():
+            look = _checkbox_bitmap(size, fill, edge, mark)
             image = self._checks.get(key)
-            if image is None or image.width() != size:
-                image = self._checks[key] = tk.PhotoImage(master=self.root, width=size, height=size)
-            image.put(_checkbox_rows(size, fill, edge, mark))
+            if image is None:
+                self._checks[key] = tk.BitmapImage(master=self.root, **look)
+            else:
+                image.configure(**look)
         if fresh or "Parley.Checkbutton.indicator" not in self.style.element_names():
             with contextlib.suppress(tk.TclError):
                 self.style.element_create(

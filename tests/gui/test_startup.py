@@ -180,3 +180,89 @@ def test_listing_the_addresses_runs_no_ldconfig_and_finds_what_ifaddr_finds() ->
     ]
     assert listed
     assert set(listed) <= set(expected) | {"127.0.0.1:5151"}
+
+
+# The real window as `run_window` builds it, looked at when it is mapped: the script prints
+# `eval(argv[1])` with `window` (the ChatWindow) in scope, and exits.
+_LOOK_AT_FIRST_PAINT = """
+import json, os, sys
+import app.gui.launch as launch
+made = []
+class Window(launch.ChatWindow):
+    def __init__(self, *args, **kwargs):
+        made.append(self)
+        super().__init__(*args, **kwargs)
+launch.ChatWindow = Window
+def at_paint(root, action, fallback_ms=1000):
+    def look():
+        if not root.winfo_ismapped():
+            root.after(10, look)
+            return
+        print(json.dumps(eval(sys.argv[1], {"window": made[0]})), flush=True)
+        os._exit(0)
+    root.after(0, look)
+launch._after_first_paint = at_paint
+launch.run_window(__import__("argparse").Namespace())
+"""
+
+
+def at_first_paint(expression: str, home: Path) -> object:
+    out = subprocess.run(
+        [sys.executable, "-c", _LOOK_AT_FIRST_PAINT, expression],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(home / "config")},
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+_PHOTOS_IN_USE = (
+    "[n for n in window.top.tk.splitlist(window.top.tk.call('image', 'names'))"
+    " if window.top.tk.call('image', 'type', n) == 'photo'"
+    " and window.top.tk.call('image', 'inuse', n)]"
+)
+
+
+def test_the_first_paint_shows_no_photo_image(tmp_path: Path) -> None:
+    # The first photo image a Tk process shows makes Tk allocate its colour table: 256 round
+    # trips to the X server, 15-20 ms of the window's 60 before its map. The checkboxes' marks
+    # were photo images; they are two-colour bitmaps now (the icons are photos, but the window
+    # manager's: no widget shows them).
+    assert at_first_paint(_PHOTOS_IN_USE, tmp_path) == []
+
+
+def _xbm_pixels(data: str, size: int) -> list[list[bool]]:
+    body = data[data.index("{") + 1 : data.index("}")]
+    octets = [int(x, 16) for x in body.replace(",", " ").split()]
+    per_row = (size + 7) // 8
+    assert len(octets) == per_row * size
+    return [
+        [bool(octets[y * per_row + x // 8] >> (x % 8) & 1) for x in range(size)]
+        for y in range(size)
+    ]
+
+
+def test_the_checkbox_bitmaps_have_the_pixels_of_the_drawn_checkboxes(root: tk.Tk) -> None:
+    from app.gui import theme
+
+    for palette in (theme.LIGHT, theme.DARK):
+        for size in (14, 17, 23):  # the default size and larger text
+            for fill, edge, mark in (
+                (palette.surface, palette.border, None),
+                (palette.accent, palette.accent, palette.on_accent),
+                (palette.background, palette.border, None),
+                (palette.accent_disabled, palette.accent_disabled, palette.on_accent_disabled),
+            ):
+                look = theme._checkbox_bitmap(size, fill, edge, mark)
+                inked = _xbm_pixels(look["data"], size)
+                drawn = [
+                    [look["foreground"] if ink else look["background"] for ink in row]
+                    for row in inked
+                ]
+                assert drawn == theme._checkbox_colours(size, fill, edge, mark)
+                assert look["background"] == fill
+                assert (mark is not None) == any(any(row[2:-2]) for row in inked[2:-2])  # a tick
+                image = tk.BitmapImage(master=root, **look)  # Tk reads it
+                assert (image.width(), image.height()) == (size, size)

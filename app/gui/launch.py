@@ -37,6 +37,7 @@ def run_window(args: argparse.Namespace) -> int:
     # over 35 ms (an empty transcript, Send enabled, then the start screen, the hints...) as
     # the rest of the build changed it. Shown once complete, it is drawn once.
     root.withdraw()
+    input_methods = _input_methods_off(root)
     events: queue.Queue[ev.Event] = queue.Queue()
     worker = NetWorker(events.put)
     # The window first: what needs the network loop (browsing, a --host/--join session) and the
@@ -57,6 +58,7 @@ def run_window(args: argparse.Namespace) -> int:
     window.show_addresses_now()
 
     def painted() -> None:
+        _input_methods_on(root, input_methods)
         _import_network_stack_then(root, worker.release)
 
     _after_first_paint(root, painted)
@@ -119,6 +121,39 @@ def _after_first_paint(
     if root.winfo_ismapped():
         soon()
     root.after(fallback_ms, run)
+
+
+def _input_methods_off(root: tk.Tk) -> bool:
+    """Turn Tk's X input methods off until the first paint; returns whether they were on.
+
+    With input methods on, Tk gives every X window an input context (XCreateIC) the first time
+    an event reaches it, and the first events reach all of them at once, at the map: about 230
+    round trips to the X server for the window's ~110 widgets, 15-20 ms between the map and
+    the first paint on this machine, for frames and labels that never take a key. While they
+    are off, no window is marked as checked, so once they are on again each widget gets its
+    context at its next event: the fields when they are clicked or focused, before their first
+    key (compose keys and IMEs work there as before)."""
+    try:
+        was_on = bool(root.tk.getboolean(root.tk.call("tk", "useinputmethods")))
+        if was_on:
+            root.tk.call("tk", "useinputmethods", "0")
+    except tk.TclError:  # not X11, or a Tk without input methods: nothing to put off
+        return False
+    return was_on
+
+
+def _input_methods_on(root: tk.Tk, was_on: bool) -> None:
+    """After the first paint: input methods back on (see `_input_methods_off`). A widget that
+    took the focus meanwhile has no input context with that focus; giving it the focus again
+    creates one and focuses it, so its next key goes through the input method."""
+    if not was_on:
+        return
+    with contextlib.suppress(tk.TclError, KeyError):  # KeyError: a widget tkinter did not make
+        root.tk.call("tk", "useinputmethods", "1")
+        focused = root.focus_get()
+        if focused is not None and focused is not root:
+            root.focus_set()
+            focused.focus_set()
 
 
 def _import_network_stack_then(root: tk.Tk, action: Callable[[], None]) -> None:

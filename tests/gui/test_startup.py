@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tkinter as tk
@@ -266,3 +267,69 @@ def test_the_checkbox_bitmaps_have_the_pixels_of_the_drawn_checkboxes(root: tk.T
                 assert (mark is not None) == any(any(row[2:-2]) for row in inked[2:-2])  # a tick
                 image = tk.BitmapImage(master=root, **look)  # Tk reads it
                 assert (image.width(), image.height()) == (size, size)
+
+
+# Input methods: off until the first paint, then on; a key typed after that reaches the field
+# through them. Real keys (xdotool, XTEST) into the real window.
+_KEYS_AFTER_PAINT = """
+import json, os, shutil, subprocess, sys, time
+import app.gui.launch as launch
+made = []
+class Window(launch.ChatWindow):
+    def __init__(self, *args, **kwargs):
+        made.append(self)
+        super().__init__(*args, **kwargs)
+launch.ChatWindow = Window
+seen = {}
+painted_first = launch._after_first_paint
+def input_methods(root):
+    return bool(root.tk.getboolean(root.tk.call("tk", "useinputmethods")))
+def at_paint(root, action, fallback_ms=1000):
+    def look():
+        if not root.winfo_ismapped():
+            root.after(5, look)
+            return
+        seen["at map"] = input_methods(root)
+    root.after(0, look)
+    painted_first(root, action, fallback_ms)
+launch._after_first_paint = at_paint
+def watch():
+    window = made[0]
+    root = window.top
+    deadline = time.monotonic() + 20
+    while not input_methods(root) and time.monotonic() < deadline:
+        root.update()
+        time.sleep(0.005)
+    seen["after the paint"] = input_methods(root)
+    field = window.start_screen.room_entry
+    field.focus_force()
+    root.update()
+    subprocess.run([shutil.which("xdotool"), "type", "--delay", "5", "Tea"], check=True)
+    while window.room_name.get() != "Tea" and time.monotonic() < deadline:
+        root.update()
+        time.sleep(0.005)
+    seen["typed"] = window.room_name.get()
+    print(json.dumps(seen), flush=True)
+    os._exit(0)
+import tkinter
+tkinter.Tk.mainloop = lambda self, n=0: watch()  # run_window's loop: this one, then exit
+launch.run_window(__import__("argparse").Namespace())
+"""
+
+
+def test_input_methods_wait_for_the_first_paint_and_keys_then_reach_the_fields(
+    tmp_path: Path,
+) -> None:
+    # With them on, Tk made an input context for each of the window's ~110 X windows at the
+    # map (230 round trips to the X server) before drawing anything; now only for the
+    # widgets that get events after the paint.
+    assert shutil.which("xdotool"), "xdotool is needed to type real keys (apt install xdotool)"
+    out = subprocess.run(
+        [sys.executable, "-c", _KEYS_AFTER_PAINT],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config")},
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == {"at map": False, "after the paint": True, "typed": "Tea"}

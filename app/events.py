@@ -105,7 +105,9 @@ class MemberJoined:
     """`address` and `safety_code` are known to the host only (the code is the session code of
     a password room, which the member sees as its `Connected.session_code`). `encrypted` is
     False for a member whose connection is not encrypted (everyone is told); the host also
-    sees True for the others."""
+    sees True for the others. `members` is the member list after the arrival; at the host,
+    arrivals announced together (`announce_wait`) share one list, the one after the last of
+    them, posted one after another."""
 
     name: str
     members: tuple[str, ...]

@@ -943,7 +943,7 @@ def text_lines(msg: ServerMessage) -> list[str]:
         if msg.note:
             lines.append(f"* {msg.note}")
         if msg.plain:
-            lines.append(f"* {not_encrypted_warning(msg.plain)}")
+            lines.append(f"* {_plain_warning(msg.plain)}")
         for chat in msg.history:
             lines += [f"(earlier) {line}" for line in text_lines(chat)]
         return lines
@@ -978,6 +978,31 @@ def _members_text(members: tuple[str, ...] | list[str]) -> str:
     if len(members) <= WELCOME_NAMES:
         return ", ".join(members)
     return f"{len(members):,} members (/who lists them)"
+
+
+def _plain_warning(plain: tuple[str, ...]) -> str:
+    """`not_encrypted_warning` for a text peer's welcome: in a big room the count, not the
+    names (each newcomer told thousands of names made filling a room cost a square)."""
+    if len(plain) <= WELCOME_NAMES:
+        return not_encrypted_warning(plain)
+    return (
+        f"Not encrypted: {len(plain):,} members (/who lists them) are connected without "
+        "encryption, so anyone on the network can read what is said in this room."
+    )
+
+
+ARRIVALS_LISTED = 3  # a text peer hears more arrivals than this at once as one line
+
+
+def arrivals_line(names: list[str], count: int, plain: int) -> bytes:
+    """What a text peer is told, in place of one `* X joined.` line each, of `count` (more
+    than `ARRIVALS_LISTED`) arrivals announced together: the first names, and how many
+    more; `plain` of them are not encrypted. A person on `nc` in a room that fills up wants
+    a few lines, not thousands (and the host would write a square of the room's size)."""
+    shown = ", ".join(names[:ARRIVALS_LISTED])
+    more = count - min(count, ARRIVALS_LISTED)
+    note = "" if not plain else f" ({plain:,} not encrypted)"
+    return f"* {count:,} people joined: {shown} and {more:,} more{note}.\n".encode()
 
 
 def encode_text_chats(chats: Iterable[Chat]) -> bytes:

@@ -88,11 +88,13 @@ from app.net.files import Transfers
 from app.net.host_files import HostFiles
 from app.paths import KEEP_DAYS, KEEP_MESSAGES, data_dir, downloads_dir
 from app.protocol import (
+    ARRIVALS_LISTED,
     GREETING,
     MAX_LINE,
     SPOKEN,
     VERSION,
     HostSideParser,
+    arrivals_line,
     encode_history,
     encode_json,
     encode_text,
@@ -163,6 +165,7 @@ class HostOptions:
     replay_held: int = 10_000  # messages that may wait behind one member's replay
     close_wait: float = 1.0  # how long ending the room waits for goodbyes to flush
     announce_wait: float = 0.05  # arrivals within this long are announced together
+    announce_max: int = 100  # ... or sooner, once this many app members' welcomes wait
     max_file_size: int = MAX_FILE_SIZE  # largest file a member may offer (0: no files)
     downloads: Path | None = None  # where the host's own person saves files; None: Downloads
     keep_history: bool = True  # keep the room's log on disk (False: nothing is written)
@@ -507,8 +510,10 @@ class Host:
         self._flush_due = False  # flush_writes is scheduled
         self._cast = _Cast()  # this turn's chats for everyone but their sender (_seal)
         # "X joined" (and X's welcome), held for _announce_arrivals
-        self._arrivals: list[tuple[int, Send, list[Send] | None]] = []
-        self._arrivals_timer: asyncio.TimerHandle | None = None
+        self._arrivals: list[_Held] = []
+        self._arrivals_to: tuple[int, ...] = ()  # who hears of the last one (of every one)
+        self._held_lists = 0  # app members' welcomes in the batch (each lists the room)
+        self._arrivals_timer: asyncio.Handle | None = None  # a timer, or soon when full
         self._ids = itertools.count(1)
         self._local_ids = itertools.count(1)
         self._listeners: list[socket.socket] = []
@@ -879,6 +884,14 @@ class Host:
     # first sends what is held, so the room's order is kept: nobody hears X speak before
     # hearing that X joined. X's own welcome waits with its announcement and goes out first in
     # the batch, so when X is told it is in, everyone else is being told too.
+    #
+    # What a batch costs stays linear in the room (issue 13, 5,000 idle members): an app
+    # member gets every "joined" frame, but a text member told of more than ARRIVALS_LISTED
+    # at once gets one line for them all (`_Arrivals`); the host's own person gets one event
+    # per arrival sharing one member list per batch (`LocalView.joined`); and while a batch
+    # waits it keeps no list of the room per arrival: a text member's welcome is held as its
+    # lines, and once `announce_max` app members' welcomes (each listing the room) wait, the
+    # batch goes out.
 
     def _hold_arrival(self, member_id: int, send: Send, own: list[Send] | None) -> None:
         """Hold "X joined" (`send`), and X's own welcome (`own`, None: already sent)."""
@@ -886,13 +899,30 @@ class Host:
             loop = asyncio.get_running_loop()
             wait = self.options.announce_wait
             self._arrivals_timer = loop.call_later(wait, self._announce_arrivals)
-        self._arrivals.append((member_id, send, own))
-        if own is None and LOCAL in send.to and isinstance(send.message, Joined):
-            self._local(send.message)  # the host's own view: told when the newcomer is
+        held = _Held(member_id, cast("Joined", send.message), own, LOCAL in send.to)
+        # Only the last arrival's recipients are used (they only grow within a batch): not
+        # keeping each arrival's tuple of the whole room saves a square of a batch's size.
+        self._arrivals_to = send.to
+        self._arrivals.append(held)
+        peer = self._peers.get(member_id)
+        if own and peer is not None and isinstance(own[0].message, Welcome):
+            if peer.kind == "text":
+                # Its lines now (the count of a big room, not its names): the welcome's two
+                # lists of the whole room are not kept while the batch waits.
+                held.welcome, held.own = encode_text(own[0].message), own[1:]
+            else:
+                self._held_lists += 1
+                if self._held_lists == self.options.announce_max:  # send the batch soon
+                    if self._arrivals_timer is not None:
+                        self._arrivals_timer.cancel()
+                    loop = asyncio.get_running_loop()
+                    self._arrivals_timer = loop.call_soon(self._announce_arrivals)
+        if own is None and held.local:
+            self._view.joined([held.msg])  # the host's own view: told when the newcomer is
 
     def holds_welcome(self, member_id: int) -> bool:
         """Whether `member_id`'s welcome is waiting in the batch of arrivals."""
-        return any(mid == member_id and own is not None for mid, _, own in self._arrivals)
+        return any(h.member_id == member_id and h.own is not None for h in self._arrivals)
 
     def announce_arrivals(self) -> None:
         """Send the held arrivals now (something must follow a newcomer's welcome)."""
@@ -900,38 +930,38 @@ class Host:
 
     def _announce_arrivals(self) -> None:
         held, self._arrivals = self._arrivals, []
+        to, self._arrivals_to = self._arrivals_to, ()
+        self._held_lists = 0
         if self._arrivals_timer is not None:
             self._arrivals_timer.cancel()
             self._arrivals_timer = None
         if not held:
             return
-        for member_id, send, own in held:  # the host's own view, then the newcomers' welcomes
-            if own is not None and LOCAL in send.to and isinstance(send.message, Joined):
-                self._local(send.message)
-            if own is not None and member_id in self._peers:
-                self._deliver(own)
-                self.files.joined(member_id)
-        start = {member_id: i + 1 for i, (member_id, _, _) in enumerate(held)}
-        msgs = [send.message for _, send, _ in held if isinstance(send.message, Joined)]
-        encoded: dict[str, list[bytes]] = {}
+        # The host's own view: the batch at once, with one member list for all of it.
+        told = [h.msg for h in held if h.own is not None and h.local]
+        if told:
+            self._view.joined(told)
+        for h in held:  # then the newcomers' welcomes
+            peer = self._peers.get(h.member_id)
+            if h.own is not None and peer is not None:
+                if h.welcome is not None:
+                    peer.write(h.welcome)
+                self._deliver(h.own)
+                self.files.joined(h.member_id)
+        start = {h.member_id: i + 1 for i, h in enumerate(held)}
+        arrivals = _Arrivals([h.msg for h in held])
         joined: dict[tuple[str, int], bytes] = {}
-        # Recipients only grow within a batch (a departure would have sent the batch first),
-        # so the last announcement's recipients are everyone who hears any of them.
-        for member_id in held[-1][1].to:
+        for member_id in to:
             first = start.get(member_id, 0)
             if first >= len(held):
                 continue
-            peer = self._peers.get(member_id)  # LOCAL has none: told in _hold_arrival
+            peer = self._peers.get(member_id)  # LOCAL has none: told above
             if peer is None:
                 continue
             kind = peer.kind
             data = joined.get((kind, first))
             if data is None:
-                parts = encoded.get(kind)
-                if parts is None:
-                    encode = encode_json if kind == "app" else encode_text
-                    parts = encoded[kind] = [encode(msg) for msg in msgs]
-                data = joined[(kind, first)] = b"".join(parts[first:])
+                data = joined[(kind, first)] = arrivals.told(kind, first)
             peer.write(data)
 
     def _admission(self, peer: _Peer, sends: list[Send]) -> list[Send]:
@@ -1654,6 +1684,52 @@ class Host:
         member_id = self.room.id_of(name)
         peer = self._peers.get(member_id) if member_id is not None else None
         return (peer.address, peer.safety, peer.tls) if peer else (None, None, None)
+
+
+class _Held:
+    """An arrival held for the batch (`Host._hold_arrival`): the member, its "X joined", its
+    own welcome and what follows it (None: already sent; a text member's welcome already as
+    its lines, in `welcome`), and whether the host's own person hears of it."""
+
+    __slots__ = ("local", "member_id", "msg", "own", "welcome")
+
+    def __init__(self, member_id: int, msg: Joined, own: list[Send] | None, local: bool) -> None:
+        self.member_id = member_id
+        self.msg = msg
+        self.own = own
+        self.local = local
+        self.welcome: bytes | None = None
+
+
+class _Arrivals:
+    """A batch of arrivals as each kind of member is told of its part from `first` on (those
+    after the member itself): app members get every `joined` frame (their member list needs
+    them); a text member gets each `* X joined.` line, or, for more than `ARRIVALS_LISTED`
+    at once, one line naming the first few and counting the rest (`arrivals_line`)."""
+
+    __slots__ = ("_parts", "_plain_after", "msgs")
+
+    def __init__(self, msgs: list[Joined]) -> None:
+        self.msgs = msgs
+        self._parts: dict[str, list[bytes]] = {}
+        self._plain_after: list[int] | None = None  # unencrypted arrivals from i on
+
+    def told(self, kind: str, first: int) -> bytes:
+        msgs = self.msgs
+        count = len(msgs) - first
+        if kind != "app" and count > ARRIVALS_LISTED:
+            plain = self._plain_after
+            if plain is None:
+                plain = self._plain_after = [0] * (len(msgs) + 1)
+                for i in range(len(msgs) - 1, -1, -1):
+                    plain[i] = plain[i + 1] + msgs[i].plain
+            names = [msg.name for msg in msgs[first : first + ARRIVALS_LISTED]]
+            return arrivals_line(names, count, plain[first])
+        parts = self._parts.get(kind)
+        if parts is None:
+            encode = encode_json if kind == "app" else encode_text
+            parts = self._parts[kind] = [encode(msg) for msg in msgs]
+        return b"".join(parts[first:])
 
 
 def _joined(groups: list[list[Chat]], kind: str) -> tuple[bytes, list[int]]:

@@ -33,6 +33,7 @@ from app import __version__
 from app.paths import ENV_DATA
 from app.security import CERT_FILE, safety_code
 from tests.helpers import ROOT, Proc
+from tools.xdnd import drop_files
 from tools.xwin import Window, XWatcher
 
 pytestmark = [pytest.mark.exe, pytest.mark.timeout(600)]  # building may take minutes in CI
@@ -305,6 +306,17 @@ def test_window_hosts_a_room_a_terminal_joins_and_closing_ends_it(
             watcher.wait_title(window, f"(1) {room} — Parley", DEADLINE)
             type_into(xdotool, window, "hello from the window")
             joiner.expect(r"^Hostess: hello from the window$")
+
+            # The bundled tkdnd takes a file dropped on the window (a real XDND drop from
+            # another X client, as a file manager makes it), and the file is offered.
+            dropped = tmp_path / "dropped notes.txt"
+            dropped.write_text("hello")
+            geometry = window.get_geometry()
+            middle = watcher.root.translate_coords(
+                window, geometry.width // 2, geometry.height // 2
+            )
+            assert drop_files([dropped], middle.x, middle.y) == "finished"
+            joiner.expect(r"^Hostess offers dropped notes\.txt \(5 B\): /accept 1 or /decline 1$")
 
             watcher.request_close(window)
             joiner.expect(r"^Chat ended\.$")

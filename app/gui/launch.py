@@ -60,6 +60,7 @@ def run_window(args: argparse.Namespace) -> int:
     def painted() -> None:
         _input_methods_on(root, input_methods)
         _import_network_stack_then(root, worker.release)
+        window.enable_drops()
 
     _after_first_paint(root, painted)
     previous: dict[signal.Signals, Any] = {}

@@ -8,8 +8,7 @@ worker to ask) and the file events the window's poller drains. Each event update
 `FileCard`: an offer shows Accept / Decline; while bytes move, a progress bar with percent, speed
 and time left, and Cancel; at the end "Saved to …" with Open folder (incoming) or who received it
 (outgoing). Dialogs and opening a folder are injected, so tests press the buttons without a
-dialog ever blocking. Drag-and-drop is not offered: it needs the tkdnd Tcl extension (not part
-of Tk), which could not be bundled and tested here.
+dialog ever blocking. Files dropped onto the window go the same way (`app.gui.dnd`).
 """
 
 from __future__ import annotations

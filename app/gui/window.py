@@ -38,6 +38,7 @@ import dataclasses
 import functools
 import getpass
 import logging
+import os
 import queue
 import time
 import tkinter as tk
@@ -1200,6 +1201,29 @@ class ChatWindow:
         invite = invite_in(address) if joining else None
         if invite is not None and self.bar.port.get() != str(invite.port):
             self.bar.port.set(str(invite.port))
+
+    def enable_drops(self) -> bool:
+        """Files dragged onto the window are offered to the room (see `app.gui.dnd`); called
+        after the first paint. False: drag-and-drop is not available here."""
+        from app.gui import dnd
+
+        return dnd.enable(self.top, self._files_dropped, lambda: self.files.enabled)
+
+    def _files_dropped(self, paths: list[str]) -> bool:
+        """Offer each dropped file to the room, as Send file… would; a folder is not a file."""
+        from app import events as ev
+
+        if not self.files.enabled:
+            return False
+        sent = False
+        for path in paths:
+            if os.path.isdir(path):
+                text = f"{path} is a folder: Parley sends files (drop the files in it instead)."
+                self.events.put(ev.ErrorShown(text))
+                continue
+            self.worker.send_file(path, None)
+            sent = True
+        return sent
 
     def show_addresses_now(self) -> None:
         """The window has been drawn: the addresses held back until then can be listed."""

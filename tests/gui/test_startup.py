@@ -333,3 +333,35 @@ def test_input_methods_wait_for_the_first_paint_and_keys_then_reach_the_fields(
     )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == {"at map": False, "after the paint": True, "typed": "Tea"}
+
+
+# The real window again: what its after-paint work leaves it with.
+_AFTER_PAINT = """
+import os, sys, json
+import app.gui.launch as launch
+first = launch._after_first_paint
+def at_paint(root, action, fallback_ms=1000):
+    def then():
+        loaded_before = "tkinterdnd2" in sys.modules
+        action()
+        takes_files = bool(root.tk.call("bind", root._w, "<<Drop:DND_Files>>"))
+        print(json.dumps([loaded_before, takes_files]), flush=True)
+        os._exit(0)
+    first(root, then, fallback_ms)
+launch._after_first_paint = at_paint
+launch.run_window(__import__("argparse").Namespace())
+"""
+
+
+def test_the_app_window_takes_dropped_files_once_painted_and_loads_tkdnd_only_then(
+    tmp_path: Path,
+) -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", _AFTER_PAINT],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config")},
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == [False, True]

@@ -7,6 +7,7 @@ import hashlib
 import os
 import re
 import subprocess
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -245,3 +246,54 @@ def test_a_download_carries_on_in_a_new_window_after_the_first_was_closed(
     assert row.figures.cget("text") == "100% · 4.0 MB of 4.0 MB"
     assert hashlib.sha256(saved.read_bytes()).digest() == hashlib.sha256(src.read_bytes()).digest()
     assert sorted(p.name for p in saved.parent.iterdir()) == ["talk.mp4"]
+
+
+def _drop(window: ChatWindow, paths: list[Path]) -> str:
+    """Drop `paths` on the middle of `window` from another X client (a file manager's part),
+    with the window's event loop running meanwhile."""
+    from tools.xdnd import drop_files
+
+    top = window.top
+    top.update()
+    x = top.winfo_rootx() + top.winfo_width() // 2
+    y = top.winfo_rooty() + top.winfo_height() // 2
+    result: list[str] = []
+    thread = threading.Thread(target=lambda: result.append(drop_files(paths, x, y)))
+    thread.start()
+    pump_until(top, lambda: not thread.is_alive(), "the drop to finish")
+    return result[0]
+
+
+def test_files_dropped_on_the_window_are_offered_to_the_room(
+    make_window, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real XDND drop (another X client, as a file manager) of two files and a folder onto
+    Ann's window: both files are offered to the room, the folder is refused with a line saying
+    why; on the start screen, before joining, the window does not take the drop."""
+    monkeypatch.setenv("PARLEY_DOWNLOADS", str(tmp_path / "downloads"))
+    hal = make_window()
+    port = start_host(hal, "Hal")
+    ann = make_window()
+    ann.top.geometry("+660+0")  # beside Hal's: the drop lands on Ann's alone
+    assert ann.enable_drops()
+    files = [tmp_path / "holiday notes.txt", tmp_path / "100% done.pdf"]
+    for f in files:
+        f.write_bytes(os.urandom(1000))
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    assert _drop(ann, files) == "refused"  # not in a room yet: nothing to send it to
+    start_join(ann, port, "Ann")
+    pump_until(hal.top, lambda: "Ann" in hal.view.members, "Ann in Hal's list")
+    assert _drop(ann, [*files, folder]) == "finished"
+    first, second = _card(hal, 1), _card(hal, 2)
+    titles = sorted(str(c.title.cget("text")) for c in (first, second))
+    assert titles == ["Ann offers 100% done.pdf (1.0 kB)", "Ann offers holiday notes.txt (1.0 kB)"]
+    pump_until(
+        ann.top,
+        lambda: "photos is a folder" in ann.transcript.text.get("1.0", "end"),
+        "the folder to be refused",
+    )
+    first.accept.invoke()
+    pump_until(hal.top, lambda: first.over, "the first file to arrive")
+    saved = Path(first.path or "")
+    assert saved.read_bytes() in {f.read_bytes() for f in files}

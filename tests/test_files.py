@@ -22,6 +22,7 @@ from app import events as ev
 from app.messages import Hello
 from app.protocol import VERSION, encode_client
 from app.transfer import CHUNK, WINDOW, FileData, FileOffer, encode_frame, format_size
+from app.worker import NetWorker
 from tests.conftest import Hosted, Joined
 from tests.helpers import DEADLINE, LoopServer, RawPeer, Recorder
 
@@ -566,6 +567,18 @@ def test_an_app_offering_many_files_at_once_keeps_to_the_rate_and_none_is_refuse
     assert not arec.of(ev.FileEnded)  # none refused
 
 
+def _accept_and_see_it_whole(
+    who: NetWorker, rec: Recorder, offer: ev.FileOffered, src: Path
+) -> None:
+    """`who` accepts `offer`, which arrives as `src`, byte for byte, alone in its folder."""
+    who.accept_file(offer.number)
+    done = ended(rec, offer.number, timeout=30)
+    assert done.status == "received", done
+    saved = Path(done.path or "")
+    assert sha(saved) == sha(src)
+    assert files_in(saved.parent) == [src.name]
+
+
 def test_a_download_carries_on_after_the_receiving_app_is_closed_and_started_again(
     linked_room, join
 ) -> None:
@@ -585,11 +598,7 @@ def test_a_download_carries_on_after_the_receiving_app_is_closed_and_started_aga
     assert held >= had > 0
     bob2, brec2 = join(port, "Bob", downloads=tmp / "bob")
     again = offered(brec2, "movie.mkv")  # the offer is still open: told to the newcomer
-    bob2.accept_file(again.number)
-    done = ended(brec2, again.number, timeout=30)
-    assert done.status == "received", done
-    assert sha(Path(done.path or "")) == sha(src)
-    assert files_in(tmp / "bob") == ["movie.mkv"]
+    _accept_and_see_it_whole(bob2, brec2, again, src)
     # Ann was asked for the rest only: the new stream began where the partial file ended.
     sending = arec.wait_for(ev.FileSending).number
     arec.wait_for(ev.FileEnded, lambda e: e.number == sending and e.status == "received")
@@ -645,11 +654,7 @@ def test_a_download_carries_on_when_its_sender_leaves_and_offers_it_again(
     again = brec.wait_for(
         ev.FileOffered, lambda e: e.name == "movie.mkv" and e.number != offer.number
     )
-    bob.accept_file(again.number)
-    done = ended(brec, again.number, timeout=30)
-    assert done.status == "received", done
-    assert sha(Path(done.path or "")) == sha(src)
-    assert files_in(tmp / "bob") == ["movie.mkv"]
+    _accept_and_see_it_whole(bob, brec, again, src)
     sending = arec2.wait_for(ev.FileSending).number
     arec2.wait_for(ev.FileEnded, lambda e: e.number == sending and e.status == "received")
     dones = [e.done for e in arec2.of(ev.FileProgress) if e.number == sending]

@@ -50,16 +50,23 @@ def _shot(window: ChatWindow, name: str) -> None:
         )
 
 
-def test_send_accept_progress_and_open_folder(
+def _hal_and_ann_slowly(
     make_window, slow_link, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+) -> tuple[ChatWindow, ChatWindow, int]:
+    """Hal's window hosts (port returned); Ann's joins through a slow link; both in the room."""
     monkeypatch.setenv("PARLEY_DOWNLOADS", str(tmp_path / "downloads"))
     hal = make_window()
     port = start_host(hal, "Hal")
     ann = make_window()
-    link = slow_link(port)
-    start_join(ann, link.port, "Ann")
+    start_join(ann, slow_link(port).port, "Ann")
     pump_until(hal.top, lambda: "Ann" in hal.view.members, "Ann in Hal's list")
+    return hal, ann, port
+
+
+def test_send_accept_progress_and_open_folder(
+    make_window, slow_link, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hal, ann, port = _hal_and_ann_slowly(make_window, slow_link, tmp_path, monkeypatch)
     src = tmp_path / "holiday photos.zip"
     src.write_bytes(os.urandom(6_000_000))
     asked: list[str] = []
@@ -203,13 +210,7 @@ def test_a_download_carries_on_in_a_new_window_after_the_first_was_closed(
     """Ann closes her window mid-way through a file; a new window of hers joins, is offered
     the same file and accepts it: the card's bar starts where the kept partial file ends, the
     transcript says it carries on, and the file arrives whole."""
-    monkeypatch.setenv("PARLEY_DOWNLOADS", str(tmp_path / "downloads"))
-    hal = make_window()
-    port = start_host(hal, "Hal")
-    ann = make_window()
-    link = slow_link(port)
-    start_join(ann, link.port, "Ann")
-    pump_until(hal.top, lambda: "Ann" in hal.view.members, "Ann in Hal's list")
+    hal, ann, port = _hal_and_ann_slowly(make_window, slow_link, tmp_path, monkeypatch)
     src = tmp_path / "talk.mp4"
     src.write_bytes(os.urandom(4_000_000))
     hal.files.ask = lambda parent, title: [str(src)]

@@ -390,7 +390,10 @@ class ChatWindow:
         )
         self.send_button.grid(row=0, column=1, sticky="ns", padx=(8, 0))
         self.file_button = ttk.Button(
-            composer, text="Send file…", command=lambda: self.files.choose_and_send()
+            composer,
+            text="Send file…",
+            # in a private conversation's tab, to that member alone (the title says so)
+            command=lambda: self.files.choose_and_send(self.tabs.private_name()),
         )
         self.file_button.grid(row=0, column=2, sticky="ns", padx=(8, 0))
         self.entry.bind("<Return>", self._enter)
@@ -1210,7 +1213,8 @@ class ChatWindow:
         return dnd.enable(self.top, self._files_dropped, lambda: self.files.enabled)
 
     def _files_dropped(self, paths: list[str]) -> bool:
-        """Offer each dropped file to the room, as Send file… would; a folder is not a file."""
+        """Offer each dropped file as Send file… would (to the room, or in a private
+        conversation's tab to that member); a folder is not a file."""
         from app import events as ev
 
         if not self.files.enabled:
@@ -1221,7 +1225,7 @@ class ChatWindow:
                 text = f"{path} is a folder: Parley sends files (drop the files in it instead)."
                 self.events.put(ev.ErrorShown(text))
                 continue
-            self.worker.send_file(path, None)
+            self.worker.send_file(path, self.tabs.private_name())
             sent = True
         return sent
 

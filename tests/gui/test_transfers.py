@@ -298,3 +298,36 @@ def test_files_dropped_on_the_window_are_offered_to_the_room(
     pump_until(hal.top, lambda: first.over, "the first file to arrive")
     saved = Path(first.path or "")
     assert saved.read_bytes() in {f.read_bytes() for f in files}
+
+
+def test_in_a_private_conversation_send_file_and_a_drop_go_to_that_member_alone(
+    make_window, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ann talks with Bob in a private tab: Send file… there asks "Send files to Bob", and what
+    she picks, or drops on the window, is offered to Bob alone (Hal, in the room, sees nothing)."""
+    monkeypatch.setenv("PARLEY_DOWNLOADS", str(tmp_path / "downloads"))
+    hal = make_window()
+    port = start_host(hal, "Hal")
+    ann, bob = make_window(), make_window()
+    ann.top.geometry("+660+0")
+    start_join(ann, port, "Ann")
+    start_join(bob, port, "Bob")
+    pump_until(ann.top, lambda: "Bob" in ann.view.members, "Bob in Ann's list")
+    src = tmp_path / "just for you.txt"
+    src.write_text("psst")
+    asked: list[str] = []
+    ann.files.ask = lambda parent, title: asked.append(title) or [str(src)]
+    ann.tabs.open("Bob")
+    ann.file_button.invoke()
+    assert asked == ["Send files to Bob"]
+    assert _card(bob, 1).title.cget("text") == "Ann offers you just for you.txt (4 B)"
+    assert ann.enable_drops()
+    assert _drop(ann, [src]) == "finished"
+    assert _card(bob, 2).title.cget("text") == "Ann offers you just for you.txt (4 B)"
+    ann.tabs.select(0)  # back in the room, Send file… is for the room again
+    ann.file_button.invoke()
+    assert asked[-1] == "Send files to the room"
+    _card(hal, 1)
+    assert [c.title.cget("text") for c in hal.files.cards.values()] == [
+        "Ann offers just for you.txt (4 B)"
+    ]

@@ -23,7 +23,6 @@ are escaped and it shows as typed. Servers without markup get the text untouched
 from __future__ import annotations
 
 import contextlib
-import html
 import logging
 import sys
 import threading
@@ -140,6 +139,8 @@ class DesktopNotifications:
 
         dispatched = threading.Event()
         if await self._reads_markup():
+            import html  # here, not above: not before the window's first paint
+
             body = html.escape(body, quote=False)
         try:
             await asyncio.wait_for(

@@ -24,6 +24,13 @@ the room together (`_received_lines`), and a turn's chats for everyone but their
 together (`_cast_chats`) until the flush or anything else written seals them (`_seal`): each
 kind of member's bytes are made once, and each member gets them in one piece, less its own.
 
+In a busy room the flush also gathers across turns (`gather`, 7 ms, `_schedule_flush`): one
+that would follow the last within that time waits until then, so lines that arrive one by one
+share each member's send and the pass over the members. A quiet room's line goes at once, and
+so does everything once `read_budget` bytes were read since the last flush. What waited keeps
+its promises: the room log commits before the flush's bytes go out, the host's own person is
+shown those chats after them, and anything else it is shown (an arrival) sends them first.
+
 Writes never wait: each transport buffers what it cannot send yet, and a peer whose buffer passes
 `write_cap` (64 KiB) makes the room wait for it (backpressure: the host reads from no one, so
 senders slow down early instead of queueing); one still over it after `stuck_wait` is dropped.
@@ -125,6 +132,8 @@ if TYPE_CHECKING:  # zeroconf is imported only by a host that announces
 log = logging.getLogger(__name__)
 
 LOCAL = 0  # the host's own person in the room
+# What the host's own person is shown of chats: posted after a gathered flush's writes.
+_WITH_FLUSH = (ev.MessageReceived, ev.ChatsReceived)
 
 
 @dataclass
@@ -145,6 +154,8 @@ class HostOptions:
     stuck_wait: float = 2.0  # ... this long at most; then that member is dropped
     read_budget: int = 1 << 15  # bytes read from all members in one loop turn; then reading
     # waits until what they said has been handed to the members' connections (see ReadBudget)
+    gather: float = 0.007  # a busy room's writes go out at most this often (0: every turn);
+    # the first flush after a quiet spell is at once (see Host._schedule_flush)
     max_errors: int = 5  # bad lines a member may send before it is dropped
     max_members: int = 256  # joiners in the room at once (the host not counted)
     max_per_address: int = 16  # open connections from one address
@@ -242,7 +253,11 @@ class ReadBudget:
     hands the lines on, and the turn after that `renew` reads again. A member's queue then
     grows by at most about `budget` plus one read per turn, and a flooding sender is read no
     faster than its lines go out. `held` says reading is paused for this reason (the
-    congestion pause has its own)."""
+    congestion pause has its own).
+
+    A busy room's flush may wait a few turns (`Host._schedule_flush`): once `budget` bytes
+    were read since the last flush (`flushed`), `hurry` sends it at the end of this turn, so
+    what waits for a member stays as bounded across turns as within one."""
 
     def __init__(self, budget: int, spend: Callable[[], None], renew: Callable[[], None]) -> None:
         self.budget = budget
@@ -250,6 +265,8 @@ class ReadBudget:
         self._renew = renew
         self.held = False
         self._taken = 0  # bytes read this turn
+        self._unsent = 0  # bytes read since the last flush
+        self.hurry: Callable[[], None] | None = None
 
     def took(self, size: int) -> None:
         if self._taken == 0:
@@ -258,6 +275,18 @@ class ReadBudget:
         if self._taken >= self.budget > 0 and not self.held:
             self.held = True
             self._spend()
+        self._unsent += size
+        if self._unsent >= self.budget > 0 and self.hurry is not None:
+            self.hurry()
+
+    @property
+    def spent(self) -> bool:
+        """`budget` bytes were read since the last flush."""
+        return self._unsent >= self.budget > 0
+
+    def flushed(self) -> None:
+        """What was read has been handed to the members' connections."""
+        self._unsent = 0
 
     def _turn_over(self) -> None:
         """The next turn began (what was read is being handed on now)."""
@@ -486,6 +515,7 @@ class Host:
         self._post_now = post
         self._post_many = post_many_for(post)
         self._posts: list[ev.Event] = []
+        self._post_due = False  # _post_pending is scheduled (or running)
         self.post: Post = self._post_soon
         self._discovery = discovery if options.announce else None
         self._announcement: Announcement | None = None
@@ -508,6 +538,12 @@ class Host:
         self._batch: list[Send] | None = None  # deliveries held by received_together
         self._written: list[_Peer] = []  # peers written to this loop iteration, to flush
         self._flush_due = False  # flush_writes is scheduled
+        # A gathered flush (`_schedule_flush`): set while one waits for its time; the room
+        # log's commit and the chats the host's own person is shown wait for it too.
+        self._flush_timer: asyncio.Handle | None = None
+        self._last_flush = -math.inf  # the loop's time of the last flush_writes
+        self.gathered_flushes = 0  # flushes that waited for `gather` (what tests look at)
+        self.reading.hurry = self._hurry_flush
         self._cast = _Cast()  # this turn's chats for everyone but their sender (_seal)
         # "X joined" (and X's welcome), held for _announce_arrivals
         self._arrivals: list[_Held] = []
@@ -652,7 +688,7 @@ class Host:
         self.log = room_log
         room_log.on_problem = lambda text: self.post(ev.ErrorShown(text))
         loop = asyncio.get_running_loop()
-        room_log.on_pending = lambda: loop.call_soon(room_log.flush)
+        room_log.on_pending = lambda: loop.call_soon(self._commit_soon)
         kept = room_log.recent(1000)
         self.room.journal = room_log
         self.room.epoch = room_log.epoch
@@ -1266,9 +1302,41 @@ class Host:
         self._written.append(peer)
 
     def _schedule_flush(self) -> None:
-        if not self._flush_due:
-            self._flush_due = True
-            asyncio.get_running_loop().call_soon(self.flush_writes)
+        """Flush at the end of this turn, or gather: when the last flush was less than
+        `gather` ago, the next waits until `gather` after it, so a busy room's lines that
+        arrive one by one go out several to a write (one send and one pass over the members
+        for all of them) instead of one each. A quiet room's first line goes at once. Once
+        `read_budget` bytes were read since the last flush it goes at once too (`_hurry_flush`),
+        so what waits for a member stays bounded as with a flush per turn."""
+        if self._flush_due:
+            return
+        self._flush_due = True
+        loop = asyncio.get_running_loop()
+        at = self._last_flush + self.options.gather
+        if at <= loop.time() or self.reading.spent:
+            loop.call_soon(self.flush_writes)
+        else:
+            self._flush_timer = loop.call_at(at, self.flush_writes)
+
+    def _hurry_flush(self) -> None:
+        """A gathered flush waiting for its time goes at the end of this turn instead."""
+        timer = self._flush_timer
+        if timer is not None and isinstance(timer, asyncio.TimerHandle):
+            timer.cancel()
+            self._flush_timer = asyncio.get_running_loop().call_soon(self.flush_writes)
+
+    def flush_wait(self) -> float:
+        """Seconds until the next flush (0: at the end of this turn, or none is due)."""
+        timer = self._flush_timer
+        if isinstance(timer, asyncio.TimerHandle):
+            return max(0.0, timer.when() - asyncio.get_running_loop().time())
+        return 0.0
+
+    def _commit_soon(self) -> None:
+        """The room log has messages to commit: at the end of this turn, or with the gathered
+        flush that will carry them (it commits before any of its bytes go out)."""
+        if self._flush_timer is None:
+            self.commit()
 
     def commit(self) -> None:
         """Commit the room log's pending messages (a no-op when none): done before any
@@ -1278,18 +1346,26 @@ class Host:
             room_log.flush()
 
     def _post_soon(self, event: ev.Event) -> None:
-        """Post `event` to the front end once this iteration's writes are sent."""
-        if not self._posts:
+        """Post `event` to the front end once this iteration's writes are sent. A chat while
+        a gathered flush waits (`_schedule_flush`) is posted after that flush's writes; any
+        other event hurries the flush, so the view keeps the room's order."""
+        if not self._post_due:
+            if self._flush_timer is not None and type(event) in _WITH_FLUSH:
+                self._posts.append(event)  # flush_writes posts it
+                return
             try:
                 asyncio.get_running_loop().call_soon(self._post_pending)
             except RuntimeError:  # no loop running (closing): at once
                 self._post_now(event)
                 return
+            self._post_due = True
         self._posts.append(event)
 
     def _post_pending(self) -> None:
+        self._post_due = True  # while it runs: a gathered flush leaves the posts to it
         if self._written or self._cast.base is not None:
             self.flush_writes()
+        self._post_due = False
         posts, self._posts = self._posts, []
         if len(posts) > 1 and self._post_many is not None:
             self._post_many(posts)
@@ -1301,11 +1377,21 @@ class Host:
         """Send what was written to each peer in this loop iteration, one send per peer (a
         peer flushed earlier, by `close` or `write_now`, has nothing left to send)."""
         self._flush_due = False
+        gathered, self._flush_timer = self._flush_timer, None
+        if gathered is not None:
+            gathered.cancel()  # called early (a no-op if this is its call)
+        self._last_flush = asyncio.get_running_loop().time()
+        self.reading.flushed()
         if self._cast.base is not None:
             self._seal(now=True)
         written, self._written = self._written, []
         for peer in written:
             peer._flush()
+        if gathered is not None:  # what waited for this flush: the log, the view's chats
+            self.gathered_flushes += 1
+            self.commit()
+            if self._posts and not self._post_due:
+                self._post_pending()
 
     def received_together(self, peer: _Peer, messages: list[Any]) -> None:
         """Several messages from one read. What they cause is collected in order and delivered

@@ -216,7 +216,8 @@ class HostFiles:
             transport.writelines(lane.popleft())
         if lane:
             loop = asyncio.get_running_loop()
-            delay = 0.0 if peer._out else POLL  # chat first: after its flush, this turn
+            # chat first: after its flush (this turn's, or a gathered one's)
+            delay = self.host.flush_wait() if peer._out else POLL
             self._timers[member_id] = loop.call_later(delay, self._again, member_id)
 
     def _allow_chunk(self, peer: _Peer) -> None:

@@ -1,0 +1,124 @@
+"""A busy room's writes gathered across loop turns (`HostOptions.gather`), over real sockets.
+
+A flush goes at once when the last one was at least `gather` ago, else at `gather` after it:
+lines the host reads one by one within that time reach each member in one send (one TCP
+segment, which the member's socket counts: `tcpi_data_segs_in`). A quiet room's line is not
+held, and `read_budget` bytes read since the last flush send it at once too. The tests set
+`gather` far longer than they run, so nothing depends on how fast this machine is: what ends
+the wait is the event under test (an arrival, the budget), never the clock.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import pytest
+
+from app import events as ev
+from app.worker import NetWorker
+from tests.helpers import RawPeer, wait_until
+from tests.test_size import on_loop
+
+T = TypeVar("T")
+
+pytestmark = pytest.mark.skipif(
+    sys.platform != "linux", reason="counts TCP segments with Linux's TCP_INFO"
+)
+
+LONG = 60.0  # a gather no test waits for
+
+
+def _data_segments_in(peer: RawPeer) -> int:
+    """TCP segments with data this socket has received (Linux `tcp_info.tcpi_data_segs_in`)."""
+    info = peer.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
+    return int(struct.unpack_from("I", info, 152)[0])
+
+
+def _text_peer(port: int) -> tuple[RawPeer, str]:
+    peer = RawPeer(port)
+    peer.read_until("^PARLEY/2 ")
+    peer.line("hi")  # a first line: admitted as a text peer at once
+    name = peer.read_until(r"^\* You are ").split("You are ")[1].split(".")[0]
+    return peer, name
+
+
+def _session(worker: NetWorker) -> Any:
+    return worker._session
+
+
+def _said(worker: NetWorker, sender: RawPeer, text: str) -> None:
+    """`sender` says `text`; returns once the host has numbered it (read and stamped)."""
+    before = on_loop(worker, lambda: _session(worker).room.last_seq)
+    sender.line(text)
+    wait_until(
+        lambda: on_loop(worker, lambda: _session(worker).room.last_seq) > before,
+        lambda: f"the host did not read {text!r}",
+    )
+
+
+def _host(start_host: Callable[..., Any], **options: object) -> tuple[NetWorker, Any, int]:
+    return start_host(allow_plain=True, rate=0, byte_rate=0, **options)  # type: ignore[no-any-return]
+
+
+def test_lines_read_one_by_one_in_a_busy_room_reach_a_member_in_one_send(start_host) -> None:
+    worker, hrec, port = _host(start_host, gather=LONG)
+    reader, _ = _text_peer(port)
+    sender, name = _text_peer(port)  # its arrival hurried the flush (see below)
+    reader.read_until(rf"^{name}: hi$")
+    segments = _data_segments_in(reader)
+    gathered = on_loop(worker, lambda: _session(worker).gathered_flushes)
+    for text in ("two", "three", "four"):  # read by the host in three turns
+        _said(worker, sender, text)
+    # The three wait for one flush, `gather` after the last; an arrival (a change the host's
+    # own person is shown at once) sends what waits first, in the room's order.
+    _, late_name = _text_peer(port)
+    assert [reader.read_until(f"^{name}: ") for _ in range(3)] == [
+        f"{name}: two",
+        f"{name}: three",
+        f"{name}: four",
+    ]
+    reader.read_until(rf"^\* {late_name} joined")
+    assert reader.read_until(f"^{late_name}: ") == f"{late_name}: hi"  # said as it arrived
+    assert _data_segments_in(reader) - segments == 1  # the lines, the arrival, its "hi"
+    assert on_loop(worker, lambda: _session(worker).gathered_flushes) == gathered + 1
+    hrec.wait_for(ev.MessageReceived, lambda e: e.text == "four")
+    said = [e.text for e in hrec.of(ev.MessageReceived) if e.sender == name]
+    assert said == ["hi", "two", "three", "four"]  # the host's own view: each once, in order
+
+
+def test_a_line_in_a_quiet_room_is_not_held(start_host) -> None:
+    gather = 0.2
+    worker, _, port = _host(start_host, gather=gather)
+    reader, _ = _text_peer(port)
+    sender, name = _text_peer(port)
+    reader.read_until(rf"^{name}: hi$")
+
+    def quiet() -> bool:
+        host = _session(worker)
+        now = on_loop(worker, lambda: worker._loop.time())  # type: ignore[union-attr]
+        return bool(now - host._last_flush >= gather and not host._flush_due)
+
+    wait_until(quiet, lambda: "the room never fell quiet")
+    gathered = on_loop(worker, lambda: _session(worker).gathered_flushes)
+    sender.line("alone")
+    assert reader.read_until(f"^{name}: ") == f"{name}: alone"
+    # Sent by the flush at the end of the turn that read it, not by a gathered one.
+    assert on_loop(worker, lambda: _session(worker).gathered_flushes) == gathered
+
+
+def test_a_read_budget_read_since_the_last_flush_sends_at_once(start_host) -> None:
+    budget = 256
+    worker, _, port = _host(start_host, gather=LONG, read_budget=budget)
+    reader, _ = _text_peer(port)
+    sender, name = _text_peer(port)
+    reader.read_until(rf"^{name}: hi$")
+    short = "a short line"
+    _said(worker, sender, short)  # held: the flush waits (far longer than this test)
+    long = "x" * budget
+    sender.line(long)  # past the budget: what waits goes at the end of this turn
+    assert reader.read_until(f"^{name}: ") == f"{name}: {short}"
+    assert reader.read_until(f"^{name}: ") == f"{name}: {long}"

@@ -62,6 +62,7 @@ class Journal(Protocol):
     """Where the room writes down what must outlive the process (the host's room log)."""
 
     def record(self, chat: Chat, token: str | None) -> None: ...
+    def record_many(self, chats: list[Chat], token: str | None) -> None: ...
     def member_in(self, token: str, name: str) -> None: ...
     def member_out(self, token: str) -> None: ...
     def members_out(self) -> None: ...
@@ -522,10 +523,8 @@ class Room:
         self._seq += len(texts)
         chats = [new_chat(seq, name, text, now) for seq, text in enumerate(texts, first)]
         self.log.extend(chats)
-        journal = self.journal
-        if journal is not None:
-            for chat in chats:
-                journal.record(chat, token)
+        if self.journal is not None:
+            self.journal.record_many(chats, token)
         return chats
 
     def everyone(self) -> tuple[int, ...]:

@@ -184,9 +184,9 @@ class RoomLog(_Database):
         self._clock = clock
         self.problem: str | None = None  # set once a write failed; the log is off from then
         self.on_problem: Callable[[str], None] | None = None  # told that once
-        # With `on_pending` (the host: `loop.call_soon(flush)`), records made in one loop
-        # iteration go in one transaction, committed before the bytes that carry them are
-        # sent (call_soon runs in order), so a number that reached anyone is on disk.
+        # With `on_pending` (the host: `Host._commit_soon`), records made in one loop
+        # iteration (or a gathered flush's turns) go in one transaction, committed before
+        # the bytes that carry them are sent, so a number that reached anyone is on disk.
         self.on_pending: Callable[[], object] | None = None
         self._pending: list[tuple[object, ...]] = []
         self._since_prune = 0
@@ -262,6 +262,19 @@ class RoomLog(_Database):
         elif len(self._pending) == 1:
             self.on_pending()
 
+    def record_many(self, chats: list[Chat], token: str | None) -> None:
+        """`record` each of `chats` (stamped together, in order, all sent by `token`'s member):
+        a flood's read of lines costs one call here, not one per line."""
+        if self._conn is None or not chats:
+            return
+        first = not self._pending
+        self._pending += [(c.seq, c.sender, c.text, c.time, c.to, token, c.id) for c in chats]
+        self.last_seq = max(chats[-1].seq, self.last_seq)
+        if self.on_pending is None:
+            self.flush()
+        elif first:
+            self.on_pending()
+
     @property
     def pending(self) -> bool:
         """`record` was given messages that are not committed yet."""
@@ -277,9 +290,9 @@ class RoomLog(_Database):
 
         def insert(conn: sqlite3.Connection) -> None:
             conn.executemany("INSERT OR REPLACE INTO messages VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
-            conn.execute(
-                "INSERT OR REPLACE INTO meta VALUES ('last_seq', ?)", (str(self.last_seq),)
-            )
+            # The last number is the newest row's until rows are deleted: `meta` is written
+            # with each deletion (`_prune`, `clear`), not with every commit (a second page
+            # per commit: a paced room's commit took 27 µs with it, 16 without).
             if prune:  # in the same transaction: one commit, not two
                 self._prune(conn, by_age=False)
 
@@ -301,7 +314,16 @@ class RoomLog(_Database):
     def clear(self) -> None:
         """Forget every message (the sequence numbering goes on: numbers are never reused)."""
         self.flush()
-        self._write(lambda c: c.execute("DELETE FROM messages"))
+
+        def delete(conn: sqlite3.Connection) -> None:
+            self._keep_last_seq(conn)
+            conn.execute("DELETE FROM messages")
+
+        self._write(delete)
+
+    def _keep_last_seq(self, conn: sqlite3.Connection) -> None:
+        """Write the last number down before rows are deleted (it may be the newest row's)."""
+        conn.execute("INSERT OR REPLACE INTO meta VALUES ('last_seq', ?)", (str(self.last_seq),))
 
     def prune(self) -> None:
         """Keep at most `keep_messages` messages, none older than `keep_days`."""
@@ -309,6 +331,7 @@ class RoomLog(_Database):
         self._write(self._prune)
 
     def _prune(self, conn: sqlite3.Connection, by_age: bool = True) -> None:
+        self._keep_last_seq(conn)
         now = self._clock()
         if by_age or now - self._aged >= AGE_PRUNE:
             self._aged = now

@@ -288,3 +288,27 @@ def test_a_corrupt_transcript_file_is_said_once_and_the_chat_goes_on(start_host,
     host.send("still here")
     arec.wait_for(ev.MessageReceived, lambda e: e.text == "still here")
     assert len([e for e in arec.of(ev.ErrorShown) if "transcripts" in e.text]) == 1
+
+
+def test_numbering_survives_when_every_row_was_pruned_away(tmp_path: Path) -> None:
+    # The last number is written down with each deletion, not with each commit: a log whose
+    # rows all aged away still numbers on from where it was, across two restarts.
+    now = [10 * 86400.0]
+    log, _ = open_room_log(tmp_path, keep_days=1, clock=lambda: now[0])
+    assert log is not None
+    log.on_pending = lambda: None  # commit by hand, as the host does
+    log.record_many([Chat(seq, "Ann", f"m{seq}", now[0]) for seq in (1, 2, 3)], "tok-ann")
+    log.flush()
+    assert [(x.chat.seq, x.token) for x in log.recent(10)] == [
+        (1, "tok-ann"),
+        (2, "tok-ann"),
+        (3, "tok-ann"),
+    ]
+    log.close()
+    now[0] += 3 * 86400  # past keep_days: the next open deletes all three
+    for _ in range(2):
+        again, _ = open_room_log(tmp_path, keep_days=1, clock=lambda: now[0])
+        assert again is not None
+        assert again.count() == 0
+        assert again.last_seq == 3
+        again.close()

@@ -50,6 +50,7 @@ def run_window(args: argparse.Namespace) -> int:
         store=SettingsStore(),
         bind=getattr(args, "bind", None),
         addresses_after_paint=True,
+        transcript_after_paint=True,
     )
 
     # Listed once the widgets are built, before the first paint (which then shows them): with
@@ -58,6 +59,7 @@ def run_window(args: argparse.Namespace) -> int:
     window.show_addresses_now()
 
     def painted() -> None:
+        window.build_after_paint()
         _input_methods_on(root, input_methods)
         _import_network_stack_then(root, worker.release)
         window.enable_drops()

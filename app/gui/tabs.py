@@ -47,15 +47,20 @@ class ConversationTabs(ttk.Notebook):
         scrollback: int = 10_000,
         on_type: Callable[[str], None] | None = None,
         on_change: Callable[[], None] | None = None,
+        room_later: bool = False,
         **options: Any,
     ) -> None:
+        """`room_later`: the room's transcript is built inside only on first use (or by its
+        `build_inside`): see `Transcript`."""
         super().__init__(parent)
         self._options = options  # for every transcript (the window's name colours)
         self.fonts = fonts
         self._scrollback = scrollback
         self._on_type = on_type
         self._on_change = on_change
-        self.room = Transcript(self, fonts, scrollback=scrollback, on_type=on_type, **options)
+        self.room = Transcript(
+            self, fonts, scrollback=scrollback, on_type=on_type, later=room_later, **options
+        )
         self.add(self.room, text=ROOM_TAB)
         self.private: dict[str, Transcript] = {}  # name key -> its transcript
         self._names: dict[str, str] = {}  # name key -> the name as shown

@@ -24,11 +24,13 @@ import tkinter as tk
 from collections import deque
 from collections.abc import Callable, Iterable
 from tkinter import ttk
+from typing import TYPE_CHECKING
 
 from app.gui import theme
 from app.gui.logic import Line, clock_text, for_display, link_spans
 
 Chunk = tuple[str, tuple[str, ...]]
+_INSIDE = frozenset(("text", "scrollbar", "jump"))  # built by `Transcript.build_inside`
 
 
 def _open_in_browser(url: str) -> None:
@@ -47,6 +49,7 @@ class Transcript(ttk.Frame):
         on_type: Callable[[str], None] | None = None,
         name_slot: Callable[[str], int] | None = None,
         on_link: Callable[[str], object] | None = None,
+        later: bool = False,
     ) -> None:
         super().__init__(parent)
         if scrollback < 1:
@@ -63,13 +66,34 @@ class Transcript(ttk.Frame):
         self._links: dict[str, str] = {}  # tag -> url
         self._earlier_index = -1  # entries before the "earlier" mark; -1: no divider yet
         self._theme = theme.get(self)
+        self._inside_built = False
+        if not later:
+            self.build_inside()
 
+    if not TYPE_CHECKING:  # (typed: the attributes below are declared where they are made)
+
+        def __getattr__(self, name: str) -> object:
+            # Only for the widgets inside, and only while they are not built: the first use
+            # builds them (a line added, a card, a key bound), wherever it comes from.
+            if name in _INSIDE and not self.__dict__.get("_inside_built", True):
+                self.build_inside()
+                return getattr(self, name)
+            raise AttributeError(name)
+
+    def build_inside(self) -> None:
+        """The Text, its scrollbar, tags and bindings (once). Built with the frame unless it was
+        made with `later=True`; then on first use, or when the window calls this after its
+        first paint: the room's transcript starts under the start screen, where nobody sees
+        it, and building it cost 4-6 ms before the window appeared."""
+        if self._inside_built:
+            return
+        self._inside_built = True
         self.text = tk.Text(
             self,
             wrap="word",
             state="disabled",
             height=8,  # a small request: the window's size, not this, decides the height
-            font=fonts.body,
+            font=self.fonts.body,
             padx=12,
             pady=8,
             spacing1=3,

@@ -161,8 +161,13 @@ class ChatWindow:
         discover: bool = True,
         notifier: Notifier | None = None,
         addresses_after_paint: bool = False,
+        transcript_after_paint: bool = False,
     ) -> None:
         self.top = top
+        # The app's window (`app.gui.launch`) builds the room transcript's inside (its Text,
+        # scrollbar, tags) after its first paint (`build_after_paint`): the start screen covers
+        # it until a session starts. Any earlier use builds it then (see `Transcript`).
+        self._transcript_later = transcript_after_paint
         # Listing this machine's addresses loads ifaddr and ctypes and runs `ldconfig -p`: the
         # app's window (`app.gui.launch`) asks for that after its first paint
         # (`show_addresses_now`); a window built without that flag lists them at once.
@@ -334,6 +339,7 @@ class ChatWindow:
             on_type=self._typed_elsewhere,
             name_slot=self.name_colours.slot,
             on_change=self._tab_changed,
+            room_later=self._transcript_later,
         )
         self.transcript = self.tabs.room
         side = ttk.Frame(panes, padding=(10, 0, 0, 0))
@@ -1384,22 +1390,35 @@ class ChatWindow:
             entry.bind(sequence, lambda e: self._focus_move(entry.tk_focusPrev()))
         entry.bind("<Control-Return>", self._newline)
         entry.bind("<Control-KP_Enter>", self._newline)
-        # Scrolling the transcript without leaving the message box.
-        text = self.transcript.text
+        # Scrolling the transcript without leaving the message box (its Text looked up when
+        # the key comes: the app's window builds it after its first paint).
         for sequence, how in (
             ("<Prior>", -1.0),
             ("<Next>", 1.0),
             ("<Control-Home>", -2.0),
             ("<Control-End>", 2.0),
         ):
-            entry.bind(sequence, functools.partial(self._scroll_transcript, text, how))
+            entry.bind(sequence, functools.partial(self._scroll_room, how))
         entry.bind("<Control-a>", lambda e: self._select_all_text(entry))
-        text.bind("<Control-a>", lambda e: self._select_all_text(text))
+        if not self._transcript_later:
+            self._bind_transcript_keys()
         # Every one-line field, the bar's and any other part's (start screen, dialogs).
         top.bind_class("TEntry", "<Control-a>", lambda e: self._select_all_entry(e.widget))
         # After the class binding has inserted the key (or the paste, or the cut).
         for sequence in ("<Key>", "<<Paste>>", "<<Cut>>", "<<Undo>>"):
             entry.bind(sequence, lambda e: self._fit_soon(), add="+")
+
+    def _bind_transcript_keys(self) -> None:
+        text = self.transcript.text
+        text.bind("<Control-a>", lambda e: self._select_all_text(text))
+
+    def build_after_paint(self) -> None:
+        """The window has been drawn: build what it held back (the room transcript's inside,
+        under the start screen), before anything else begins after the paint."""
+        if self._transcript_later:
+            self._transcript_later = False
+            self.transcript.build_inside()
+            self._bind_transcript_keys()
 
     def _key_zoom(self, steps: int) -> str:
         if steps:
@@ -1412,6 +1431,9 @@ class ChatWindow:
         if widget is not None:
             widget.focus_set()
         return "break"
+
+    def _scroll_room(self, how: float, _event: object = None) -> str:
+        return self._scroll_transcript(self.transcript.text, how)
 
     def _scroll_transcript(self, text: tk.Text, how: float, _event: object = None) -> str:
         """±1: a page up or down; ±2: the top or the end."""

@@ -15,7 +15,7 @@ from tkinter import ttk
 from app import deferred
 from app.gui.launch import _after_first_paint
 from tests.gui.conftest import MakeWindow
-from tests.gui.tk_helpers import pump_until
+from tests.gui.tk_helpers import pump_until, start_host
 
 NEVER = 600_000  # a fallback the test never reaches: only the map may start the action
 
@@ -371,3 +371,107 @@ def test_the_app_window_takes_dropped_files_once_painted_and_loads_tkdnd_only_th
     )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == [False, True]
+
+
+def test_the_room_transcript_inside_is_not_built_before_the_first_paint(tmp_path: Path) -> None:
+    # It lies under the start screen until a session starts: its Text, scrollbar, tags and
+    # bindings were 4 ms of the window's build before its map.
+    assert at_first_paint("[str(w) for w in window.transcript.winfo_children()]", tmp_path) == []
+
+
+def test_a_transcript_made_for_later_builds_itself_when_first_used(root: tk.Tk) -> None:
+    from app.gui import theme
+    from app.gui.logic import Line
+    from app.gui.transcript import Transcript
+
+    top = tk.Toplevel(root)
+    transcript = Transcript(top, theme.apply_theme(top), later=True)
+    transcript.pack(fill="both", expand=True)
+    assert transcript.winfo_children() == []
+    transcript.add([Line("notice", "Hello from before the paint")])
+    assert "Hello from before the paint" in transcript.text.get("1.0", "end")
+    assert {str(transcript.text), str(transcript.scrollbar)} <= {
+        str(w) for w in transcript.winfo_children()
+    }
+    transcript.build_inside()  # once: nothing is made twice
+    assert len([w for w in transcript.winfo_children() if isinstance(w, tk.Text)]) == 1
+    top.destroy()
+
+
+# Host (argv: host) or Join (argv: join PORT) pressed at once, before the first paint (and so
+# before the room transcript is built and the network is let go): the session opens, and its
+# lines (argv's last: a fragment of them) are in the transcript once it is built.
+_PRESSED_AT_ONCE = """
+import json, os, sys, time
+import app.gui.launch as launch
+made, seen = [], {}
+class Window(launch.ChatWindow):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        made.append(self)
+        self.announce.set(False)
+        seen["built when pressed"] = bool(self.transcript.winfo_children())
+        if sys.argv[1] == "host":
+            self.bar.port.set("0")
+            self.start_screen.host_button.invoke()
+        else:
+            self.bar.address.set("127.0.0.1")
+            self.bar.port.set(sys.argv[2])
+            self.bar.name.set("Ann")
+            self.start_screen.join_button.invoke()
+launch.ChatWindow = Window
+def watch():
+    window = made[0]
+    deadline = time.monotonic() + 30
+    def shown():
+        if not window.transcript.winfo_children():
+            return ""
+        return window.transcript.text.get("1.0", "end")
+    while time.monotonic() < deadline and not (
+        window.view.state == "in_room" and sys.argv[-1] in shown()
+    ):
+        window.top.update()
+        time.sleep(0.005)
+    seen["state"] = str(window.view.state)
+    seen["in the transcript"] = sys.argv[-1] in shown()
+    seen["start screen"] = window.start_screen.shown
+    print(json.dumps(seen), flush=True)
+    window.close()
+    os._exit(0)
+import tkinter
+tkinter.Tk.mainloop = lambda self, n=0: watch()  # run_window's loop: this one, then exit
+launch.run_window(__import__("argparse").Namespace(bind="127.0.0.1"))
+"""
+
+
+def pressed_at_once(home: Path, *args: str) -> object:
+    out = subprocess.run(
+        [sys.executable, "-c", _PRESSED_AT_ONCE, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(home / "config")},
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+IN_A_ROOM = {
+    "built when pressed": False,  # (built before the paint until now)
+    "state": "in_room",
+    "in the transcript": True,
+    "start screen": False,
+}
+
+
+def test_host_pressed_before_the_first_paint_still_hosts(tmp_path: Path) -> None:
+    assert pressed_at_once(tmp_path, "host", "Others reach this room at") == IN_A_ROOM
+
+
+def test_join_pressed_before_the_first_paint_still_joins(
+    make_window: MakeWindow, tmp_path: Path
+) -> None:
+    hal = make_window()
+    port = start_host(hal, "Hal")
+    joined = pressed_at_once(tmp_path, "join", str(port), "Connected as Ann. In the room: Hal")
+    assert joined == IN_A_ROOM

@@ -218,6 +218,16 @@ class Proc:
                     pass
 
 
+def text_peer(port: int) -> tuple[RawPeer, str]:
+    """A plain text peer in the room at `port` (its first line, "hi", admits it at once), and
+    the guest name the room gave it."""
+    peer = RawPeer(port)
+    peer.read_until("^PARLEY/2 ")
+    peer.line("hi")
+    name = peer.read_until(r"^\* You are ").split("You are ")[1].split(".")[0]
+    return peer, name
+
+
 def cli_host(port: int, *extra: str) -> Proc:
     """A terminal host `Hal` on 127.0.0.1:`port` (0: the system picks), its input closed, once it
     listens; its data folder is the test's (PARLEY_DATA_DIR, inherited)."""

@@ -17,15 +17,7 @@ from app import events as ev
 from app.messages import Chat
 from app.net.host import _joined
 from app.worker import NetWorker
-from tests.helpers import DEADLINE, RawPeer, cli_host
-
-
-def _text_peer(port: int) -> tuple[RawPeer, str]:
-    peer = RawPeer(port)
-    peer.read_until("^PARLEY/2 ")
-    peer.line("hi")  # a first line: admitted as a text peer at once
-    name = peer.read_until(r"^\* You are ").split("You are ")[1].split(".")[0]
-    return peer, name
+from tests.helpers import DEADLINE, RawPeer, cli_host, text_peer
 
 
 @contextmanager
@@ -70,7 +62,7 @@ def test_lines_of_many_senders_in_one_turn_reach_everyone_in_order_but_their_own
     start_host,
 ) -> None:
     worker, hrec, port = start_host(allow_plain=True, rate=0, byte_rate=0)
-    peers = [_text_peer(port) for _ in range(4)]
+    peers = [text_peer(port) for _ in range(4)]
     names = [name for _, name in peers]
     hrec.wait_for(ev.MemberJoined, lambda e: e.name == names[-1])
     worker.send("ready")
@@ -115,7 +107,7 @@ def test_a_member_joining_within_a_turn_gets_each_line_once_from_its_greeting_on
     start_host,
 ) -> None:
     worker, hrec, port = start_host(allow_plain=True, rate=0, byte_rate=0)
-    (a, an), (b, bn) = _text_peer(port), _text_peer(port)
+    (a, an), (b, bn) = text_peer(port), text_peer(port)
     hrec.wait_for(ev.MemberJoined, lambda e: e.name == bn)
     new = RawPeer(port)
     new.read_until("^PARLEY/2 ")  # greeted: what is said from now on is its to hear
@@ -162,7 +154,7 @@ def test_a_host_asked_for_batches_tells_its_person_a_turns_chats_in_one_event(
     start_host,
 ) -> None:
     worker, hrec, port = start_host(allow_plain=True, rate=0, byte_rate=0, view_batches=True)
-    (a, an), (b, bn) = _text_peer(port), _text_peer(port)
+    (a, an), (b, bn) = text_peer(port), text_peer(port)
     hrec.wait_for(ev.MemberJoined, lambda e: e.name == bn)
     before = len(hrec.of(ev.ChatsReceived))
     with _one_turn(worker):
@@ -189,7 +181,7 @@ def test_the_terminal_host_shows_a_burst_in_order() -> None:
     host = cli_host(0, "--allow-plain", "--rate", "0")
     port = int(host.expect(r"on port (\d+)").group(1))
     try:
-        sender, name = _text_peer(port)
+        sender, name = text_peer(port)
         sender.send("".join(f"burst {i}\n" for i in range(300)).encode())
         host.expect(rf"^{name}: burst 299$")
         sender.line("two words")

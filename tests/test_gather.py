@@ -20,7 +20,7 @@ import pytest
 
 from app import events as ev
 from app.worker import NetWorker
-from tests.helpers import RawPeer, wait_until
+from tests.helpers import RawPeer, text_peer, wait_until
 from tests.test_size import on_loop
 
 T = TypeVar("T")
@@ -36,14 +36,6 @@ def _data_segments_in(peer: RawPeer) -> int:
     """TCP segments with data this socket has received (Linux `tcp_info.tcpi_data_segs_in`)."""
     info = peer.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
     return int(struct.unpack_from("I", info, 152)[0])
-
-
-def _text_peer(port: int) -> tuple[RawPeer, str]:
-    peer = RawPeer(port)
-    peer.read_until("^PARLEY/2 ")
-    peer.line("hi")  # a first line: admitted as a text peer at once
-    name = peer.read_until(r"^\* You are ").split("You are ")[1].split(".")[0]
-    return peer, name
 
 
 def _session(worker: NetWorker) -> Any:
@@ -66,8 +58,8 @@ def _host(start_host: Callable[..., Any], **options: object) -> tuple[NetWorker,
 
 def test_lines_read_one_by_one_in_a_busy_room_reach_a_member_in_one_send(start_host) -> None:
     worker, hrec, port = _host(start_host, gather=LONG)
-    reader, _ = _text_peer(port)
-    sender, name = _text_peer(port)  # its arrival hurried the flush (see below)
+    reader, _ = text_peer(port)
+    sender, name = text_peer(port)  # its arrival hurried the flush (see below)
     reader.read_until(rf"^{name}: hi$")
     segments = _data_segments_in(reader)
     gathered = on_loop(worker, lambda: _session(worker).gathered_flushes)
@@ -75,7 +67,7 @@ def test_lines_read_one_by_one_in_a_busy_room_reach_a_member_in_one_send(start_h
         _said(worker, sender, text)
     # The three wait for one flush, `gather` after the last; an arrival (a change the host's
     # own person is shown at once) sends what waits first, in the room's order.
-    _, late_name = _text_peer(port)
+    _, late_name = text_peer(port)
     assert [reader.read_until(f"^{name}: ") for _ in range(3)] == [
         f"{name}: two",
         f"{name}: three",
@@ -93,8 +85,8 @@ def test_lines_read_one_by_one_in_a_busy_room_reach_a_member_in_one_send(start_h
 def test_a_line_in_a_quiet_room_is_not_held(start_host) -> None:
     gather = 0.2
     worker, _, port = _host(start_host, gather=gather)
-    reader, _ = _text_peer(port)
-    sender, name = _text_peer(port)
+    reader, _ = text_peer(port)
+    sender, name = text_peer(port)
     reader.read_until(rf"^{name}: hi$")
 
     def quiet() -> bool:
@@ -113,8 +105,8 @@ def test_a_line_in_a_quiet_room_is_not_held(start_host) -> None:
 def test_a_read_budget_read_since_the_last_flush_sends_at_once(start_host) -> None:
     budget = 256
     worker, _, port = _host(start_host, gather=LONG, read_budget=budget)
-    reader, _ = _text_peer(port)
-    sender, name = _text_peer(port)
+    reader, _ = text_peer(port)
+    sender, name = text_peer(port)
     reader.read_until(rf"^{name}: hi$")
     short = "a short line"
     _said(worker, sender, short)  # held: the flush waits (far longer than this test)

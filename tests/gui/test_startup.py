@@ -11,6 +11,7 @@ import tkinter as tk
 from collections.abc import Iterable
 from pathlib import Path
 from tkinter import ttk
+from typing import Any
 
 from app import deferred
 from app.gui.launch import _after_first_paint
@@ -130,6 +131,16 @@ def test_the_window_is_painted_before_html_is_imported(tmp_path: Path) -> None:
     assert loaded_at_first_paint(("html", "html.entities"), tmp_path) == []
 
 
+# A script's lines that keep each ChatWindow `run_window` makes, in `made`.
+_WINDOWS_MADE = """made = []
+class Window(launch.ChatWindow):
+    def __init__(self, *args, **kwargs):
+        made.append(self)
+        super().__init__(*args, **kwargs)
+launch.ChatWindow = Window
+"""
+
+
 def test_the_first_paint_shows_the_machines_addresses(tmp_path: Path) -> None:
     # They used to be listed only after the paint (ifaddr's first call ran `ldconfig -p`), and
     # the address field changed 25 ms after the window was drawn.
@@ -138,13 +149,7 @@ def test_the_first_paint_shows_the_machines_addresses(tmp_path: Path) -> None:
         "print(json.dumps(made[0].bar.addresses.get()), flush=True)",
     ).replace(
         "launch._after_first_paint = at_paint",
-        "launch._after_first_paint = at_paint\n"
-        "made = []\n"
-        "class Window(launch.ChatWindow):\n"
-        "    def __init__(self, *args, **kwargs):\n"
-        "        made.append(self)\n"
-        "        super().__init__(*args, **kwargs)\n"
-        "launch.ChatWindow = Window",
+        "launch._after_first_paint = at_paint\n" + _WINDOWS_MADE,
     )
     out = subprocess.run(
         [sys.executable, "-c", code, "[]"],
@@ -191,16 +196,13 @@ def test_listing_the_addresses_runs_no_ldconfig_and_finds_what_ifaddr_finds() ->
 
 # The real window as `run_window` builds it, looked at when it is mapped: the script prints
 # `eval(argv[1])` with `window` (the ChatWindow) in scope, and exits.
-_LOOK_AT_FIRST_PAINT = """
+_LOOK_AT_FIRST_PAINT = (
+    """
 import json, os, sys
 import app.gui.launch as launch
-made = []
-class Window(launch.ChatWindow):
-    def __init__(self, *args, **kwargs):
-        made.append(self)
-        super().__init__(*args, **kwargs)
-launch.ChatWindow = Window
-def at_paint(root, action, fallback_ms=1000):
+"""
+    + _WINDOWS_MADE
+    + """def at_paint(root, action, fallback_ms=1000):
     def look():
         if not root.winfo_ismapped():
             root.after(10, look)
@@ -211,6 +213,7 @@ def at_paint(root, action, fallback_ms=1000):
 launch._after_first_paint = at_paint
 launch.run_window(__import__("argparse").Namespace())
 """
+)
 
 
 def at_first_paint(expression: str, home: Path) -> object:
@@ -277,16 +280,13 @@ def test_the_checkbox_bitmaps_have_the_pixels_of_the_drawn_checkboxes(root: tk.T
 
 # Input methods: off until the first paint, then on; a key typed after that reaches the field
 # through them. Real keys (xdotool, XTEST) into the real window.
-_KEYS_AFTER_PAINT = """
+_KEYS_AFTER_PAINT = (
+    """
 import json, os, shutil, subprocess, sys, time
 import app.gui.launch as launch
-made = []
-class Window(launch.ChatWindow):
-    def __init__(self, *args, **kwargs):
-        made.append(self)
-        super().__init__(*args, **kwargs)
-launch.ChatWindow = Window
-seen = {}
+"""
+    + _WINDOWS_MADE
+    + """seen = {}
 painted_first = launch._after_first_paint
 def input_methods(root):
     return bool(root.tk.getboolean(root.tk.call("tk", "useinputmethods")))
@@ -321,6 +321,21 @@ import tkinter
 tkinter.Tk.mainloop = lambda self, n=0: watch()  # run_window's loop: this one, then exit
 launch.run_window(__import__("argparse").Namespace())
 """
+)
+
+
+def _run_window_script(code: str, home: Path) -> Any:
+    """Run a script that builds the real window (`run_window`) with `home` as its home, and
+    return the JSON it prints."""
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(home / "config")},
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
 
 
 def test_input_methods_wait_for_the_first_paint_and_keys_then_reach_the_fields(
@@ -330,15 +345,11 @@ def test_input_methods_wait_for_the_first_paint_and_keys_then_reach_the_fields(
     # map (230 round trips to the X server) before drawing anything; now only for the
     # widgets that get events after the paint.
     assert shutil.which("xdotool"), "xdotool is needed to type real keys (apt install xdotool)"
-    out = subprocess.run(
-        [sys.executable, "-c", _KEYS_AFTER_PAINT],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config")},
-    )
-    assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout) == {"at map": False, "after the paint": True, "typed": "Tea"}
+    assert _run_window_script(_KEYS_AFTER_PAINT, tmp_path) == {
+        "at map": False,
+        "after the paint": True,
+        "typed": "Tea",
+    }
 
 
 # The real window again: what its after-paint work leaves it with.
@@ -362,15 +373,7 @@ launch.run_window(__import__("argparse").Namespace())
 def test_the_app_window_takes_dropped_files_once_painted_and_loads_tkdnd_only_then(
     tmp_path: Path,
 ) -> None:
-    out = subprocess.run(
-        [sys.executable, "-c", _AFTER_PAINT],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config")},
-    )
-    assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout) == [False, True]
+    assert _run_window_script(_AFTER_PAINT, tmp_path) == [False, True]
 
 
 def test_the_room_transcript_inside_is_not_built_before_the_first_paint(tmp_path: Path) -> None:

@@ -81,16 +81,22 @@ launch.run_window(__import__("argparse").Namespace())
 """
 
 
-def loaded_at_first_paint(names: Iterable[str], home: Path) -> list[str]:
+def _run_window_script(code: str, home: Path, *args: str) -> Any:
+    """Run a script that builds the real window (`run_window`) with `home` as its home, and
+    return the JSON it prints."""
     out = subprocess.run(
-        [sys.executable, "-c", _AT_FIRST_PAINT, json.dumps(list(names))],
+        [sys.executable, "-c", code, *args],
         capture_output=True,
         text=True,
         timeout=60,
         env={**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(home / "config")},
     )
     assert out.returncode == 0, out.stderr
-    loaded: list[str] = json.loads(out.stdout)
+    return json.loads(out.stdout)
+
+
+def loaded_at_first_paint(names: Iterable[str], home: Path) -> list[str]:
+    loaded: list[str] = _run_window_script(_AT_FIRST_PAINT, home, json.dumps(list(names)))
     return loaded
 
 
@@ -151,15 +157,7 @@ def test_the_first_paint_shows_the_machines_addresses(tmp_path: Path) -> None:
         "launch._after_first_paint = at_paint",
         "launch._after_first_paint = at_paint\n" + _WINDOWS_MADE,
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code, "[]"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config")},
-    )
-    assert out.returncode == 0, out.stderr
-    shown = json.loads(out.stdout)
+    shown = _run_window_script(code, tmp_path, "[]")
     assert shown.endswith(":5151"), shown
 
 
@@ -217,15 +215,7 @@ launch.run_window(__import__("argparse").Namespace())
 
 
 def at_first_paint(expression: str, home: Path) -> object:
-    out = subprocess.run(
-        [sys.executable, "-c", _LOOK_AT_FIRST_PAINT, expression],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(home / "config")},
-    )
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
+    return _run_window_script(_LOOK_AT_FIRST_PAINT, home, expression)
 
 
 _PHOTOS_IN_USE = (
@@ -322,20 +312,6 @@ tkinter.Tk.mainloop = lambda self, n=0: watch()  # run_window's loop: this one, 
 launch.run_window(__import__("argparse").Namespace())
 """
 )
-
-
-def _run_window_script(code: str, home: Path) -> Any:
-    """Run a script that builds the real window (`run_window`) with `home` as its home, and
-    return the JSON it prints."""
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(home / "config")},
-    )
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
 
 
 def test_input_methods_wait_for_the_first_paint_and_keys_then_reach_the_fields(
@@ -448,15 +424,7 @@ launch.run_window(__import__("argparse").Namespace(bind="127.0.0.1"))
 
 
 def pressed_at_once(home: Path, *args: str) -> object:
-    out = subprocess.run(
-        [sys.executable, "-c", _PRESSED_AT_ONCE, *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(home / "config")},
-    )
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
+    return _run_window_script(_PRESSED_AT_ONCE, home, *args)
 
 
 IN_A_ROOM = {

@@ -34,19 +34,21 @@ class KeptParts:
 
     def keep(self, part: Path, sha256: str, size: int) -> None:
         """Remember that `part` holds the start of the file with this hash and size."""
+        key = str(part.absolute())  # a relative downloads folder means the same one later
         entries = self._read()
-        entries.pop(str(part), None)
-        entries[str(part)] = {"sha256": sha256, "size": size}
+        entries.pop(key, None)
+        entries[key] = {"sha256": sha256, "size": size}
         self._write(entries)
 
     def forget(self, part: Path) -> None:
         entries = self._read()
-        if entries.pop(str(part), None) is not None:
+        if entries.pop(str(part.absolute()), None) is not None:
             self._write(entries)
 
     def find(self, folder: Path, sha256: str, size: int) -> Path | None:
         """A kept partial file in `folder` of the file with this hash and size, if one is
         still there and no longer than the file."""
+        folder = folder.absolute()
         for name, entry in self._read().items():
             part = Path(name)
             if (

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from app.partials import KeptParts
 
 SHA = "ab" * 32
@@ -46,3 +48,18 @@ def test_an_unreadable_index_counts_as_empty_and_is_replaced(tmp_path: Path) -> 
     assert kept.find(tmp_path, SHA, 5) is None
     kept.keep(part, SHA, 5)
     assert kept.find(tmp_path, SHA, 5) == part
+
+
+def test_a_relative_downloads_folder_finds_what_it_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    kept = KeptParts(tmp_path / "partial_files.json")
+    Path("dl").mkdir()
+    part = Path("dl") / "d.part"
+    part.write_bytes(b"1")
+    kept.keep(part, SHA, 3)
+    assert kept.find(Path("dl"), SHA, 3) == (tmp_path / "dl" / "d.part")
+    assert kept.find(tmp_path / "dl", SHA, 3) == (tmp_path / "dl" / "d.part")
+    kept.forget(part)
+    assert kept.find(Path("dl"), SHA, 3) is None

@@ -259,7 +259,7 @@ class Transfers:
         asked for the rest. False: start afresh."""
         if self._kept is None:
             return False
-        part = self._kept.find(folder.absolute(), item.offer.sha256, item.offer.size)
+        part = self._kept.find(folder, item.offer.sha256, item.offer.size)
         if part is None or any(i.part == part for i in self._in.values() if i.state != "over"):
             return False
         try:

@@ -41,6 +41,16 @@ class Say:
 
 
 @dataclass(frozen=True)
+class PlainLines:
+    """A text member's read of whole lines, every one a chat line for everyone that
+    `Room.plain_line` passes as it is (`protocol.plain_lines`): what `Say(text)` each would
+    be, checked in one pass over the read instead of line by line. Never sent or parsed
+    from the wire: the host's parser makes it for an admitted text member."""
+
+    texts: list[str]
+
+
+@dataclass(frozen=True)
 class Ping:
     """Keepalive probe; the other side answers with `Pong`."""
 

@@ -50,6 +50,7 @@ from app.messages import (
     Members,
     Notice,
     Ping,
+    PlainLines,
     Pong,
     ProtocolError,
     RawLine,
@@ -176,6 +177,42 @@ def clean_text(text: str) -> str:
     return text.strip("\n")
 
 
+# A line that `Room.plain_line` would not pass as it is, at the start of a line: a command
+# ("/"), a blank line, or one that may be a bye (the same case rule as `_BYE`; "bye now" is
+# caught too, and then simply goes line by line).
+# Searched in the block with a newline before it (an alternation with ^ costs 8x as much).
+_NOT_PLAIN = re.compile(r"\n(?:/| *(?:\n|\Z)| *bye)", re.IGNORECASE)
+_PLAIN_CHARS = MAX_TEXT // 6  # a line of at most this many characters fits the size contract
+_ASCII_PLAIN = b"\n" + bytes(range(0x20, 0x7F))  # printable ASCII and the newline
+
+
+def plain_lines(block: str) -> list[str] | None:
+    """The lines of `block` (whole lines, each ending in a newline) if every one is a chat
+    line for everyone that `Room.plain_line` passes as it is, else None (then each line must
+    go its own way). One pass or so over the whole block, in C, instead of checks per line:
+
+    * printable once the newlines are out (for ASCII: every byte a printable one or a newline,
+      by one `bytes.translate`): nothing `clean_text` would remove or change (no
+      control, escape, separator, lone surrogate or carriage return), and no whitespace but
+      the space (every other kind is unprintable), so `_NOT_PLAIN`'s spaces stand for all of
+      `_BYE`'s whitespace;
+    * no line that is blank, starts with "/", or starts with "bye" after spaces;
+    * no line over a sixth of the size contract in characters (`text_too_long`'s quick test).
+    """
+    body = block[:-1]
+    if body.isascii():  # (a flag of the string: free) printable ASCII, newlines aside
+        if body.encode().translate(None, _ASCII_PLAIN):
+            return None
+    elif not body.replace("\n", "").isprintable():
+        return None
+    if _NOT_PLAIN.search("\n" + body) is not None:
+        return None
+    lines = body.split("\n")
+    if max(map(len, lines)) > _PLAIN_CHARS:
+        return None
+    return lines
+
+
 @dataclass(frozen=True)
 class Payload:
     """The counted bytes that followed a header line (`LineSplitter.expect`)."""
@@ -295,6 +332,27 @@ class LineSplitter:
                 line = data[start:newline]
             yield line[:-1] if line.endswith(b"\r") else line
 
+    def whole_lines(self, data: bytes) -> tuple[bytes, bytes] | None:
+        """`data`'s whole lines as one block (what an unfinished line held before begins it)
+        and the unfinished rest, when `items` would give those lines and nothing else: not
+        in a payload or a line too long, at least one newline, no line over the cap. None
+        otherwise. Nothing is taken: `take_lines` does, once the caller wants the block."""
+        if self._counting or self._discarding:
+            return None
+        end = data.rfind(b"\n") + 1
+        if end == 0 or len(self._buf) + end - 1 > self.max_line or len(data) - end > self.max_line:
+            return None
+        block = data[:end] if end < len(data) else data
+        if self._buf:
+            block = bytes(self._buf) + block
+        return block, data[end:]
+
+    def take_lines(self, rest: bytes) -> None:
+        """`whole_lines`' block was taken: keep its `rest` as the unfinished line."""
+        self._buf.clear()
+        self._buf += rest
+        self.counted = 0
+
     def _complete(self) -> Payload:
         payload, self._target, self._counting = self._target, bytearray(), False
         self._filled = 0
@@ -386,8 +444,37 @@ class HostSideParser:
         if self.kind is None:
             self.kind = "text"
 
-    def feed(self, data: bytes) -> list[ClientMessage | FileFrame | ProtocolError]:
-        out: list[ClientMessage | FileFrame | ProtocolError] = []
+    def feed(
+        self, data: bytes, plain: bool = False
+    ) -> list[ClientMessage | PlainLines | FileFrame | ProtocolError]:
+        """What `data` holds, in order. With `plain` (the host, for an admitted member), a
+        text member's read of chat lines that need no line-by-line look comes back as one
+        `PlainLines` (`plain_lines`); any other read as ever, a message per line."""
+        if self._broken or not plain or self.kind != "text":
+            return self._feed(data)
+        out: list[ClientMessage | PlainLines | FileFrame | ProtocolError] = []
+        if self._first_line:  # it may still be a hello: on its own, then the rest
+            newline = data.find(b"\n") + 1
+            if newline == 0:
+                return self._feed(data)
+            out, data = self._feed(data[:newline]), data[newline:]
+            if self._broken or self.kind != "text" or not data:
+                return out + self._feed(data) if data else out
+        whole = self._lines.whole_lines(data)
+        if whole is not None:
+            try:
+                texts = plain_lines(whole[0].decode("utf-8"))
+            except UnicodeDecodeError:  # each line its own way: the bad one is named
+                texts = None
+            if texts is not None:
+                self._lines.take_lines(whole[1])
+                out.append(PlainLines(texts))
+                return out
+        return out + self._feed(data)
+
+    def _feed(self, data: bytes) -> list[ClientMessage | PlainLines | FileFrame | ProtocolError]:
+        """`feed`, a message per line."""
+        out: list[ClientMessage | PlainLines | FileFrame | ProtocolError] = []
         if self._broken:
             return out
         for raw in self._lines.items(data):

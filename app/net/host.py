@@ -81,6 +81,7 @@ from app.messages import (
     History,
     Joined,
     Ping,
+    PlainLines,
     Pong,
     ProtocolError,
     Replay,
@@ -382,7 +383,7 @@ class _Peer(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.last_heard = time.monotonic()
         # After a goodbye, what the peer still sends is not even parsed.
-        messages = [] if self.closing else self.parser.feed(data)
+        messages = [] if self.closing else self.parser.feed(data, self.admitted)
         # A file chunk's payload is not the room's: it waits in its transfer's lane, bounded
         # by the window, and goes out only into an empty connection (app/net/host_files.py).
         self.host.reading.took(len(data) - self.parser.counted)
@@ -1422,6 +1423,12 @@ class Host:
         for msg in messages:
             if peer.closing:
                 break
+            if type(msg) is PlainLines:  # a text member's read of such lines, checked at once
+                if limits.lifted:
+                    plain += msg.texts
+                else:
+                    plain = self._limit_lines(peer, msg.texts, plain)
+                continue
             if type(msg) is Say and msg.id is None and msg.to is None:
                 text = room.plain_line(msg.text)
                 if text is not None:
@@ -1440,6 +1447,22 @@ class Host:
             self.received(peer, msg)
         if plain and not peer.closing:
             self._cast_plain(peer, plain)
+
+    def _limit_lines(self, peer: _Peer, texts: list[str], plain: list[str]) -> list[str]:
+        """`plain` and then those of `texts` that `peer`'s rate limits let through, each line
+        checked as `_received_lines` checks a `Say`'s (what waits is stamped before a refusal
+        is said); what is left waiting is returned."""
+        limits = self._send_limits
+        for text in texts:
+            if peer.closing:
+                break
+            if limits.allow(peer.limit_key, peer.ip, len(text.encode())):
+                plain.append(text)
+            else:
+                self._cast_plain(peer, plain)
+                plain = []
+                self._too_fast(peer)
+        return plain
 
     # --- a turn's chats for everyone, joined ----------------------------------------------
     #

@@ -23,16 +23,17 @@ are escaped and it shows as typed. Servers without markup get the text untouched
 from __future__ import annotations
 
 import contextlib
-import logging
 import sys
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from app.logs import logger
+
 if TYPE_CHECKING:
     import asyncio
 
-log = logging.getLogger(__name__)
+log = logger(__name__)
 
 
 class Notifier(Protocol):
@@ -90,9 +91,6 @@ class DesktopNotifications:
         self._notifier: Any = None
         self._lock = threading.Lock()
         self._markup: bool | None = None  # does the server read the body as markup?
-        # The library warns (with a traceback) for every failed notification; the window
-        # falls back by itself, so keep that quiet.
-        logging.getLogger("desktop_notifier").setLevel(logging.CRITICAL)
 
     def notify(self, title: str, body: str) -> None:
         if not self.available:
@@ -106,6 +104,11 @@ class DesktopNotifications:
     def _start(self) -> asyncio.AbstractEventLoop | None:
         with self._lock:
             if self._loop is None:
+                import logging  # here, not with the window (see app/logs.py)
+
+                # The library warns (with a traceback) for every failed notification; the
+                # window falls back by itself, so keep that quiet.
+                logging.getLogger("desktop_notifier").setLevel(logging.CRITICAL)
                 try:
                     from desktop_notifier import DesktopNotifier
                 except Exception as exc:  # not installed, or no backend for this platform

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import tempfile
 from dataclasses import asdict, dataclass
@@ -23,8 +22,9 @@ from typing import Any, Literal
 import platformdirs
 
 from app.address import DEFAULT_PORT
+from app.logs import logger
 
-log = logging.getLogger(__name__)
+log = logger(__name__)
 
 ENV_DIR = "PARLEY_CONFIG_DIR"
 FILE_NAME = "settings.json"

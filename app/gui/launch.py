@@ -2,26 +2,29 @@
 
 from __future__ import annotations
 
-import argparse
 import contextlib
+import gc
 import queue
 import signal
 import sys
 import threading
 import tkinter as tk
 from collections.abc import Callable
-from types import FrameType
+from types import FrameType, SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
+from app import dark_mode
 from app.gui.window import ChatWindow
 from app.settings import SettingsStore
 from app.worker import NetWorker
 
 if TYPE_CHECKING:
+    import argparse
+
     from app import events as ev  # imported by the window once events come, after the paint
 
 
-def run_window(args: argparse.Namespace) -> int:
+def run_window(args: argparse.Namespace | SimpleNamespace) -> int:
     """Open the window (hosting or joining at once if asked), run until it closes."""
     try:
         root = tk.Tk(className="Parley")
@@ -59,6 +62,8 @@ def run_window(args: argparse.Namespace) -> int:
     window.show_addresses_now()
 
     def painted() -> None:
+        gc.enable()  # off while `python -m app` started (app/__main__.py): on from here
+        dark_mode.discard()  # the desktop's answer if the saved theme did not need it
         window.build_after_paint()
         _input_methods_on(root, input_methods)
         _import_network_stack_then(root, worker.release)

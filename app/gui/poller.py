@@ -26,14 +26,15 @@ are left out of every later pass.
 from __future__ import annotations
 
 import gc
-import logging
 import queue
 import sys
 import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-log = logging.getLogger(__name__)
+from app.logs import logger
+
+log = logger(__name__)
 
 T = TypeVar("T")
 After = Callable[[int, Callable[[], None]], str]

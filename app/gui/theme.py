@@ -20,7 +20,8 @@ themes (tests/test_theme.py checks every text role for WCAG AA, 4.5:1).
 
 One `Theme` per Tk interpreter (``theme.install(root)``; ``theme.get(widget)`` finds it): ttk
 styles are per interpreter anyway. "system" follows the platform's setting as `darkdetect`
-reads it (light where it cannot be read).
+reads it (light where it cannot be read; on Linux the first answer is asked for before the window
+is built, see app/dark_mode.py).
 
 On Windows and macOS the native ttk themes are kept for the light look; elsewhere, and for dark
 everywhere, the built-in "clam" theme is tuned with the palette.
@@ -29,7 +30,6 @@ everywhere, the built-in "clam" theme is tuned with the palette.
 from __future__ import annotations
 
 import contextlib
-import logging
 import tkinter as tk
 import tkinter.font as tkfont
 from collections.abc import Callable
@@ -37,7 +37,9 @@ from dataclasses import dataclass, fields
 from tkinter import ttk
 from typing import Literal, TypedDict
 
-log = logging.getLogger(__name__)
+from app.logs import logger
+
+log = logger(__name__)
 
 ThemeChoice = Literal["system", "light", "dark"]
 THEME_CHOICES: tuple[ThemeChoice, ...] = ("system", "light", "dark")
@@ -175,11 +177,12 @@ def palette_for(dark: bool) -> Palette:
 
 
 def system_is_dark() -> bool:
-    """The platform's setting where `darkdetect` can read it; light otherwise."""
+    """The platform's setting where `darkdetect` can read it; light otherwise. The first
+    question's answer may have been asked for as the app started (`app.dark_mode`)."""
     try:
-        import darkdetect
+        from app import dark_mode
 
-        return bool(darkdetect.isDark())
+        return dark_mode.is_dark()
     except Exception:  # no way to ask on this desktop: light, as Tk draws by default
         log.debug("could not read the system's dark mode", exc_info=True)
         return False

@@ -37,7 +37,6 @@ import contextlib
 import dataclasses
 import functools
 import getpass
-import logging
 import os
 import queue
 import time
@@ -87,6 +86,7 @@ from app.gui.tabs import (
     export_entry,
 )
 from app.gui.transfers import Transfers
+from app.logs import logger
 from app.notify import DesktopNotifications, Notifier, NotifyPolicy, describe
 from app.room_names import default_room_name, trim_room_name
 from app.settings import Settings, SettingsStore
@@ -101,7 +101,7 @@ if TYPE_CHECKING:
 # events and the protocol (dataclasses by the score, `regex`) are not needed to draw the first
 # screen either: the methods that handle events import them (tests/gui/test_startup.py).
 
-log = logging.getLogger(__name__)
+log = logger(__name__)
 
 TITLE = "Parley"
 ENTRY_HINT = "Host or join a chat to send messages."

@@ -13,6 +13,8 @@ from pathlib import Path
 from tkinter import ttk
 from typing import Any
 
+import pytest
+
 from app import deferred
 from app.gui.launch import _after_first_paint
 from tests.gui.conftest import MakeWindow
@@ -446,3 +448,94 @@ def test_join_pressed_before_the_first_paint_still_joins(
     port = start_host(hal, "Hal")
     joined = pressed_at_once(tmp_path, "join", str(port), "Connected as Ann. In the room: Hal")
     assert joined == IN_A_ROOM
+
+
+# The window as `python -m app` opens it with no arguments (app/__main__.py run as __main__,
+# through `main()`), looked at when it is mapped and again once its after-paint work ran: the
+# script prints `eval(argv[1])` at the map and `eval(argv[2])` after the paint.
+_AS_LAUNCHED = """
+import json, os, runpy, sys
+import app.gui.launch as launch
+first = launch._after_first_paint
+seen = []
+def at_paint(root, action, fallback_ms=1000):
+    def look():
+        if not root.winfo_ismapped():
+            root.after(5, look)
+            return
+        seen.append(eval(sys.argv[1]))
+    root.after(0, look)
+    def then():
+        action()
+        seen.append(eval(sys.argv[2]))
+        print(json.dumps(seen), flush=True)
+        os._exit(0)
+    first(root, then, fallback_ms)
+launch._after_first_paint = at_paint
+sys.argv[1:] = []  # python -m app, nothing asked
+runpy.run_module("app", run_name="__main__", alter_sys=True)
+"""
+
+
+def as_launched(home: Path, at_map: str, after_paint: str = "None") -> Any:
+    # the expressions are read before run_module clears the arguments
+    code = _AS_LAUNCHED.replace("sys.argv[1]", repr(at_map)).replace(
+        "sys.argv[2]", repr(after_paint)
+    )
+    return _run_window_script(code, home)
+
+
+def test_a_window_opened_without_arguments_imports_no_argparse_logging_or_darkdetect(
+    tmp_path: Path,
+) -> None:
+    # argparse (1.9 ms in the executable), logging with concurrent.futures for the held
+    # worker's futures (4 ms), darkdetect: none of them draws anything on the first screen.
+    names = ("argparse", "logging", "concurrent.futures", "darkdetect", "traceback")
+    loaded = as_launched(tmp_path, f"sorted(n for n in {names!r} if n in sys.modules)")
+    assert loaded == [[], None]
+
+
+def test_garbage_is_collected_again_once_the_window_is_painted(tmp_path: Path) -> None:
+    # Off while the program starts (4-5 ms of collector passes over start-up's objects), on
+    # again from the first paint.
+    gc_state = "__import__('gc').isenabled()"
+    assert as_launched(tmp_path, gc_state, gc_state) == [False, True]
+
+
+_FAKE_GSETTINGS = """#!/bin/sh
+echo "'prefer-dark'"
+"""
+
+# `python -m app` with no arguments again, looked at once the window is built (its main loop
+# replaced): whether each `gsettings` started found the window's modules imported already, and
+# whether the built window is dark.
+_DARK_ASKED = """
+import json, os, runpy, subprocess, sys, tkinter
+asked = []
+class Recorded(subprocess.Popen):
+    def __init__(self, args, *rest, **kwargs):
+        if "gsettings" in str(args):
+            asked.append("app.gui.window" in sys.modules)
+        super().__init__(args, *rest, **kwargs)
+subprocess.Popen = Recorded
+def shown(root, n=0):
+    from app.gui import theme
+    print(json.dumps([asked, theme.get(root).palette.dark]), flush=True)
+    os._exit(0)
+tkinter.Tk.mainloop = shown  # run_window's loop: look at the built window, then exit
+sys.argv[1:] = []
+runpy.run_module("app", run_name="__main__", alter_sys=True)
+"""
+
+
+def test_the_desktops_dark_mode_is_asked_before_the_window_is_imported_and_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The `gsettings` that darkdetect ran while the theme was made (5-6 ms before the map) now
+    # runs while the window's modules are imported, and its answer paints the first screen.
+    fake = tmp_path / "bin" / "gsettings"
+    fake.parent.mkdir()
+    fake.write_text(_FAKE_GSETTINGS)
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+    assert _run_window_script(_DARK_ASKED, tmp_path) == [[False], True]

@@ -91,6 +91,17 @@ def new_chat(seq: int, sender: str, text: str, time: float) -> Chat:
     return chat
 
 
+class ChatRun(list[Chat]):
+    """Chats one member said in one read, stamped together (`Room.stamp_plain`): numbers one
+    after another, one `sender`, one time, public, no ids; `texts` are their texts, in order.
+    A list of chats like any other, and what knows it skips a look at each chat: the memory
+    log's costs, a text member's encoding (one join for the lot)."""
+
+    __slots__ = ("sender", "texts")
+    sender: str
+    texts: list[str]
+
+
 @dataclass(frozen=True)
 class AuthChallenge:
     """The host's half of the password exchange and its proof (base64), answering a hello."""

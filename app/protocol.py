@@ -39,6 +39,7 @@ from app.messages import (
     AuthChallenge,
     AuthProof,
     Chat,
+    ChatRun,
     ClientMessage,
     Ended,
     Error,
@@ -1094,7 +1095,13 @@ def arrivals_line(names: list[str], count: int, plain: int) -> bytes:
 
 def encode_text_chats(chats: Iterable[Chat]) -> bytes:
     """Chat messages for a text peer, as `encode_text` each would give, in one piece: the
-    common line (public, one line of text) by one format, without a list of lines each."""
+    common line (public, one line of text) by one format, without a list of lines each; a
+    `ChatRun` of one-line texts by one join."""
+    if type(chats) is ChatRun:
+        prefix = f"{chats.sender}: "
+        body = f"\n{prefix}".join(chats.texts)
+        if body.count("\n") == len(chats.texts) - 1:  # no text of several lines
+            return f"{prefix}{body}\n".encode()
     parts = [
         f"{c.sender}: {c.text}\n"
         if c.to is None and "\n" not in c.text

@@ -31,10 +31,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from itertools import repeat
 from typing import Protocol
 
 from app.messages import (
     Chat,
+    ChatRun,
     Ended,
     Error,
     Joined,
@@ -524,7 +526,10 @@ class Room:
         name, token = member.name, member.token
         first = self._seq + 1
         self._seq += len(texts)
-        chats = [new_chat(seq, name, text, now) for seq, text in enumerate(texts, first)]
+        chats = ChatRun(
+            map(new_chat, range(first, self._seq + 1), repeat(name), texts, repeat(now))
+        )
+        chats.sender, chats.texts = name, texts
         self.log.extend(chats)
         if self.journal is not None:
             self.journal.record_texts(first, name, texts, now, token)

@@ -16,11 +16,12 @@ hundred of them, not a thousand copies of 64 KB per member.
 from __future__ import annotations
 
 import bisect
+import itertools
 import sys
-from collections import deque
+from collections.abc import Iterable
 from typing import Protocol
 
-from app.messages import Chat
+from app.messages import Chat, ChatRun
 
 LOG_COUNT = 1000  # messages kept for members coming back ...
 LOG_BYTES = 16 << 20  # ... and at most this much memory for them
@@ -62,73 +63,89 @@ def chat_cost(chat: Chat) -> int:
     return sys.getsizeof(chat.text) + sys.getsizeof(chat.sender) + _ENTRY
 
 
+_ASCII_STR = sys.getsizeof("")  # what an ASCII string takes besides its characters
+_COMPACT = 4096  # dropped slots a MemoryLog lets pile up before it deletes them at once
+_GONE = Chat(0, "", "", 0.0)  # what a dropped slot holds until then (not its message)
+
+
 class MemoryLog:
-    """A `MessageLog` in memory, bounded by `max_count` messages and `max_bytes` of memory."""
+    """A `MessageLog` in memory, bounded by `max_count` messages and `max_bytes` of memory.
+
+    The messages sit in a list from `_head` on (the slots before it are dropped: they hold
+    `_GONE`, and are deleted in one go once there are `_COMPACT` of them and they are half
+    the list); `_sums[i]` is the
+    cost of every message before slot i (one more entry: the total), so what is kept costs
+    `_sums[-1] - _sums[_head]` and trimming is a bisection, not a step per message dropped.
+    A flood's read of 50 lines is kept in a few C calls (`extend`)."""
 
     def __init__(self, max_count: int = LOG_COUNT, max_bytes: int = LOG_BYTES) -> None:
         self.max_count = max(0, max_count)
         self.max_bytes = max(0, max_bytes)
-        self._items: deque[Chat] = deque()
-        self._costs: deque[int] = deque()  # each kept message's chat_cost, worked out once
-        self._bytes = 0
+        self._items: list[Chat] = []
+        self._sums: list[int] = [0]
+        self._head = 0
         self._last = 0
 
     def append(self, chat: Chat) -> None:
-        self._last = max(self._last, chat.seq)
-        cost = chat_cost(chat)
-        if self.max_count == 0 or cost > self.max_bytes:
-            self.clear()
-            return
-        items, costs = self._items, self._costs
-        items.append(chat)
-        costs.append(cost)
-        self._bytes += cost
-        while len(items) > self.max_count or self._bytes > self.max_bytes:
-            items.popleft()
-            self._bytes -= costs.popleft()
+        self.extend([chat])
 
     def extend(self, chats: list[Chat]) -> None:
-        """`append` each of `chats` (in increasing order), trimming once at the end."""
+        """`append` each of `chats` (in increasing order), trimming once at the end: the
+        same messages stay as when they are appended one by one."""
         if not chats:
             return
         self._last = max(self._last, chats[-1].seq)
-        costs = [chat_cost(chat) for chat in chats]
-        if self.max_count == 0 or max(costs) > self.max_bytes:
-            for chat in chats:  # the rare case: one too big for the log, as append does it
-                self.append(chat)
-            return
-        self._items.extend(chats)
-        self._costs.extend(costs)
-        self._bytes += sum(costs)
-        items, kept = self._items, self._costs
-        while len(items) > self.max_count or self._bytes > self.max_bytes:
-            items.popleft()
-            self._bytes -= kept.popleft()
+        costs: Iterable[int]
+        if type(chats) is ChatRun:  # a read's lines: one sender
+            extra = sys.getsizeof(chats.sender) + _ENTRY
+            texts = chats.texts
+            if "".join(texts).isascii():  # an ASCII string's size is its length and a header
+                costs = map((extra + _ASCII_STR).__add__, map(len, texts))
+            else:
+                costs = map(extra.__add__, map(sys.getsizeof, texts))
+        else:
+            costs = map(chat_cost, chats)
+        sums = self._sums
+        sums += itertools.islice(itertools.accumulate(costs, initial=sums[-1]), 1, None)
+        items = self._items
+        items += chats
+        # The newest that fit both bounds (a message bigger than max_bytes fits nowhere, so
+        # nothing before it stays either, as appending it alone would leave it).
+        head = max(self._head, len(items) - self.max_count)
+        head = max(head, bisect.bisect_left(sums, sums[-1] - self.max_bytes, lo=head))
+        if head > self._head:  # let go of the texts dropped now (the slots stay a while)
+            items[self._head : head] = itertools.repeat(_GONE, head - self._head)
+        if head >= _COMPACT and head * 2 >= len(items):
+            del items[:head]
+            del sums[:head]
+            head = 0
+        self._head = head
 
     def after(self, seq: int, limit: int) -> list[Chat]:
-        start = bisect.bisect_right(self._items, seq, key=lambda c: c.seq)
-        end = min(len(self._items), start + max(0, limit))
-        return [self._items[i] for i in range(start, end)]
+        items = self._items
+        start = bisect.bisect_right(items, seq, lo=self._head, key=_seq)
+        return items[start : start + max(0, limit)]
 
     def before(self, seq: int, limit: int) -> list[Chat]:
-        end = bisect.bisect_left(self._items, seq, key=lambda c: c.seq)
-        start = max(0, end - max(0, limit))
-        return [self._items[i] for i in range(start, end)]
+        items = self._items
+        end = bisect.bisect_left(items, seq, lo=self._head, key=_seq)
+        return items[max(self._head, end - max(0, limit)) : end]
 
     def clear(self) -> None:
-        self._items.clear()
-        self._costs.clear()
-        self._bytes = 0
+        self._items = []
+        self._sums = [0]
+        self._head = 0
 
     def get(self, seq: int) -> Chat | None:
-        i = bisect.bisect_left(self._items, seq, key=lambda c: c.seq)
-        if i < len(self._items) and self._items[i].seq == seq:
-            return self._items[i]
+        items = self._items
+        i = bisect.bisect_left(items, seq, lo=self._head, key=_seq)
+        if i < len(items) and items[i].seq == seq:
+            return items[i]
         return None
 
     @property
     def first_seq(self) -> int:
-        return self._items[0].seq if self._items else self._last + 1
+        return self._items[self._head].seq if len(self) else self._last + 1
 
     @property
     def last_seq(self) -> int:
@@ -137,7 +154,11 @@ class MemoryLog:
     @property
     def bytes(self) -> int:
         """Memory the kept messages take (what `max_bytes` bounds)."""
-        return self._bytes
+        return self._sums[-1] - self._sums[self._head]
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._items) - self._head
+
+
+def _seq(chat: Chat) -> int:
+    return chat.seq

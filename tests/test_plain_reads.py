@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app import events as ev
-from app.messages import PlainLines, Say
+from app.messages import ChatRun, PlainLines, Say
 from app.protocol import MAX_TEXT, HostSideParser, plain_lines
 from app.room import Room
 from tests.helpers import RawPeer, text_peer
@@ -119,3 +119,23 @@ def test_the_rate_limit_applies_to_each_line_of_a_plain_read(start_host) -> None
             break
         seen.append(line.split(": ", 1)[1])
     assert seen == [f"fast {n}" for n in range(1, 10)]
+
+
+@given(st.lists(st.text(min_size=1), min_size=1, max_size=6))
+def test_a_stamped_run_is_encoded_and_costed_as_its_chats_one_by_one(texts: list[str]) -> None:
+    from app.protocol import encode_text_chats
+    from app.roomlog import MemoryLog, chat_cost
+
+    room = Room(clock=lambda: 5.0)
+    room.join(1, "Ann B", "text", encrypted=False)
+    run = room.stamp_plain(1, texts)
+    assert isinstance(run, ChatRun)
+    plain = list(run)
+    assert [c.text for c in plain] == texts
+    assert encode_text_chats(run) == encode_text_chats(plain)  # a plain list: chat by chat
+    one, many = MemoryLog(), MemoryLog()
+    for chat in plain:
+        one.append(chat)
+    many.extend(run)
+    assert many.bytes == one.bytes == sum(map(chat_cost, plain))
+    assert many.after(0, 10) == plain

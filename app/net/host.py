@@ -91,7 +91,14 @@ from app.messages import (
     ServerMessage,
     Welcome,
 )
-from app.net.common import LocalView, Post, post_many_for, set_nodelay, set_tcp_keepalive
+from app.net.common import (
+    LocalView,
+    Post,
+    lean_tls_reads,
+    post_many_for,
+    set_nodelay,
+    set_tcp_keepalive,
+)
 from app.net.files import Transfers
 from app.net.host_files import HostFiles
 from app.paths import KEEP_DAYS, KEEP_MESSAGES, data_dir, downloads_dir
@@ -600,6 +607,7 @@ class Host:
         try:
             self.identity = load_or_create_identity(folder)
             self._tls = server_context(self.identity)
+            lean_tls_reads()
         except (OSError, ValueError, ssl.SSLError) as exc:
             self._finish(ev.Failed(f"Could not set up this host's identity in {folder}: {exc}"))
             return False

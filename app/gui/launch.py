@@ -14,7 +14,7 @@ from types import FrameType, SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from app import dark_mode
-from app.gui.window import ChatWindow
+from app.gui.window import ChatWindow, bind_own
 from app.settings import SettingsStore
 from app.worker import NetWorker
 
@@ -54,6 +54,7 @@ def run_window(args: argparse.Namespace | SimpleNamespace) -> int:
         bind=getattr(args, "bind", None),
         addresses_after_paint=True,
         transcript_after_paint=True,
+        icons_after_paint=True,
     )
 
     # Listed once the widgets are built, before the first paint (which then shows them): with
@@ -129,7 +130,7 @@ def _after_first_paint(
         if event.widget is root:
             soon()
 
-    root.bind("<Map>", mapped, add="+")
+    bind_own(root, "<Map>", mapped)  # not each widget's map: see `bind_own`
     if root.winfo_ismapped():
         soon()
     root.after(fallback_ms, run)

@@ -106,6 +106,10 @@ log = logger(__name__)
 TITLE = "Parley"
 ENTRY_HINT = "Host or join a chat to send messages."
 ICONS = ("icon-256.png", "icon-128.png", "icon-64.png", "icon-48.png", "icon-32.png", "icon-16.png")
+# What the app's window gives the window manager before its first paint (title bar, taskbar,
+# dock); the two large ones follow just after it (`icons_after_paint`): decoding their PNGs was
+# 2.3 of the 3.2 ms the icons took before the map, for the task switcher's larger pictures.
+FIRST_ICONS = ICONS[2:]
 ABOUT_ICON = "icon-64.png"
 STATUS_ROOM = 320  # pixels the status needs beside the badges, or they go below it
 ENTRY_LINES = (1, 5)  # the message box grows with its text from one line up to five
@@ -120,6 +124,21 @@ def default_name() -> str:
         return getpass.getuser() or ""
     except Exception:  # no user name in this environment (e.g. some containers)
         return ""
+
+
+def bind_own(top: tk.Misc, sequence: str, action: Callable[[tk.Event], object]) -> None:
+    """Bind `action` to `sequence` on `top` itself, not on the widgets inside it.
+
+    A binding on a toplevel (`top.bind`) also gets the events of every widget in it: Tk puts
+    the toplevel in each widget's bindtags. At the first map all ~70 of the window's widgets are
+    mapped, so a `<Map>` binding there was ~70 Python calls, each with tkinter's substitution of
+    19 event fields, in the middle of the first paint (about 2 ms per binding). A tag of its
+    own, that only `top` carries, gets only `top`'s events."""
+    tag = f"own{top}"  # "own.", "own.!toplevel2": a tag starting with "." is a window path
+    tags = top.bindtags()
+    if tag not in tags:
+        top.bindtags((tag, *tags))
+    top.bind_class(tag, sequence, action, add="+")
 
 
 def load_icons(master: tk.Misc, names: tuple[str, ...]) -> dict[str, tk.PhotoImage]:
@@ -162,12 +181,14 @@ class ChatWindow:
         notifier: Notifier | None = None,
         addresses_after_paint: bool = False,
         transcript_after_paint: bool = False,
+        icons_after_paint: bool = False,
     ) -> None:
         self.top = top
         # The app's window (`app.gui.launch`) builds the room transcript's inside (its Text,
         # scrollbar, tags) after its first paint (`build_after_paint`): the start screen covers
         # it until a session starts. Any earlier use builds it then (see `Transcript`).
         self._transcript_later = transcript_after_paint
+        self._icons_later = icons_after_paint  # the large icons: see FIRST_ICONS
         # Listing this machine's addresses loads ifaddr and ctypes and runs `ldconfig -p`: the
         # app's window (`app.gui.launch`) asks for that after its first paint
         # (`show_addresses_now`); a window built without that flag lists them at once.
@@ -217,7 +238,7 @@ class ChatWindow:
         top.title(TITLE)
         top.geometry("960x640")
         self.theme.paint(top, background="background")
-        self._set_icon()
+        self._set_icon(FIRST_ICONS if icons_after_paint else ICONS)
         if isinstance(top, tk.Tk):
             top.report_callback_exception = self._callback_failed
         self._build()
@@ -238,7 +259,7 @@ class ChatWindow:
         top.protocol("WM_DELETE_WINDOW", self.request_close)
         top.bind("<FocusIn>", self._focus_changed, add="+")
         top.bind("<FocusOut>", self._focus_changed, add="+")
-        top.bind("<Map>", self._focus_changed, add="+")  # shown without focus: count unread
+        bind_own(top, "<Map>", self._focus_changed)  # shown without focus: count unread
         self._focus_changed(None)
         top.bind("<Control-q>", lambda e: self.request_close())
         self._bind_keys()
@@ -537,9 +558,9 @@ class ChatWindow:
         self.start_screen.recent.show(self.recent)
         self.save_settings()
 
-    def _set_icon(self) -> None:
+    def _set_icon(self, names: tuple[str, ...] = ICONS) -> None:
         """Use the app's icons when they are there; a missing or broken file is no error."""
-        icons = load_icons(self.top, ICONS)
+        icons = load_icons(self.top, names)
         self._icons = list(icons.values())
         self._about_icon = icons.get(ABOUT_ICON)
         if self._icons:
@@ -1419,6 +1440,9 @@ class ChatWindow:
             self._transcript_later = False
             self.transcript.build_inside()
             self._bind_transcript_keys()
+        if self._icons_later:
+            self._icons_later = False
+            self._set_icon(ICONS)
 
     def _key_zoom(self, steps: int) -> str:
         if steps:

@@ -539,3 +539,84 @@ def test_the_desktops_dark_mode_is_asked_before_the_window_is_imported_and_used(
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
     assert _run_window_script(_DARK_ASKED, tmp_path) == [[False], True]
+
+
+_COUNT_FOCUS_LOOKS = """import app.gui.launch as launch
+looks = []
+looked = launch.ChatWindow._focus_changed
+def counted(self, event):
+    looks.append(str(getattr(event, "widget", "")))
+    looked(self, event)
+launch.ChatWindow._focus_changed = counted
+"""
+
+
+def test_the_first_map_calls_the_windows_map_handler_once_not_once_per_widget(
+    tmp_path: Path,
+) -> None:
+    # A <Map> bound on the toplevel ran for each of its ~70 widgets as they were mapped, each
+    # call with tkinter's 19-field event substitution, in the middle of the first paint.
+    code = _AS_LAUNCHED.replace("import app.gui.launch as launch\n", _COUNT_FOCUS_LOOKS, 1)
+    looks = _run_window_script(
+        code.replace("sys.argv[1]", repr("None")).replace("sys.argv[2]", repr("looks")),
+        tmp_path,
+    )
+    at_map, after_paint = looks
+    # the window's own look as it is built (""), and the root's own maps: no widget's
+    assert set(after_paint) <= {"", "."}, after_paint
+
+
+def test_a_binding_of_the_toplevel_itself_is_not_called_for_its_widgets(root: tk.Tk) -> None:
+    from app.gui.window import bind_own
+
+    top = tk.Toplevel(root)
+    top.withdraw()
+    for _ in range(5):
+        ttk.Label(top, text="a widget").pack()
+    own: list[str] = []
+    every: list[str] = []
+    bind_own(top, "<Map>", lambda e: own.append(str(e.widget)))
+    bind_own(top, "<Map>", lambda e: own.append("again"))  # added, not replaced
+    top.bind("<Map>", lambda e: every.append(str(e.widget)), add="+")
+    top.deiconify()
+    pump_until(top, lambda: len(every) >= 6, "the widgets' maps")
+    top.update()
+    assert own == [str(top), "again"]
+    assert len(every) == 6  # the toplevel's own binding tag, as before: all six
+    assert top.bindtags()[1:] == (str(top), "Toplevel", "all")
+    top.destroy()
+
+
+_ICON_SIZES = """import app.gui.launch as launch
+def icon_sizes():
+    # the widths of the icons in _NET_WM_ICON, on the toplevel's wrapper (its X parent)
+    from Xlib import Xatom, display
+    root = launch.tk._default_root
+    x = display.Display()
+    try:
+        wrapper = x.create_resource_object("window", root.winfo_id()).query_tree().parent
+        prop = wrapper.get_full_property(x.intern_atom("_NET_WM_ICON"), Xatom.CARDINAL)
+        values = list(prop.value) if prop is not None else []
+    finally:
+        x.close()
+    widths, i = [], 0
+    while i + 1 < len(values):
+        widths.append(values[i])
+        i += 2 + values[i] * values[i + 1]
+    return widths
+"""
+
+
+def test_the_large_icons_follow_the_first_paint_and_the_small_ones_are_there_at_the_map(
+    tmp_path: Path,
+) -> None:
+    # Decoding the 256 and 128 pixel PNGs was 2.3 ms before the map; the window manager has
+    # the sizes for its title bar and taskbar at the map, and all six just after the paint.
+    code = _AS_LAUNCHED.replace("import app.gui.launch as launch\n", _ICON_SIZES, 1)
+    sizes = _run_window_script(
+        code.replace("sys.argv[1]", repr("icon_sizes()")).replace(
+            "sys.argv[2]", repr("icon_sizes()")
+        ),
+        tmp_path,
+    )
+    assert sizes == [[64, 48, 32, 16], [256, 128, 64, 48, 32, 16]]

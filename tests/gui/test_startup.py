@@ -620,3 +620,21 @@ def test_the_large_icons_follow_the_first_paint_and_the_small_ones_are_there_at_
         tmp_path,
     )
     assert sizes == [[64, 48, 32, 16], [256, 128, 64, 48, 32, 16]]
+
+
+def test_every_app_module_loaded_at_the_first_paint_is_stored_uncompressed(
+    tmp_path: Path,
+) -> None:
+    # build_exe.spec stores these as they are in the executable (app/deferred.py): a module
+    # added to the window's first paint and missing here would be inflated at every start.
+    import importlib.util
+
+    ours = ("app", "tkinter", "platformdirs", "ifaddr")
+    loaded = as_launched(
+        tmp_path,
+        f"sorted(n for n in sys.modules if n.split('.')[0] in {ours!r})",
+    )[0]
+    assert "app.gui.window" in loaded
+    assert set(loaded) - set(deferred.STORED_MODULES) == set()
+    missing = [n for n in deferred.STORED_MODULES if importlib.util.find_spec(n) is None]
+    assert missing == []

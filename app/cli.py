@@ -2,8 +2,10 @@
 
 The main thread drains the worker's queue and prints; a daemon thread reads stdin and hands each
 line to the worker. Woken by an event, the main thread waits `GATHER` for more, then shows all
-that waits in one write; a host asked by the terminal posts a turn's chats as one
-`ChatsReceived` (`HostOptions.view_batches`), so a busy room costs a line of text per message.
+that waits in one write; while events keep coming it looks again every `GATHER` instead of
+waiting on the queue (`Drain`), so the worker's posts wake nobody; a host asked by the terminal
+posts a turn's chats as one `ChatsReceived` (`HostOptions.view_batches`), so a busy room costs
+a line of text per message.
 In an interactive terminal a "You: " prompt is kept below incoming lines (with readline, the
 half-typed line is redrawn); otherwise output is plain lines, for scripts.
 """
@@ -201,6 +203,51 @@ def take_waiting(events: queue.Queue[ev.Event], batch: list[ev.Event], limit: in
             batch.append(waiting.popleft())
 
 
+class Drain:
+    """How the terminal takes the worker's events: idle, it waits on the queue, and a post
+    wakes it; woken, it waits `gather` for more and takes everything that waits. While events
+    keep coming it does not wait on the queue again: it sleeps `gather` and takes what came
+    meanwhile. A post then finds nobody waiting on the queue, so it wakes no thread, and a
+    busy room costs the terminal one wake-up per `gather`, not two per post (the post's, and
+    the wait for more after it), and the network thread no futex wake per post. The first
+    look that finds nothing sends it back to waiting on the queue."""
+
+    def __init__(
+        self,
+        events: queue.Queue[ev.Event],
+        gather: float = GATHER,
+        limit: int = BATCH,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.events = events
+        self.gather = gather
+        self.limit = limit
+        self.sleep = sleep
+        self.busy = False  # the last batch had events: look again after `gather`
+        self._full = False  # ... and it was cut at `limit`: look again at once
+
+    def next(self, timeout: float = 0.5) -> list[ev.Event]:
+        """The next batch, in order: up to `limit` events ([] after `timeout` idle)."""
+        events = self.events
+        batch: list[ev.Event] = []
+        if self.busy:
+            if not self._full:
+                self.sleep(self.gather)
+            take_waiting(events, batch, self.limit)
+            self.busy = bool(batch)
+        if not batch:
+            try:
+                batch.append(events.get(timeout=timeout))
+            except queue.Empty:
+                return batch
+            if events.empty():
+                self.sleep(self.gather)
+            take_waiting(events, batch, self.limit)
+            self.busy = True
+        self._full = len(batch) >= self.limit
+        return batch
+
+
 def _read_lines(terminal: Terminal, send: Callable[[str], None], eof: Callable[[], None]) -> None:
     try:
         if terminal.interactive:
@@ -302,15 +349,12 @@ def run(
     reader_started = False
     progress = Progress(terminal.interactive, terminal.set_status, clock)
     code = 1
+    drain = Drain(events)
     try:
         while True:
-            try:
-                batch = [events.get(timeout=0.5)]
-            except queue.Empty:
+            batch = drain.next()  # what waits: one write for all
+            if not batch:
                 continue
-            if events.empty():
-                time.sleep(GATHER)
-            take_waiting(events, batch, BATCH)  # what else is waiting: one write for all
             lines: list[str] = []
             end: ev.Event | None = None
             shown: list[ev.MessageReceived] = []

@@ -161,9 +161,12 @@ class NetWorker:
     def _run(self, ready: threading.Event) -> None:
         import asyncio
 
+        from app.hold import new_loop
+
         # A selector loop on every platform: the same behaviour everywhere, and sockets are all
-        # this loop handles (no subprocesses, which is what Windows' proactor loop is for).
-        loop = asyncio.SelectorEventLoop()
+        # this loop handles (no subprocesses, which is what Windows' proactor loop is for). Its
+        # selector can be held by a host while a gathered flush waits (app/hold.py).
+        loop = new_loop()
         asyncio.set_event_loop(loop)
         loop.set_exception_handler(_log_exception)
         self._loop = loop

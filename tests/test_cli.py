@@ -419,3 +419,44 @@ def test_a_chat_line_reads_the_same_by_the_short_way() -> None:
     assert for_terminal("Ann: plain words") == "Ann: plain words"
     assert for_terminal("Ann: \x1b[31mred\x07") == "Ann: red"
     assert for_terminal("Ann: a\nb") == "Ann: a\n  b"
+
+
+def test_the_terminal_looks_again_after_its_gather_while_events_keep_coming() -> None:
+    """`Drain`: woken by a post, the terminal waits `gather` and takes what waits; while events
+    keep coming it sleeps `gather` and takes what came (no wait on the queue that a post would
+    have to wake), a batch cut at the limit is followed at once, and the first look that finds
+    nothing goes back to waiting on the queue. Each sleep here stands for `gather` during which
+    the network thread posts the events listed for it."""
+    import queue
+
+    from app import events as ev
+    from app.cli import Drain
+
+    def notice(text: str) -> ev.NoticeShown:
+        return ev.NoticeShown(text)
+
+    events: queue.Queue[ev.Event] = queue.Queue()
+    posted_while_asleep = [["b"], ["c", "d"], ["e", "f", "g", "h"], [], []]
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        for text in posted_while_asleep.pop(0):
+            events.put(notice(text))
+
+    drain = Drain(events, gather=0.01, limit=3, sleep=sleep)
+    events.put(notice("a"))
+
+    def texts(batch: list[ev.Event]) -> list[str]:
+        return [e.text for e in batch if isinstance(e, ev.NoticeShown)]
+
+    assert texts(drain.next()) == ["a", "b"]  # woken by "a", then `gather` for more
+    assert texts(drain.next()) == ["c", "d"]  # busy: one sleep per batch, no wait on the queue
+    assert texts(drain.next()) == ["e", "f", "g"]  # cut at the limit ...
+    assert texts(drain.next()) == ["h"]  # ... and the rest at once, without a sleep
+    assert sleeps == [0.01, 0.01, 0.01]
+    assert drain.next(timeout=0.01) == []  # a look found nothing: back to the queue, idle
+    assert not drain.busy
+    events.put(notice("i"))
+    assert texts(drain.next()) == ["i"]  # a post wakes it again
+    assert len(sleeps) == 5

@@ -1,11 +1,13 @@
 """A busy room's writes gathered across loop turns (`HostOptions.gather`), over real sockets.
 
-A flush goes at once when the last one was at least `gather` ago, else at `gather` after it:
-lines the host reads one by one within that time reach each member in one send (one TCP
-segment, which the member's socket counts: `tcpi_data_segs_in`). A quiet room's line is not
-held, and `read_budget` bytes read since the last flush send it at once too. The tests set
-`gather` far longer than they run, so nothing depends on how fast this machine is: what ends
-the wait is the event under test (an arrival, the budget), never the clock.
+A flush goes at once when the last one was at least `quiet` ago, else `gather` after the first
+line written for it: lines the host reads one by one within that time reach each member in one
+send (one TCP segment, which the member's socket counts: `tcpi_data_segs_in`). A quiet room's
+line is not held, and `read_budget` bytes read since the last flush send it at once too. The
+tests set `gather` far longer than they run, so nothing depends on how fast this machine is:
+what ends the wait is the event under test (an arrival, the budget), never the clock. While a
+gathered flush waits, the worker's loop sleeps until it is due (app/hold.py) and reads what came
+meanwhile together: the one test of that compares the times the host stamped the lines.
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ from __future__ import annotations
 import socket
 import struct
 import sys
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import pytest
 
 from app import events as ev
+from app import hold
 from app.worker import NetWorker
 from tests.helpers import RawPeer, text_peer, wait_until
 from tests.test_size import on_loop
@@ -114,3 +118,59 @@ def test_a_read_budget_read_since_the_last_flush_sends_at_once(start_host) -> No
     sender.line(long)  # past the budget: what waits goes at the end of this turn
     assert reader.read_until(f"^{name}: ") == f"{name}: {short}"
     assert reader.read_until(f"^{name}: ") == f"{name}: {long}"
+
+
+def _quiet_since(worker: NetWorker, seconds: float) -> bool:
+    """No flush for `seconds`, and none due."""
+    host = _session(worker)
+    now = on_loop(worker, lambda: worker._loop.time())  # type: ignore[union-attr]
+    return bool(now - host._last_flush >= seconds and not host._flush_due)
+
+
+def test_a_busy_room_gathers_from_the_first_line_written_not_from_the_last_flush(
+    start_host,
+) -> None:
+    # `gather` after the last flush has passed, but not `quiet`: the line waits `gather` for
+    # others (before, a flush once `gather` had passed since the last went at once, alone).
+    gather = 0.2
+    worker, _, port = _host(start_host, gather=gather, quiet=LONG)
+    reader, _ = text_peer(port)
+    sender, name = text_peer(port)
+    reader.read_until(rf"^{name}: hi$")
+    wait_until(lambda: _quiet_since(worker, gather), lambda: "the room never fell quiet")
+    gathered = on_loop(worker, lambda: _session(worker).gathered_flushes)
+    sender.line("not alone")
+    assert reader.read_until(f"^{name}: ") == f"{name}: not alone"
+    assert on_loop(worker, lambda: _session(worker).gathered_flushes) == gathered + 1
+
+
+def test_the_loop_sleeps_through_a_gathered_flush_and_reads_what_came_meanwhile(
+    start_host, monkeypatch
+) -> None:
+    gather = 1.0
+    monkeypatch.setattr(hold, "LONGEST", gather)  # hold through this test's long gather
+    worker, hrec, port = _host(start_host, gather=gather, quiet=LONG)
+    selector = hold.for_loop(worker._loop)  # type: ignore[arg-type]
+    assert selector is not None  # the worker's loop runs on a holding selector
+    reader, _ = text_peer(port)
+    sender, name = text_peer(port)
+    reader.read_until(rf"^{name}: hi$")
+    held = selector.held
+    host = _session(worker)
+    before = host.room.last_seq
+    sender.line("one")  # read: its flush waits `gather`, and the loop sleeps until then
+    # (watched from this thread: a call into the sleeping loop would wait for the flush too)
+    wait_until(lambda: host.room.last_seq > before, lambda: "the host did not read 'one'")
+    sent = time.time()
+    sender.line("two")  # at once, but read only when the flush is due, with "three"
+    sender.line("three")
+    assert [reader.read_until(f"^{name}: ") for _ in range(3)] == [
+        f"{name}: one",
+        f"{name}: two",
+        f"{name}: three",
+    ]
+    hrec.wait_for(ev.MessageReceived, lambda e: e.text == "three")
+    stamped = {e.text: e.time for e in hrec.of(ev.MessageReceived) if e.sender == name}
+    assert stamped["two"] - sent > gather / 2  # it waited for the flush in the kernel
+    assert stamped["three"] == stamped["two"]  # ... and was read with "three", in one turn
+    assert selector.held > held

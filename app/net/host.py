@@ -24,11 +24,13 @@ the room together (`_received_lines`), and a turn's chats for everyone but their
 together (`_cast_chats`) until the flush or anything else written seals them (`_seal`): each
 kind of member's bytes are made once, and each member gets them in one piece, less its own.
 
-In a busy room the flush also gathers across turns (`gather`, 7 ms, `_schedule_flush`): one
-that would follow the last within that time waits until then, so lines that arrive one by one
-share each member's send and the pass over the members. A quiet room's line goes at once, and
-so does everything once `read_budget` bytes were read since the last flush. What waited keeps
-its promises: the room log commits before the flush's bytes go out, the host's own person is
+In a busy room the flush also gathers across turns (`gather`, 6 ms, `_schedule_flush`): when
+the last flush was less than `quiet` (15 ms) ago, the next waits `gather` after the first thing
+written for it, so lines that arrive one by one share each member's send and the pass over the
+members; meanwhile the worker's loop sleeps instead of waking for each of them (app/hold.py),
+and reads them together when the flush is due. A quiet room's line goes at once, and so does
+everything once `read_budget` bytes were read since the last flush. What waited keeps its
+promises: the room log commits before the flush's bytes go out, the host's own person is
 shown those chats after them, and anything else it is shown (an arrival) sends them first.
 
 Writes never wait: each transport buffers what it cannot send yet, and a peer whose buffer passes
@@ -66,9 +68,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from app import events as ev
+from app import hold
 from app.address import DEFAULT_PORT
 from app.address import format_address as _format_address
 from app.address import local_addresses as local_addresses
+from app.hold import HoldingSelector
 from app.invite import make_invite
 from app.limits import ConnectionCounter, FailureBackoff, KeyedBuckets, SendLimits
 from app.messages import (
@@ -162,8 +166,8 @@ class HostOptions:
     stuck_wait: float = 2.0  # ... this long at most; then that member is dropped
     read_budget: int = 1 << 15  # bytes read from all members in one loop turn; then reading
     # waits until what they said has been handed to the members' connections (see ReadBudget)
-    gather: float = 0.007  # a busy room's writes go out at most this often (0: every turn);
-    # the first flush after a quiet spell is at once (see Host._schedule_flush)
+    gather: float = 0.006  # a busy room's writes wait this long for more (0: every turn) ...
+    quiet: float = 0.015  # ... but not after this long without a flush (Host._schedule_flush)
     max_errors: int = 5  # bad lines a member may send before it is dropped
     max_members: int = 256  # joiners in the room at once (the host not counted)
     max_per_address: int = 16  # open connections from one address
@@ -274,9 +278,11 @@ class ReadBudget:
         self.held = False
         self._taken = 0  # bytes read this turn
         self._unsent = 0  # bytes read since the last flush
+        self._files = 0  # ... of file chunks' payloads (not counted above)
         self.hurry: Callable[[], None] | None = None
 
-    def took(self, size: int) -> None:
+    def took(self, size: int, files: int = 0) -> None:
+        self._files += files
         if self._taken == 0:
             asyncio.get_running_loop().call_soon(self._turn_over)
         self._taken += size
@@ -292,9 +298,16 @@ class ReadBudget:
         """`budget` bytes were read since the last flush."""
         return self._unsent >= self.budget > 0
 
+    @property
+    def heavy(self) -> bool:
+        """`budget` bytes were read since the last flush, file chunks' payloads counted: a
+        flood or a file is being read, and the loop should not sleep (app/hold.py)."""
+        return self._unsent + self._files >= self.budget > 0
+
     def flushed(self) -> None:
         """What was read has been handed to the members' connections."""
         self._unsent = 0
+        self._files = 0
 
     def _turn_over(self) -> None:
         """The next turn began (what was read is being handed on now)."""
@@ -393,7 +406,7 @@ class _Peer(asyncio.Protocol):
         messages = [] if self.closing else self.parser.feed(data, self.admitted)
         # A file chunk's payload is not the room's: it waits in its transfer's lane, bounded
         # by the window, and goes out only into an empty connection (app/net/host_files.py).
-        self.host.reading.took(len(data) - self.parser.counted)
+        self.host.reading.took(len(data) - self.parser.counted, self.parser.counted)
         if len(messages) > 1 or (messages and self.admitted):
             self.host.received_together(self, messages)
             return
@@ -550,6 +563,10 @@ class Host:
         # log's commit and the chats the host's own person is shown wait for it too.
         self._flush_timer: asyncio.Handle | None = None
         self._last_flush = -math.inf  # the loop's time of the last flush_writes
+        self._flooding = False  # the last flush carried a flood's (or a file's) read budget
+        # The worker's loop's selector, which sleeps through a gathered flush's wait (None:
+        # another loop; see app/hold.py and _schedule_flush).
+        self._holder: HoldingSelector | None = None
         self.gathered_flushes = 0  # flushes that waited for `gather` (what tests look at)
         self.reading.hurry = self._hurry_flush
         self._cast = _Cast()  # this turn's chats for everyone but their sender (_seal)
@@ -614,6 +631,7 @@ class Host:
         if self.identity.note:
             self.post(ev.NoticeShown(self.identity.note))
         self.room.epoch = new_epoch()  # a room without a kept log numbers afresh
+        self._holder = hold.for_loop(asyncio.get_running_loop())
         if self.options.keep_history:
             self._open_log(folder)
         self._view.key_prefix = f"{self.identity.fingerprint}/{self.room.epoch}/"
@@ -1311,21 +1329,31 @@ class Host:
         self._written.append(peer)
 
     def _schedule_flush(self) -> None:
-        """Flush at the end of this turn, or gather: when the last flush was less than
-        `gather` ago, the next waits until `gather` after it, so a busy room's lines that
-        arrive one by one go out several to a write (one send and one pass over the members
-        for all of them) instead of one each. A quiet room's first line goes at once. Once
-        `read_budget` bytes were read since the last flush it goes at once too (`_hurry_flush`),
-        so what waits for a member stays bounded as with a flush per turn."""
+        """Flush at the end of this turn, or gather: in a busy room (the last flush was less
+        than `quiet` ago) the flush waits `gather` after the first thing written since the
+        last one, so lines that arrive one by one go out several to a write (one send and one
+        pass over the members for all of them) instead of one each, and none waits longer
+        than `gather`. A quiet room's first line goes at once. Once `read_budget` bytes were
+        read since the last flush it goes at once too (`_hurry_flush`), so what waits for a
+        member stays bounded as with a flush per turn.
+
+        While a gathered flush waits, the loop's selector (the worker's, app/hold.py) sleeps
+        until it is due instead of waking for each line that comes meanwhile: those lines are
+        read together just before the flush. Not while a flood is read (the last flush was
+        hurried by the read budget): then reading goes on turn by turn as ever."""
         if self._flush_due:
             return
         self._flush_due = True
         loop = asyncio.get_running_loop()
-        at = self._last_flush + self.options.gather
-        if at <= loop.time() or self.reading.spent:
+        now = loop.time()
+        gather = self.options.gather
+        if gather <= 0 or now - self._last_flush >= self.options.quiet or self.reading.spent:
             loop.call_soon(self.flush_writes)
-        else:
-            self._flush_timer = loop.call_at(at, self.flush_writes)
+            return
+        at = now + gather
+        self._flush_timer = loop.call_at(at, self.flush_writes)
+        if self._holder is not None and not self._flooding and gather <= hold.LONGEST:
+            self._holder.hold(at)
 
     def _hurry_flush(self) -> None:
         """A gathered flush waiting for its time goes at the end of this turn instead."""
@@ -1333,6 +1361,8 @@ class Host:
         if timer is not None and isinstance(timer, asyncio.TimerHandle):
             timer.cancel()
             self._flush_timer = asyncio.get_running_loop().call_soon(self.flush_writes)
+            if self._holder is not None:
+                self._holder.release()
 
     def flush_wait(self) -> float:
         """Seconds until the next flush (0: at the end of this turn, or none is due)."""
@@ -1390,6 +1420,9 @@ class Host:
         if gathered is not None:
             gathered.cancel()  # called early (a no-op if this is its call)
         self._last_flush = asyncio.get_running_loop().time()
+        if gathered is not None and self._holder is not None:
+            self._holder.release()  # due now, or sent early: the loop need not sleep for it
+        self._flooding = self.reading.heavy
         self.reading.flushed()
         if self._cast.base is not None:
             self._seal(now=True)

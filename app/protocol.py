@@ -1093,6 +1093,14 @@ def arrivals_line(names: list[str], count: int, plain: int) -> bytes:
     return f"* {count:,} people joined: {shown} and {more:,} more{note}.\n".encode()
 
 
+def departures_line(names: list[str], count: int) -> bytes:
+    """What a text peer is told, in place of one `* X left.` line each, of `count` (more than
+    `ARRIVALS_LISTED`) departures announced together, as `arrivals_line` tells arrivals."""
+    shown = ", ".join(names[:ARRIVALS_LISTED])
+    more = count - min(count, ARRIVALS_LISTED)
+    return f"* {count:,} people left: {shown} and {more:,} more.\n".encode()
+
+
 def encode_text_chats(chats: Iterable[Chat]) -> bytes:
     """Chat messages for a text peer, as `encode_text` each would give, in one piece: the
     common line (public, one line of text) by one format, without a list of lines each; a

@@ -937,6 +937,19 @@ async def idle(server: Server, p: Params, s: Settings) -> dict[str, Any]:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(run.tally.probed.wait(), 10)
             result["probe_reached"] = sum(m.probed for m in alive)
+        # Then everyone hangs up at once: what telling those who remain costs the host,
+        # measured until its CPU time stops moving (bounded: 30 s).
+        start = server.sample().cpu_s
+        for member in run.members:
+            member.close()
+        last, end = start, time.monotonic() + 30
+        while time.monotonic() < end:
+            await asyncio.sleep(0.5)
+            now = server.sample().cpu_s
+            if now - last < 0.02:
+                break
+            last = now
+        result["host_cpu_leave_s"] = round(last - start, 2)
         return result
 
 
@@ -1128,7 +1141,8 @@ _BRIEF = (
     *("duplicated", "reordered", "echoed", "garbled", "misattributed", "deliveries_per_s"),
     *("p50_ms", "p99_ms", "in_room", "failures", "not_in_room", "closed_before_welcome"),
     *("kb_per_member", "who_count"),
-    *("probe_reached", "join_s", "host_cpu_join_s", "gen_cpu_join_s", "dropped_notice"),
+    *("probe_reached", "join_s", "host_cpu_join_s", "gen_cpu_join_s", "host_cpu_leave_s"),
+    "dropped_notice",
     *("stuck_socket", "stalled", "host_cpu_pct", "gen_cpu_pct", "host_peak_rss_kb", "run_s"),
 )
 
@@ -1287,7 +1301,7 @@ def _flow_rows(p: Params, floor_target: bool, p99_target: float) -> list[Row]:
     return rows
 
 
-def _idle_rows(p: Params) -> list[Row]:
+def _idle_rows(p: Params, tls: bool = False) -> list[Row]:
     n = p.members
 
     def in_room(r: Runs) -> str:
@@ -1308,17 +1322,19 @@ def _idle_rows(p: Params) -> list[Row]:
                 f"{_fmt(_worst(r, 'who_count', low=True))} · "
                 f"{_fmt(_worst(r, 'probe_reached', low=True))}"
             ),
-            f"{n:,} · {n - 1:,}",
+            f"– · {n - 1:,}" if tls else f"{n:,} · {n - 1:,}",
             lambda pr, _nr, _fr: (
-                _worst(pr, "who_count", low=True) == n
+                (tls or _worst(pr, "who_count", low=True) == n)  # app members: no /who asked
                 and _worst(pr, "probe_reached", low=True) == n - 1
             ),
         ),
+        # The ≤ 10 kB target is the plain-text one: over TLS OpenSSL's own state per
+        # connection is several times that, so there the figure is shown, not judged.
         Row(
             "host memory per member in the room, kB (median)",
             lambda r: _fmt(_med(r, "kb_per_member")),
-            "≤ 10",
-            lambda pr, _nr, _fr: (_med(pr, "kb_per_member") or 1e9) <= 10,
+            "" if tls else "≤ 10",
+            None if tls else lambda pr, _nr, _fr: (_med(pr, "kb_per_member") or 1e9) <= 10,
         ),
         Row(
             "host RSS before → after, MB (median)",
@@ -1334,6 +1350,10 @@ def _idle_rows(p: Params) -> list[Row]:
         Row(
             "CPU while they joined, s: host · generator",
             lambda r: f"{_fmt(_med(r, 'host_cpu_join_s'))} · {_fmt(_med(r, 'gen_cpu_join_s'))}",
+        ),
+        Row(
+            "host CPU when all of them hung up at once, s",
+            lambda r: _fmt(_med(r, "host_cpu_leave_s")),
         ),
     ]
 
@@ -1380,9 +1400,9 @@ def table(report: dict[str, Any], args: argparse.Namespace) -> tuple[str, list[s
             title += f" at {p.rate:g}/s each" if p.rate else ", as fast as they go"
             floods = key in ("flood", "bulk")
             rows = _flow_rows(p, floor_target=floods, p99_target=10.0 if p.rate else 100.0)
-        elif key == "idle":
-            title = f"idle: {p.members:,} silent members held {p.hold:g} s"
-            rows = _idle_rows(p)
+        elif key in ("idle", "idle_tls"):
+            title = f"{sc.title}: {p.members:,} silent members held {p.hold:g} s"
+            rows = _idle_rows(p, tls=sc.tls)
         else:
             title = f"stuck reader: 1 never reads, {p.members} flood {p.lines} lines of {p.pad} B"
             rows = _stuck_rows(p)

@@ -1,5 +1,6 @@
-"""Arrivals in a big room (issue 13): what a text member hears of many arrivals at once, the
-host's own view of a batch, and what a batch keeps while it waits.
+"""Arrivals and departures in a big room (issue 13): what a text member hears of many
+arrivals (or lost connections) at once, the host's own view of a batch, and what a batch keeps
+while it waits.
 
 A batch is made deterministic here by `announce_max`: with `announce_wait` far beyond the
 test's deadline, the arrivals go out exactly when that many app members' welcomes wait.
@@ -12,7 +13,7 @@ from collections.abc import Callable
 from app import events as ev
 from app.messages import Joined, Welcome
 from app.net import JoinOptions
-from app.protocol import encode_text
+from app.protocol import departures_line, encode_text
 from app.worker import NetWorker
 from tests.conftest import Hosted
 from tests.helpers import RawPeer, Recorder
@@ -130,3 +131,64 @@ def test_a_text_welcome_in_a_big_room_counts_the_unencrypted_instead_of_naming_t
     )
     small = encode_text(Welcome("guest2", ("Hal", "guest1", "guest2"), plain=("guest1", "guest2")))
     assert "* Not encrypted: guest1, guest2 are connected without encryption" in small.decode()
+
+
+# --- departures -------------------------------------------------------------------------------
+
+
+def test_many_connections_lost_at_once_are_told_as_one_batch(
+    start_host: Callable[..., Hosted], join: Callable[..., tuple[NetWorker, Recorder]]
+) -> None:
+    """Six text members hang up together: a text member that stays hears one line, an app
+    member every `left` frame, and the host's own person one event each, with one member list
+    for the batch (a list per departure was a square of the room's size). `announce_wait`
+    (2 s) is far longer than closing six sockets one after another takes."""
+    _, hrec, port = start_host(allow_plain=True, announce_wait=2.0)
+    watcher, _ = _text_member(port)
+    _, arec = join(port, "Ann")
+    leavers = [_text_member(port) for _ in range(6)]
+    names = [name for _, name in leavers]
+    arec.wait_for(ev.MemberJoined, lambda e: e.name == names[-1])
+    for peer, _ in leavers:
+        peer.close()
+    line = watcher.read_until(r" left")
+    for name in names:  # the host's own view is told just after the members
+        hrec.wait_for(ev.MemberLeft, lambda e, name=name: e.name == name)
+    gone = [e for e in hrec.of(ev.MemberLeft) if e.name in names]
+    assert line.startswith("* 6 people left: "), line
+    assert line.endswith(" and 3 more."), line
+    assert line.encode() + b"\n" == departures_line([e.name for e in gone[:3]], 6)
+    assert len(gone) == 6
+    assert len({id(e.members) for e in gone}) == 1
+    assert sorted(gone[0].members) == sorted(["Hal", "Ann", watcher_name(hrec, names)])
+    arec.wait_for(ev.MemberLeft, lambda e: e.name == gone[-1].name)
+    assert [(e.name, e.reason) for e in arec.of(ev.MemberLeft)] == [
+        (e.name, e.reason) for e in gone
+    ]
+
+
+def watcher_name(hrec: Recorder, leavers: list[str]) -> str:
+    """The one text member (not Ann, not a leaver) the host saw come in."""
+    (name,) = {e.name for e in hrec.of(ev.MemberJoined)} - {"Ann", *leavers}
+    return name
+
+
+def test_a_lost_connection_is_told_before_anything_said_after_it(
+    start_host: Callable[..., Hosted], join: Callable[..., tuple[NetWorker, Recorder]]
+) -> None:
+    """With the batch's wait beyond the test's deadline, only what follows sends it: asking
+    `/who` again and again, the watcher hears "X left." before the first list without X."""
+    _, hrec, port = start_host(allow_plain=True, announce_wait=LONG)
+    watcher, _ = _text_member(port)
+    leaver, name = _text_member(port)
+    leaver.close()
+    for _ in range(200):
+        watcher.line("/who")
+        line = watcher.read_until(r"^\* In the room: | left")
+        if " left" in line:
+            assert line == f"* {name} left."
+            assert name not in watcher.read_until(r"^\* In the room: ")
+            break
+        assert name in line  # still in the room, as the host's order has it
+    else:
+        raise AssertionError("the departure was never told")

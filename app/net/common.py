@@ -137,6 +137,14 @@ class LocalView:
             encrypted = False if msg.plain else tls
             self.post(ev.MemberJoined(msg.name, members, address, code, encrypted))
 
+    def left(self, msgs: list[Left]) -> None:
+        """Departures announced together: as `joined`, one list for the batch (the room as
+        it is after it), shared by each departure's `MemberLeft`."""
+        gone = {msg.name for msg in msgs}
+        self.members = members = tuple(m for m in self.members if m not in gone)
+        for msg in msgs:
+            self.post(ev.MemberLeft(msg.name, msg.reason, members))
+
     def handle(self, msg: ServerMessage) -> None:
         post = self.post
         if isinstance(msg, Chat):

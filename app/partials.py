@@ -12,6 +12,11 @@ a failed transfer, never a wrong file.
 Entries are written when a partial file is created (so a crash keeps it resumable too) and
 removed when the file is saved or its partial file deleted. An entry whose partial file is gone
 is dropped the next time the index is written. The index is advisory: unreadable, it is empty.
+
+A partial file being written is held with an exclusive lock (`hold`) for as long as its handle
+is open: a second Parley of the same person (the same data and downloads folders) that finds it
+in the index while the first still writes it leaves it alone and saves its own copy beside it,
+instead of appending to the same file (which the whole file's hash would have failed anyway).
 """
 
 from __future__ import annotations
@@ -19,8 +24,35 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
+
+if sys.platform == "win32":
+    import msvcrt
+
+    def hold(handle: BinaryIO) -> bool:
+        """Take an exclusive lock on an open partial file for this process (released when
+        the handle is closed); False when another process holds it."""
+        try:
+            handle.seek(0)
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)  # its first byte will do
+        except OSError:
+            return False
+        return True
+
+else:
+    import fcntl
+
+    def hold(handle: BinaryIO) -> bool:
+        """Take an exclusive lock on an open partial file for this process (released when
+        the handle is closed); False when another process holds it."""
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False
+        return True
+
 
 KEPT = "partial_files.json"
 MAX_KEPT = 200  # entries at most: the oldest go first (their partial files stay on disk)

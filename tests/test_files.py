@@ -633,6 +633,24 @@ def test_a_kept_partial_file_of_another_file_is_left_alone(linked_room, join) ->
     assert (tmp / "bob" / "movie.mkv.part").read_bytes() == held
 
 
+def test_a_partial_file_another_session_is_writing_is_left_to_it(linked_room, join) -> None:
+    """Two sessions of one person (the same data and downloads folders: two windows, or a
+    window and a terminal) accept the same file. The second finds the first's partial file in
+    the index, but the first is still writing it: the second saves a copy of its own beside
+    it instead of appending to the same file, and both end with the sender's bytes."""
+    ((hal, hrec, port), (ann, arec), (bob, brec), tmp), link, offer, src = _mid_way(linked_room)
+    bobby, rec2 = join(port, "Bobby", downloads=tmp / "bob")
+    again = offered(rec2, "movie.mkv")
+    bobby.accept_file(again.number)
+    second = ended(rec2, again.number, timeout=30)
+    link.let_go()
+    first = ended(brec, offer.number, timeout=30)
+    assert (first.status, second.status) == ("received", "received"), (first, second)
+    assert sha(Path(first.path or "")) == sha(Path(second.path or "")) == sha(src)
+    assert files_in(tmp / "bob") == ["movie (1).mkv", "movie.mkv"]
+    assert not [e for e in rec2.of(ev.NoticeShown) if "carrying on" in e.text]
+
+
 def test_a_download_carries_on_when_its_sender_leaves_and_offers_it_again(
     linked_room, join
 ) -> None:

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from app import events as ev
-from app.partials import KeptParts
+from app.partials import KeptParts, hold
 from app.transfer import (
     PART,
     FileAccept,
@@ -236,6 +236,7 @@ class Transfers:
             name = free_name(item.offer.name, lambda n: (folder / n).exists())
             part = folder / (name + PART)
             item.handle = part.open("xb")  # never over an existing file
+            hold(item.handle)  # while it is being written, no other session takes it up
         except (OSError, FileProblem) as exc:
             why = exc.text if isinstance(exc, FileProblem) else (exc.strerror or str(exc))
             self._send(FileDecline(item.offer.file or 0))
@@ -265,6 +266,9 @@ class Transfers:
         try:
             handle = part.open("r+b")
         except OSError:
+            return False
+        if not hold(handle):  # another Parley of ours is writing it: a copy of our own
+            handle.close()
             return False
         item.part, item.handle = part, handle
         item.state = "receiving"

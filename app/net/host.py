@@ -37,9 +37,10 @@ Writes never wait: each transport buffers what it cannot send yet, and a peer wh
 `write_cap` (64 KiB) makes the room wait for it (backpressure: the host reads from no one, so
 senders slow down early instead of queueing); one still over it after `stuck_wait` is dropped.
 What one loop turn reads is bounded too (`read_budget`, 32 KiB from all members together, plus
-the one read that passed it): past it the host reads nothing more until the next turn has
-written what was read, so a member's output grows by about that much per turn before the
-`write_cap` check sees it, instead of by every ready member's 256 KiB read.
+the one read that passed it): past it a member that is read has that read kept as it came
+and is not read again (the others are not paused: that was an epoll_ctl per member each way)
+until the next turn has written what was read, so a member's output grows by about that much
+per turn before the `write_cap` check sees it, instead of by every ready member's 256 KiB read.
 
 History and resumes are replays (`_Replaying`): the room names a range of its log, and the host
 writes it a page at a time while the member's connection takes it (`pause_writing` stops the
@@ -263,11 +264,13 @@ class ReadBudget:
     peers' writes are gathered and sent per turn), and only then can a connection say it is
     over `write_cap`. Without a bound, one turn reads up to 256 KiB from every member that is
     ready, and every other member's queue grows by all of it before backpressure starts. So
-    once `budget` bytes were read in a turn, `spend` pauses reading everywhere; the next turn
-    hands the lines on, and the turn after that `renew` reads again. A member's queue then
-    grows by at most about `budget` plus one read per turn, and a flooding sender is read no
-    faster than its lines go out. `held` says reading is paused for this reason (the
-    congestion pause has its own).
+    once `budget` bytes were read in a turn, `held` is set (`spend`): a member read from then
+    on has that read kept as it came and is not read again (`Host.stashed`: only the members
+    actually read, not an epoll_ctl for every member each way); the next turn hands the lines
+    on, and the turn after that `renew` handles the kept reads, oldest first, while the budget
+    lasts, and reads those members again. A member's queue then grows by at most about
+    `budget` plus one read per turn, and a flooding sender is read no faster than its lines
+    go out. (The congestion pause, past `write_cap`, still stops reading everywhere.)
 
     A busy room's flush may wait a few turns (`Host._schedule_flush`): once `budget` bytes
     were read since the last flush (`flushed`), `hurry` sends it at the end of this turn, so
@@ -376,6 +379,7 @@ class _Peer(asyncio.Protocol):
         self.timers: list[asyncio.TimerHandle] = []
         self._out: list[bytes | memoryview] = []  # written this turn, sent together by _flush
         self.replaying: _Replaying | None = None
+        self.stash: list[bytes] = []  # read past the read budget, not yet handled (`take`)
 
     @property
     def kind(self) -> str:
@@ -404,6 +408,20 @@ class _Peer(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_heard = time.monotonic()
+        if self.stash or (self.host.reading.held and not self.closing):
+            # Read past this turn's read budget: kept as read, and this member alone is
+            # not read again until it is handled (`Host._unstash`). Pausing every member
+            # when the budget was spent cost an epoll_ctl per member each way, each time.
+            if not self.stash:
+                self.host.stashed(self)
+            self.stash.append(data)
+            if self.transport is not None:
+                self.transport.pause_reading()
+            return
+        self.take(data)
+
+    def take(self, data: bytes) -> None:
+        """Handle what was read from this member."""
         # After a goodbye, what the peer still sends is not even parsed.
         messages = [] if self.closing else self.parser.feed(data, self.admitted)
         # A file chunk's payload is not the room's: it waits in its transfer's lane, bounded
@@ -429,6 +447,9 @@ class _Peer(asyncio.Protocol):
             self.host.replay_resumed(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        stash, self.stash = self.stash, []
+        for data in stash:  # what it said before it went is the room's all the same
+            self.take(data)
         self._stop_timers()
         self.host.stop_replay(self)
         self.host.congested(self, False)
@@ -555,6 +576,7 @@ class Host:
         self._view.batches = options.view_batches
         self._peers: dict[int, _Peer] = {}
         self._congested: dict[int, asyncio.TimerHandle] = {}  # over write_cap: drop timers
+        self._stashed: deque[_Peer] = deque()  # read past the read budget (`stashed`)
         self.reading = ReadBudget(
             options.read_budget, self._read_budget_spent, self._read_budget_renewed
         )
@@ -861,7 +883,7 @@ class Host:
             sock.close()
             self._per_address.release(ip)
             raise
-        if (self._congested or self.reading.held) and peer.transport is not None:
+        if self._congested and peer.transport is not None:
             peer.transport.pause_reading()  # the room is waiting for a slow member
         if not peer.closing:
             peer.timers.append(loop.call_at(deadline, peer.deadline))
@@ -1330,14 +1352,14 @@ class Host:
             loop = asyncio.get_running_loop()
             wait = self.options.stuck_wait
             self._congested[peer.id] = loop.call_later(wait, self.drop_soon, peer, "not reading")
-            if len(self._congested) == 1 and not self.reading.held:
+            if len(self._congested) == 1:
                 self._pause_reading()
         else:
             handle = self._congested.pop(peer.id, None)
             if handle is None:
                 return
             handle.cancel()
-            if not self._congested and not self.reading.held:
+            if not self._congested:
                 self._resume_reading()
 
     def _pause_reading(self) -> None:
@@ -1347,16 +1369,29 @@ class Host:
 
     def _resume_reading(self) -> None:
         for other in self._peers.values():
-            if other.transport is not None and not other.closing:
+            if other.transport is not None and not other.closing and not other.stash:
                 other.transport.resume_reading()
+        if self._stashed:  # after this callback: it may be in the middle of a delivery
+            asyncio.get_running_loop().call_soon(self._read_budget_renewed)
 
     def _read_budget_spent(self) -> None:
-        if not self._congested:
-            self._pause_reading()
+        """Nothing to pause: whoever is read from now on is stashed and paused (`stashed`)."""
+
+    def stashed(self, peer: _Peer) -> None:
+        """`peer` was read past the read budget: its reads wait, in order, for `_unstash`."""
+        self._stashed.append(peer)
 
     def _read_budget_renewed(self) -> None:
-        if not self._congested:
-            self._resume_reading()
+        """Handle the reads that were stashed, oldest first, until the budget is spent again
+        (the rest wait for the next renewal), and read again from those handled."""
+        stashed = self._stashed
+        while stashed and not self.reading.held and not self._congested:
+            peer = stashed.popleft()
+            stash, peer.stash = peer.stash, []
+            for data in stash:
+                peer.take(data)
+            if peer.transport is not None and not peer.closing and not self._congested:
+                peer.transport.resume_reading()
 
     def drop(self, peer: _Peer, reason: str, hold: bool = True) -> None:
         """Cut a member off. With `hold` (it was slow or unreachable, not misbehaving) it may

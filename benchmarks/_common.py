@@ -73,6 +73,9 @@ class ProcSample:
     rss_kb: int  # VmRSS: resident now
     hwm_kb: int  # VmHWM: peak resident so far
     cpu_s: float  # utime + stime
+    # ... of which its main thread's (the terminal host's own person, whose thread drains the
+    # worker's queue and prints; the rest of a Parley host is its network thread)
+    main_cpu_s: float = 0.0
 
 
 def proc_sample(pid: int) -> ProcSample:
@@ -83,7 +86,15 @@ def proc_sample(pid: int) -> ProcSample:
             rss = int(line.split()[1])
         elif line.startswith("VmHWM:"):
             hwm = int(line.split()[1])
-    return ProcSample(rss, hwm, cpu_s(pid))
+    return ProcSample(rss, hwm, cpu_s(pid), main_thread_cpu_s(pid))
+
+
+def main_thread_cpu_s(pid: int) -> float:
+    """CPU time of a process's main thread (its task whose id is the process's), in seconds,
+    from its schedstat (0.0 where the kernel has none)."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        return int(Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()[0]) / 1e9
+    return 0.0
 
 
 def cpu_s(pid: int) -> float:

@@ -808,6 +808,7 @@ async def flood(
         gen_procs=procs,
         generator="Python",
         host_us_per_delivery=1e6 * host_cpu / delivered,
+        host_main_us_per_delivery=1e6 * (host1.main_cpu_s - host0.main_cpu_s) / delivered,
         gen_us_per_delivery=1e6 * result["gen_cpu_s"] / delivered,
         host_peak_rss_kb=host1.hwm_kb,
     )
@@ -877,6 +878,7 @@ async def c_flood(
         gen_procs=1,
         generator="C",
         host_us_per_delivery=1e6 * host_cpu / delivered,
+        host_main_us_per_delivery=1e6 * (host1.main_cpu_s - host0.main_cpu_s) / delivered,
         gen_us_per_delivery=1e6 * result["gen_cpu_s"] / delivered,
         host_peak_rss_kb=host1.hwm_kb,
     )
@@ -1263,6 +1265,10 @@ def _flow_rows(p: Params, floor_target: bool, p99_target: float) -> list[Row]:
     us = "host_us_per_delivery"
     rows += [
         Row("host CPU per delivery, µs (median)", lambda r: _fmt(_med(r, us), 3)),
+        Row(
+            "… of it the main thread's, µs (Parley: the terminal's own person)",
+            lambda r: _fmt(_med(r, "host_main_us_per_delivery"), 3),
+        ),
         Row(
             "Parley / ncat, host CPU per delivery",
             lambda r: "",

@@ -174,3 +174,17 @@ def test_the_loop_sleeps_through_a_gathered_flush_and_reads_what_came_meanwhile(
     assert stamped["two"] - sent > gather / 2  # it waited for the flush in the kernel
     assert stamped["three"] == stamped["two"]  # ... and was read with "three", in one turn
     assert selector.held > held
+
+
+def test_what_is_not_chat_waits_only_until_gather_after_the_last_flush(start_host) -> None:
+    # A reply to one member (here /who; a file's frames go the same way, and their round
+    # trips pace a transfer) is not held `gather` after itself, as chat is: it goes once
+    # `gather` has passed since the last flush, at once here.
+    gather = 0.2
+    worker, _, port = _host(start_host, gather=gather, quiet=LONG)
+    sender, name = text_peer(port)
+    wait_until(lambda: _quiet_since(worker, gather), lambda: "the room never fell quiet")
+    gathered = on_loop(worker, lambda: _session(worker).gathered_flushes)
+    sender.line("/who")
+    assert sender.read_until(r"^\* In the room: ").startswith("* In the room: ")
+    assert on_loop(worker, lambda: _session(worker).gathered_flushes) == gathered

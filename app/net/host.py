@@ -1431,14 +1431,15 @@ class Host:
         self._schedule_flush()
         self._written.append(peer)
 
-    def _schedule_flush(self) -> None:
+    def _schedule_flush(self, chat: bool = False) -> None:
         """Flush at the end of this turn, or gather: in a busy room (the last flush was less
-        than `quiet` ago) the flush waits `gather` after the first thing written since the
-        last one, so lines that arrive one by one go out several to a write (one send and one
-        pass over the members for all of them) instead of one each, and none waits longer
-        than `gather`. A quiet room's first line goes at once. Once `read_budget` bytes were
-        read since the last flush it goes at once too (`_hurry_flush`), so what waits for a
-        member stays bounded as with a flush per turn.
+        than `quiet` ago) a flush for chat waits `gather` after the first chat written since
+        the last one, so lines that arrive one by one go out several to a write (one send and
+        one pass over the members for all of them) instead of one each, and none waits longer
+        than `gather`. Anything else (a file's frames, whose round trips pace a transfer)
+        waits only until `gather` after the last flush. A quiet room's first line goes at
+        once. Once `read_budget` bytes were read since the last flush it goes at once too
+        (`_hurry_flush`), so what waits for a member stays bounded as with a flush per turn.
 
         While a gathered flush waits, the loop's selector (the worker's, app/hold.py) sleeps
         until it is due instead of waking for each line that comes meanwhile: those lines are
@@ -1453,7 +1454,10 @@ class Host:
         if gather <= 0 or now - self._last_flush >= self.options.quiet or self.reading.spent:
             loop.call_soon(self.flush_writes)
             return
-        at = now + gather
+        at = now + gather if chat else self._last_flush + gather
+        if at <= now:
+            loop.call_soon(self.flush_writes)
+            return
         self._flush_timer = loop.call_at(at, self.flush_writes)
         if self._holder is not None and not self._flooding and gather <= hold.LONGEST:
             self._holder.hold(at)
@@ -1646,7 +1650,7 @@ class Host:
             if cast.base is not None:  # the member list changed: what was said goes first
                 self._seal()
             cast.base = everyone
-            self._schedule_flush()
+            self._schedule_flush(chat=True)
         cast.senders.append(sender)
         cast.groups.append(chats)
         if sender != LOCAL and LOCAL in self.room:
@@ -1708,7 +1712,7 @@ class Host:
             if not out:
                 written.pop()
         if written:
-            self._schedule_flush()
+            self._schedule_flush(chat=True)
 
     def _deliver_together(self, sends: list[Send]) -> None:
         """Deliver `sends` in order. Chats whose recipient sets do not overlap (the others; the
@@ -1768,7 +1772,7 @@ class Host:
                 written.append(peer)
             out.append(data)
         if written:
-            self._schedule_flush()
+            self._schedule_flush(chat=True)
 
     def _deliver(self, sends: Iterable[Send]) -> None:
         if self._batch is not None:  # inside received_together: delivered at its end

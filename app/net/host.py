@@ -25,10 +25,11 @@ together (`_cast_chats`) until the flush or anything else written seals them (`_
 kind of member's bytes are made once, and each member gets them in one piece, less its own.
 
 In a busy room the flush also gathers across turns (`gather`, 6 ms, `_schedule_flush`): when
-the last flush was less than `quiet` (15 ms) ago, the next waits `gather` after the first thing
-written for it, so lines that arrive one by one share each member's send and the pass over the
-members; meanwhile the worker's loop sleeps instead of waking for each of them (app/hold.py),
-and reads them together when the flush is due. A quiet room's line goes at once, and so does
+the last flush was less than `quiet` (15 ms) ago, the next waits `gather` after the first chat
+written for it (anything else only until `gather` after the last flush), so lines that arrive
+one by one share each member's send and the pass over the members; meanwhile the worker's loop
+sleeps instead of waking for each of them (app/hold.py), and reads them together when the
+flush is due. A quiet room's line goes at once, and so does
 everything once `read_budget` bytes were read since the last flush. What waited keeps its
 promises: the room log commits before the flush's bytes go out, the host's own person is
 shown those chats after them, and anything else it is shown (an arrival) sends them first.

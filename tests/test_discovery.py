@@ -242,9 +242,10 @@ def test_two_rooms_on_one_machine_are_both_listed_and_no_announce_is_not(procs) 
     assert hidden not in listed
 
 
-def _rooms_until(procs: Callable[..., Proc], names: list[str], tries: int = 3) -> str:
+def _rooms_until(procs: Callable[..., Proc], names: list[str], tries: int = 6) -> str:
     """`parley rooms` output once it lists all of `names` (a host still probing its name may
-    miss one look; a bounded number of looks)."""
+    miss a look: two rooms of one name take a conflict and a second probe, which in a full
+    run of the suite once outlasted three looks of 2 s; a bounded number of looks)."""
     out = ""
     for _ in range(tries):
         done = subprocess.run(

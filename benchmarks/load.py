@@ -816,6 +816,42 @@ async def flood(
     return result
 
 
+async def _start_loadgen(
+    binary: Path,
+    server: Server,
+    s: Settings,
+    kind: str,
+    mode: str,
+    n: int,
+    m: int,
+    rate: float,
+    concurrency: int,
+) -> asyncio.subprocess.Process:
+    """The C generator for `server`, with stdin and stdout piped (its barrier and its JSON)."""
+    return await asyncio.create_subprocess_exec(
+        *(str(binary), "--port", str(server.port), "--kind", kind, "--mode", mode),
+        *("--tls", "1" if server.tls else "0", "--version", str(VERSION)),
+        *("-n", str(n), "-m", str(m), "--rate", str(rate or 1)),
+        *("--deadline", str(s.deadline), "--stall", str(s.stall)),
+        *("--join-timeout", str(s.join_timeout), "--concurrency", str(concurrency)),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+
+
+async def _cpu_until_still(server: Server, start: float, bound: float = 30.0) -> float:
+    """Host CPU seconds used since `start` (its CPU time then), once it stops moving (less
+    than 20 ms in half a second), or after `bound` seconds."""
+    last, end = start, time.monotonic() + bound
+    while time.monotonic() < end:
+        await asyncio.sleep(0.5)
+        now = server.sample().cpu_s
+        if now - last < 0.02:
+            break
+        last = now
+    return last - start
+
+
 async def c_flood(
     server: Server, p: Params, s: Settings, kind: str, mode: str, binary: Path
 ) -> dict[str, Any]:
@@ -826,15 +862,7 @@ async def c_flood(
     n, m = p.members, p.lines
     concurrency = s.concurrency or (8 if kind == "ncat" else 1000)
     async with Run(server, s, n, m, kind):
-        proc = await asyncio.create_subprocess_exec(
-            *(str(binary), "--port", str(server.port), "--kind", kind, "--mode", mode),
-            *("--tls", "1" if server.tls else "0", "--version", str(VERSION)),
-            *("-n", str(n), "-m", str(m), "--rate", str(p.rate or 1)),
-            *("--deadline", str(s.deadline), "--stall", str(s.stall)),
-            *("--join-timeout", str(s.join_timeout), "--concurrency", str(concurrency)),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-        )
+        proc = await _start_loadgen(binary, server, s, kind, mode, n, m, p.rate, concurrency)
         assert proc.stdin is not None
         assert proc.stdout is not None
         try:
@@ -947,14 +975,7 @@ async def idle(server: Server, p: Params, s: Settings) -> dict[str, Any]:
         start = server.sample().cpu_s
         for member in run.members:
             member.close()
-        last, end = start, time.monotonic() + 30
-        while time.monotonic() < end:
-            await asyncio.sleep(0.5)
-            now = server.sample().cpu_s
-            if now - last < 0.02:
-                break
-            last = now
-        result["host_cpu_leave_s"] = round(last - start, 2)
+        result["host_cpu_leave_s"] = round(await _cpu_until_still(server, start), 2)
         return result
 
 
@@ -968,12 +989,8 @@ async def c_idle(server: Server, p: Params, s: Settings, binary: Path) -> dict[s
     async with Run(server, s, 1, 1, "app"):
         before = server.sample()
         t0 = time.monotonic()
-        proc = await asyncio.create_subprocess_exec(
-            *(str(binary), "--port", str(server.port), "--kind", "app", "--mode", "line"),
-            *("--tls", "1", "--version", str(VERSION), "-n", str(n), "-m", "1"),
-            *("--join-timeout", str(s.join_timeout), "--concurrency", str(s.concurrency or 200)),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
+        proc = await _start_loadgen(
+            binary, server, s, "app", "line", n, 1, 0.0, s.concurrency or 200
         )
         assert proc.stdin is not None
         assert proc.stdout is not None
@@ -991,14 +1008,8 @@ async def c_idle(server: Server, p: Params, s: Settings, binary: Path) -> dict[s
             if proc.returncode is None:
                 proc.kill()
                 await proc.wait()
-        start = last = server.sample().cpu_s
-        end = time.monotonic() + 30
-        while time.monotonic() < end:
-            await asyncio.sleep(0.5)
-            now = server.sample().cpu_s
-            if now - last < 0.02:
-                break
-            last = now
+        # From before the hang-up (`after`): the host tells of it while the generator exits.
+        leave_s = await _cpu_until_still(server, after.cpu_s)
         return {
             "members": n,
             "in_room": in_room,
@@ -1013,7 +1024,7 @@ async def c_idle(server: Server, p: Params, s: Settings, binary: Path) -> dict[s
             "kb_per_member": (after.rss_kb - before.rss_kb) / max(1, in_room),
             "host_cpu_join_s": round(joined.cpu_s - before.cpu_s, 2),
             "gen_cpu_join_s": round(gen_join, 2),
-            "host_cpu_leave_s": round(last - start, 2),
+            "host_cpu_leave_s": round(leave_s, 2),
         }
 
 

@@ -60,7 +60,8 @@ bench: system-bench $(VENV)/.run-ok
 bench-gui: $(VENV)/.test-ok
 	$(PY) benchmarks/gui_burst.py
 
-# One file (1 GiB; BENCH_ARGS="--size 100MB" for less) through a host over TLS on loopback,
+# One file (1 GiB; BENCH_ARGS="--size 100MB" for less) through a host over TLS on loopback, in
+# the settled and the warm memory state (benchmarks/README.md),
 # beside a plain TLS copy of the same bytes; chat latency during it; the host's peak memory.
 .PHONY: bench-files
 bench-files: $(VENV)/.test-ok

@@ -218,6 +218,31 @@ def test_a_file_reaches_everyone_who_accepts_byte_identical(room, size: int) -> 
         assert (got.status, got.text) == ("received", f"{name} received data.bin.")
 
 
+def test_a_file_senders_tls_connection_is_read_in_larger_pieces(room) -> None:
+    """The host reads TLS 32 KiB at a time (lean: thousands of members only chat), but a
+    member that sends file bytes 256 KiB at a time: a chunk then passes asyncio's TLS layer in
+    a few reads, not sixteen. Only that member's connection."""
+    from app.net.common import TLS_READ_SIZE
+    from app.net.host_files import FILE_READ_SIZE
+
+    (hal, hrec, _), (ann, arec), (bob, brec), tmp = room()
+    src = make_file(tmp / "src", "data.bin", 3 * CHUNK)
+    session = hal._session
+
+    def read_size(name: str) -> int:
+        peers = session._peers.values()  # type: ignore[union-attr]
+        (peer,) = [p for p in peers if session.room.name_of(p.id) == name]  # type: ignore[union-attr]
+        return peer.transport._ssl_protocol.max_size  # type: ignore[no-any-return]
+
+    assert read_size("Ann") == read_size("Bob") == TLS_READ_SIZE < FILE_READ_SIZE
+    ann.send_file(str(src), to="Bob")
+    offer = offered(brec, "data.bin")
+    bob.accept_file(offer.number)
+    assert ended(brec, offer.number, timeout=30).status == "received"
+    assert read_size("Ann") == FILE_READ_SIZE
+    assert read_size("Bob") == TLS_READ_SIZE
+
+
 def test_the_host_sends_to_one_member_by_a_name_with_spaces(room) -> None:
     (hal, hrec, _), (ann, arec), (bob, brec), tmp = room(bob="Bob Smith")
     src = make_file(tmp / "src", "note.txt", 5000)

@@ -56,6 +56,7 @@ if TYPE_CHECKING:
 
 LOCAL = 0
 ROOM = 0  # bytes waiting in a member's (TLS) transport above which no chunk is added
+FILE_READ_SIZE = 256 * 1024  # a file sender's TLS reads (`_widen_reads`)
 POLL = 0.0005  # how soon to look again at a lane whose connection had no room
 FILES_VERSION = 2  # the first protocol version whose chunks are raw bytes after a header
 OLD_PEER = (
@@ -74,6 +75,7 @@ class HostFiles:
         self._lanes: dict[int, deque[tuple[bytes, bytes]]] = {}
         self._allowed: set[int] = set()  # members whose write limit has room for a chunk
         self._timers: dict[int, asyncio.Handle] = {}
+        self._wide: set[int] = set()  # members whose TLS reads were widened (`_widen_reads`)
         kept = KeptParts((host.options.data_dir or data_dir()) / KEPT)
         self.local = Transfers(self._from_local, host.post, downloads, kept=kept)
 
@@ -113,6 +115,9 @@ class HostFiles:
             self.relay.check_data(peer.id, frame)
         except FileProblem as exc:
             return ProtocolError(exc.code, f"{exc.text} The connection was closed.", fatal=True)
+        if peer.id not in self._wide:
+            self._wide.add(peer.id)
+            _widen_reads(peer)
         return None
 
     def _kind(self, member_id: int) -> str:
@@ -165,6 +170,7 @@ class HostFiles:
         """A member left: call before the room forgets it, or give its `name`."""
         self._lanes.pop(member_id, None)
         self._allowed.discard(member_id)
+        self._wide.discard(member_id)
         timer = self._timers.pop(member_id, None)
         if timer is not None:
             timer.cancel()
@@ -234,6 +240,18 @@ class HostFiles:
     def _again(self, member_id: int) -> None:
         self._timers.pop(member_id, None)
         self._drain(member_id)
+
+
+def _widen_reads(peer: _Peer) -> None:
+    """A member that sends file bytes gets its TLS connection read `FILE_READ_SIZE` at a time
+    (asyncio's own default) instead of the host's lean 32 KiB (`lean_tls_reads`, kept for the
+    many members that only chat): a 512 KiB chunk then takes 2-3 socket reads and decryption
+    passes through asyncio's TLS layer instead of 16, about 0.15 CPU s per GB relayed less in
+    the host. Only the sender's connection: its buffer is bounded by the members sending.
+    Loops without asyncio's TLS protocol (uvloop's) are left as they are."""
+    ssl_protocol = getattr(peer.transport, "_ssl_protocol", None)
+    if getattr(ssl_protocol, "max_size", FILE_READ_SIZE) < FILE_READ_SIZE:
+        ssl_protocol.max_size = FILE_READ_SIZE  # type: ignore[union-attr]
 
 
 def _version(peer: _Peer) -> int:

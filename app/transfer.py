@@ -48,10 +48,7 @@ from typing import Any
 # but chat waits behind up to one chunk already handed to a connection.
 CHUNK = 512 * 1024
 MAX_CHUNK = 1 << 20  # the most any file_data header may announce; more is a protocol error
-WINDOW = 8 << 20  # bytes a receiver lets be in flight per stream (the host holds at most this)
-# The window of a receiver whose file_accept names none (Parley before the window was named):
-# the host keeps its stream to that, so an older receiver is never sent more than it allows.
-NAMELESS_WINDOW = 4 << 20
+WINDOW = 4 << 20  # bytes a receiver lets be in flight per stream (the host holds at most this)
 MAX_FILE_SIZE = 4 << 30  # the host's default limit (4 GiB); 0 means no files at all
 MAX_FILE_NAME = 120  # characters of a saved name (bytes of UTF-8 stay well under 255)
 MAX_REF = 64
@@ -252,7 +249,6 @@ class FileAccept:
     file: int
     offset: int = 0
     sha256: str | None = None
-    window: int | None = None  # the receiver's window (None: `NAMELESS_WINDOW`)
 
 
 @dataclass(frozen=True)
@@ -437,10 +433,7 @@ _DECODERS: dict[str, Callable[[dict[str, Any]], FileFrame]] = {
         _text(o, "ref", MAX_REF), _text(o, "code", 64), _text(o, "text", 1024)
     ),
     "file_accept": lambda o: FileAccept(
-        _get(o, "file", int),
-        _get(o, "offset", int),
-        _text(o, "sha256", 64, optional=True),
-        _get(o, "window", int, optional=True),
+        _get(o, "file", int), _get(o, "offset", int), _text(o, "sha256", 64, optional=True)
     ),
     "file_decline": lambda o: FileDecline(_get(o, "file", int)),
     "file_cancel": lambda o: FileCancel(_get(o, "file", int)),
@@ -543,7 +536,6 @@ class _Stream:
     next_offset: int
     credit: int  # bytes the receiver has granted and the host has not yet seen
     sender: int = 0
-    window: int = WINDOW  # the stream's window: the receiver's, at most the host's
 
 
 ENDED_KEPT = 1024  # streams remembered after they end, so their last chunks are let through
@@ -674,17 +666,11 @@ class Relay:
         stream = _Stream(
             next(self._stream_ids), frame.file, member_id, name, frame.offset, 0, offer.sender
         )
-        stream.window = stream.credit = self.stream_window(frame)
+        stream.credit = self.window
         self._streams[stream.stream] = stream
         self._by_receiver[(frame.file, member_id)] = stream.stream
-        get = FileGet(frame.file, stream.stream, name, frame.offset, stream.window)
+        get = FileGet(frame.file, stream.stream, name, frame.offset, self.window)
         return [*out, (offer.sender, get)]
-
-    def stream_window(self, frame: FileAccept) -> int:
-        """The window of the stream `frame` opens: what the receiver keeps (`NAMELESS_WINDOW`
-        when it names none, and at least a chunk), never more than the host's own."""
-        named = NAMELESS_WINDOW if frame.window is None else frame.window
-        return min(self.window, max(CHUNK, named))
 
     def decline(self, member_id: int, name: str, key: str, frame: FileDecline) -> list[Out]:
         offer = self._offers.get(frame.file)
@@ -772,7 +758,7 @@ class Relay:
         if stream_id is None:
             return []
         stream = self._streams[stream_id]
-        if frame.bytes <= 0 or stream.credit + frame.bytes > stream.window:
+        if frame.bytes <= 0 or stream.credit + frame.bytes > self.window:
             raise FileProblem("flow", "A window update over the window.")
         stream.credit += frame.bytes
         offer = self._offers[stream.file]
@@ -863,7 +849,7 @@ class Incoming:
         Call it once nothing is on its way to the disk (`queued == received`)."""
         self._window = Window(self._window.size)
         self.queued = self.received
-        return FileAccept(self.file, self.received, self.offer.sha256, self._window.size)
+        return FileAccept(self.file, self.received, self.offer.sha256)
 
     def resume(self, held: int) -> FileAccept:
         """Ask from byte `held`: a partial file kept from an earlier session holds that much,
@@ -871,7 +857,7 @@ class Incoming:
         if not 0 <= held <= self.size:
             raise FileProblem("bad_resume", "The partial file is longer than the file.")
         self.received = self.queued = held
-        return FileAccept(self.file, held, self.offer.sha256, self._window.size)
+        return FileAccept(self.file, held, self.offer.sha256)
 
     def chunk(self, frame: FileData) -> bytes:
         if frame.offset != self.queued:
@@ -898,11 +884,6 @@ class Incoming:
     def written(self, data: bytes) -> list[FileFrame]:
         self.absorb(data)
         return self.stored(len(data))
-
-    @property
-    def window(self) -> int:
-        """The window this receiver keeps (named in its file_accept)."""
-        return self._window.size
 
     @property
     def complete(self) -> bool:

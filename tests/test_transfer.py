@@ -13,7 +13,6 @@ from app.transfer import (
     CHUNK,
     MAX_CHUNK,
     MAX_OFFERS,
-    NAMELESS_WINDOW,
     WINDOW,
     FileAccept,
     FileCancel,
@@ -129,7 +128,6 @@ def test_every_frame_round_trips() -> None:
         FileRefused("f1", "too_large", "too big"),
         FileAccept(4, 10),
         FileAccept(4, 10, SHA),
-        FileAccept(4, 0, window=WINDOW),
         FileDecline(4),
         FileCancel(4),
         FileGet(4, 2, "Bob", 0, WINDOW),
@@ -346,37 +344,6 @@ def test_the_host_holds_no_more_than_the_window() -> None:
         relay.data(2, FileData(4, b"a", stream=get.stream))
 
 
-def test_a_stream_gets_the_window_its_receiver_names() -> None:
-    """A receiver names the window it keeps in its file_accept; the host gives the sender
-    that much (at most its own, at least a chunk), and one that names none (a Parley from
-    before the window was named, which keeps 4 MiB) is never sent more than that."""
-    relay = Relay()
-    assert WINDOW > NAMELESS_WINDOW
-    file_id = _offer(relay, size=1 << 30)
-    for named, window in [
-        (None, NAMELESS_WINDOW),
-        (WINDOW, WINDOW),
-        (1 << 40, WINDOW),
-        (1, CHUNK),
-    ]:
-        ((_, get),) = relay.accept(2, "Bob", "tb", FileAccept(file_id, window=named))[-1:]
-        assert isinstance(get, FileGet)
-        assert get.window == window, named
-    ((_, get),) = relay.accept(2, "Bob", "tb", FileAccept(file_id))[-1:]  # a nameless one
-    assert isinstance(get, FileGet)
-    relay.data(1, FileData(0, b"x" * CHUNK, stream=get.stream))
-    relay.granted(2, FileWindow(CHUNK, file=file_id))  # back to NAMELESS_WINDOW of credit
-    with pytest.raises(FileProblem, match="window"):
-        relay.granted(2, FileWindow(1, file=file_id))  # more than the receiver keeps
-
-
-def test_a_receiver_names_its_window_when_it_asks_again() -> None:
-    incoming = Incoming(FileOffer("a", 10, SHA, file=3, sender="Ann"), window=WINDOW)
-    assert incoming.window == WINDOW
-    assert incoming.restart() == FileAccept(3, 0, SHA, WINDOW)
-    assert incoming.resume(4) == FileAccept(3, 4, SHA, WINDOW)
-
-
 def test_decline_cancel_and_done_reach_the_sender() -> None:
     relay = Relay()
     file_id = _offer(relay)
@@ -478,7 +445,7 @@ def test_incoming_refuses_out_of_order_and_sees_a_bad_hash() -> None:
     with pytest.raises(FileProblem):
         incoming.chunk(FileData(1, b"b", file=1))
     incoming.written(incoming.chunk(FileData(0, b"a", file=1)))
-    assert incoming.restart() == FileAccept(1, 1, offer.sha256, WINDOW)
+    assert incoming.restart() == FileAccept(1, 1, offer.sha256)
     assert incoming.written(incoming.chunk(FileData(1, b"X", file=1))) == [FileDone(1, False)]
     assert not incoming.verified
 

@@ -249,7 +249,7 @@ class Transfers:
         item.machine = Incoming(item.offer)
         item.speed = _Speed()
         self.post(ev.FileProgress(number, item.offer.sender or "", True, 0, item.offer.size))
-        self._send(FileAccept(item.machine.file, 0, window=item.machine.window))
+        self._send(FileAccept(item.machine.file, 0))
         if item.machine.complete:  # an empty file: nothing will come, and nothing needs to
             self._done(item.machine)
             self._finish_in(item)

@@ -702,3 +702,58 @@ def test_a_download_carries_on_when_its_sender_leaves_and_offers_it_again(
     arec2.wait_for(ev.FileEnded, lambda e: e.number == sending and e.status == "received")
     dones = [e.done for e in arec2.of(ev.FileProgress) if e.number == sending]
     assert dones[0] == held  # Ann's new stream began at the partial file's end
+
+
+def test_a_transfer_ended_while_its_chunks_are_on_the_disk_closes_its_file_when_the_session_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A transfer that ends (here the sender cancels) while the disk thread still writes its
+    chunks finishes once they are written; if the session closes first, closing finishes it:
+    the partial file is closed (its lock let go) and deleted, not left open to the collector
+    (a fresh-clone run found one open in a later test)."""
+    import threading
+
+    from app.net import files as net_files
+    from app.transfer import FileEnd
+
+    entered, gate = threading.Event(), threading.Event()
+    store = net_files._store
+
+    def slow_store(handle, machine, data):  # type: ignore[no-untyped-def]
+        entered.set()
+        assert gate.wait(DEADLINE), "the disk thread was never let go"
+        store(handle, machine, data)
+
+    monkeypatch.setattr(net_files, "_store", slow_store)
+    downloads = tmp_path / "downloads"
+    posted: list[ev.Event] = []
+
+    async def main() -> None:
+        transfers = net_files.Transfers(lambda frame: None, posted.append, lambda: downloads)
+        data = b"x" * CHUNK
+        digest = hashlib.sha256(data * 2).hexdigest()
+        transfers.received(FileOffer("big.bin", 2 * CHUNK, digest, file=7, sender="Ann"))
+        (offer,) = [e for e in posted if isinstance(e, ev.FileOffered)]
+        transfers.accept(offer.number)
+        transfers.received(FileData(0, data, file=7))
+        assert await asyncio.to_thread(entered.wait, DEADLINE)  # the chunk is being written
+        transfers.received(FileEnd(7, "cancelled", "Ann cancelled big.bin."))
+        handle = transfers._in[offer.number].handle
+        assert handle is not None
+        assert not handle.closed  # the disk thread still has it
+        disk = transfers._disk_thread
+        assert disk is not None
+        shutdown = disk.shutdown
+
+        def let_go_then_shutdown(wait: bool = True, **kw: bool) -> None:
+            gate.set()  # the chunk finishes while close waits: its callback comes too late
+            shutdown(wait=wait, **kw)
+
+        monkeypatch.setattr(disk, "shutdown", let_go_then_shutdown)
+        transfers.close()
+        assert handle.closed
+        assert list(downloads.iterdir()) == []  # the partial file is gone
+        ended = [e for e in posted if isinstance(e, ev.FileEnded)]
+        assert [(e.number, e.status) for e in ended] == [(offer.number, "cancelled")]
+
+    asyncio.run(main())

@@ -642,10 +642,13 @@ class Transfers:
             for item in self._in.values():
                 item.pending = 0
         for item in list(self._in.values()):
-            if item.state != "over":
-                keep = self._kept is not None and item.part is not None
-                text = f"{item.offer.name}: the chat ended."
-                self._end_in(item, "cancelled", self._kept_text(item, text) if keep else text, keep)
+            if item.state == "over":
+                if item.ending is not None:  # ended while its chunks were on the disk thread,
+                    self._end_in(item, *item.ending)  # whose callbacks come too late now
+                continue
+            keep = self._kept is not None and item.part is not None
+            text = f"{item.offer.name}: the chat ended."
+            self._end_in(item, "cancelled", self._kept_text(item, text) if keep else text, keep)
         for out in list(self._out.values()):
             if not out.over:
                 self._end_out(out, "cancelled", f"{out.name}: the chat ended.")

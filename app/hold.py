@@ -4,9 +4,10 @@ standard library, and the worker makes its loop before any session starts).
 
 How this works
 --------------
-A busy room's flush waits `gather` (6 ms) for more lines (`Host._schedule_flush`). While it
-waits, every line that arrives wakes the loop, which reads it and goes back to waiting: in a
-paced room of 100 members that is a wake-up of the network thread per line, each on a cold
+A busy room's flush waits `gather` (6 ms; up to 45 ms in a large room) for more lines
+(`Host._schedule_flush`). While it waits, every line that arrives wakes the loop, which reads
+it and goes back to waiting: in a paced room of 100 members that is a wake-up of the network
+thread per line, each on a cold
 processor (this VM's idle vCPUs), for lines that go out only at the flush anyway. So while a
 gathered flush waits, the host asks the loop's selector to `hold` until the flush is due:
 a `select` that would block, and finds nothing ready yet, sleeps until then instead (or until
@@ -17,7 +18,8 @@ end. A loop that finds sockets ready whenever it looks (a flood) never sleeps.
 A `select` asked not to block (callbacks are ready) never sleeps, and the host lifts the hold
 whenever its flush goes early (the read budget), holds not at all while a flood or a file is
 being read, nor for a gather longer than `LONGEST`: a new connection, a socket that can take
-more, a call from the front end's thread wait at most `gather` for the loop (6 ms).
+more, a call from the front end's thread wait at most that gather for the loop (6 ms; in a
+room of 100, 45 ms).
 
 `NetWorker` makes its loop with a `HoldingSelector` and registers it here (`register`); a host
 on any other loop (tests' own loops, uvloop's) finds none (`for_loop`) and gathers as before.

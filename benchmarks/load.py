@@ -397,6 +397,13 @@ def member_kind(server: Server, app: bool = False) -> str:
     return "floor" if isinstance(server, FloorServer) else "ncat"
 
 
+# The paced room's latency target: a room this large gathers its chat up to 45 ms before a
+# flush (`HostOptions.gather_most`, for host CPU per delivery), plus 15 ms. It was 10 ms while
+# the gather was 6 ms; ncat's p99 here is about 37 ms (Nagle's algorithm), and the issue's
+# bound for a flood is 100 ms.
+PACED_P99 = 60.0
+
+
 @dataclass
 class Settings:
     """Bounds and pacing shared by the scenarios (every wait has one)."""
@@ -1480,7 +1487,7 @@ def table(report: dict[str, Any], args: argparse.Namespace) -> tuple[str, list[s
             title = f"{sc.title}: {p.members} members × {p.lines} lines"
             title += f" at {p.rate:g}/s each" if p.rate else ", as fast as they go"
             floods = key in ("flood", "bulk")
-            rows = _flow_rows(p, floor_target=floods, p99_target=10.0 if p.rate else 100.0)
+            rows = _flow_rows(p, floor_target=floods, p99_target=PACED_P99 if p.rate else 100.0)
         elif key in ("idle", "idle_tls"):
             title = f"{sc.title}: {p.members:,} silent members held {p.hold:g} s"
             rows = _idle_rows(p, tls=sc.tls)

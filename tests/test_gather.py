@@ -23,6 +23,7 @@ import pytest
 
 from app import events as ev
 from app import hold
+from app.net import host as host_module
 from app.worker import NetWorker
 from tests.helpers import RawPeer, text_peer, wait_until
 from tests.test_size import on_loop
@@ -188,3 +189,77 @@ def test_what_is_not_chat_waits_only_until_gather_after_the_last_flush(start_hos
     sender.line("/who")
     assert sender.read_until(r"^\* In the room: ").startswith("* In the room: ")
     assert on_loop(worker, lambda: _session(worker).gathered_flushes) == gathered
+
+
+def test_a_larger_room_gathers_its_chat_longer_up_to_gather_most(start_host) -> None:
+    # A flush costs a send per member: the wait for more lines grows with the room
+    # (`gather_per_member`), from `gather` up to `gather_most`, never below `gather`.
+    worker, _, port = _host(start_host, gather=0.2, gather_per_member=0.1, gather_most=0.5)
+    host = _session(worker)
+    waits = []
+    peers = []
+    for size in range(2, 8):  # the room: the host's own person and 1 ... 6 members
+        peers.append(text_peer(port)[0])
+        wait_until(lambda n=size: len(host.room) == n, lambda: "a member never came in")
+        waits.append(on_loop(worker, host._chat_gather))
+    assert waits == pytest.approx([0.2, 0.3, 0.4, 0.5, 0.5, 0.5])
+
+
+def test_anything_else_written_cuts_a_large_rooms_longer_chat_wait_short(start_host) -> None:
+    # The room's chat would wait a minute for more (far longer than this test); a reply to
+    # one member, which waits only `gather` after the last flush, takes it along.
+    gather = 0.2
+    worker, _, port = _host(
+        start_host, gather=gather, quiet=LONG, gather_per_member=LONG, gather_most=LONG
+    )
+    reader, _ = text_peer(port)
+    sender, name = text_peer(port)
+    reader.read_until(rf"^{name}: hi$")
+    wait_until(lambda: _quiet_since(worker, gather), lambda: "the room never fell quiet")
+    _said(worker, sender, "waiting for more")
+    assert on_loop(worker, _session(worker).flush_wait) > LONG / 2
+    reader.line("/who")
+    assert reader.read_until(f"^{name}: ") == f"{name}: waiting for more"  # first: its order
+    assert reader.read_until(r"^\* In the room: ").startswith("* In the room: ")
+
+
+def test_after_a_flush_of_a_floods_lines_a_large_room_waits_only_gather(start_host) -> None:
+    # The longer wait is for a few lines: once a flush carried `GATHERED` chats or more, the
+    # next waits `gather`, as in a small room (here: instead of a minute).
+    gather = 0.2
+    worker, _, port = _host(
+        start_host, gather=gather, quiet=LONG, gather_per_member=LONG, gather_most=LONG
+    )
+    reader, _ = text_peer(port)
+    sender, name = text_peer(port)
+    reader.read_until(rf"^{name}: hi$")
+    wait_until(lambda: _quiet_since(worker, gather), lambda: "the room never fell quiet")
+    many = host_module.GATHERED
+    for i in range(many):
+        _said(worker, sender, f"line {i}")  # they wait (a minute) ...
+    text_peer(port)  # ... until an arrival, shown at once, sends them first: one flush
+    for i in range(many):
+        assert reader.read_until(f"^{name}: ") == f"{name}: line {i}"
+    sender.line("then this")
+    assert reader.read_until(f"^{name}: ") == f"{name}: then this"
+
+
+def test_after_a_flush_of_a_few_lines_a_large_room_waits_longer(start_host) -> None:
+    gather = 0.2
+    worker, _, port = _host(
+        start_host, gather=gather, quiet=LONG, gather_per_member=LONG, gather_most=LONG
+    )
+    reader, _ = text_peer(port)
+    sender, name = text_peer(port)
+    reader.read_until(rf"^{name}: hi$")
+    wait_until(lambda: _quiet_since(worker, gather), lambda: "the room never fell quiet")
+    _said(worker, sender, "few")
+    _said(worker, sender, "lines")
+    text_peer(port)  # an arrival, shown at once, sends them first: one flush of two
+    assert reader.read_until(f"^{name}: ") == f"{name}: few"
+    assert reader.read_until(f"^{name}: ") == f"{name}: lines"
+    _said(worker, sender, "waits")
+    assert on_loop(worker, _session(worker).flush_wait) > LONG / 2
+    _, late = text_peer(port)  # an arrival, shown at once, sends what waits first
+    assert reader.read_until(f"^{name}: ") == f"{name}: waits"
+    reader.read_until(rf"^\* {late} joined")

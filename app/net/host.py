@@ -26,10 +26,11 @@ kind of member's bytes are made once, and each member gets them in one piece, le
 
 In a busy room the flush also gathers across turns (`gather`, 6 ms, `_schedule_flush`): when
 the last flush was less than `quiet` (15 ms) ago, the next waits `gather` after the first chat
-written for it (anything else only until `gather` after the last flush), so lines that arrive
-one by one share each member's send and the pass over the members; meanwhile the worker's loop
-sleeps instead of waking for each of them (app/hold.py), and reads them together when the
-flush is due. A quiet room's line goes at once, and so does
+written for it, longer in a large room (0.45 ms a member, up to 45 ms: `_chat_gather`), and
+anything else only until `gather` after the last flush (which cuts a chat's longer wait short
+too), so lines that arrive one by one share each member's send and the pass over the
+members; meanwhile the worker's loop sleeps instead of waking for each of them (app/hold.py),
+and reads them together when the flush is due. A quiet room's line goes at once, and so does
 everything once `read_budget` bytes were read since the last flush. What waited keeps its
 promises: the room log commits before the flush's bytes go out, the host's own person is
 shown those chats after them, and anything else it is shown (an arrival) sends them first.
@@ -172,6 +173,8 @@ class HostOptions:
     # waits until what they said has been handed to the members' connections (see ReadBudget)
     gather: float = 0.006  # a busy room's writes wait this long for more (0: every turn) ...
     quiet: float = 0.015  # ... but not after this long without a flush (Host._schedule_flush)
+    gather_per_member: float = 0.00045  # a busy room's chat waits this long per member ...
+    gather_most: float = 0.045  # ... up to this (never less than `gather`): see _chat_gather
     max_errors: int = 5  # bad lines a member may send before it is dropped
     max_members: int = 256  # joiners in the room at once (the host not counted)
     max_per_address: int = 16  # open connections from one address
@@ -219,6 +222,12 @@ TOO_FAST = (
 
 
 TOO_MANY = "Too many connections from your address; close some first."
+# Chats for everyone in one flush that make the next one a flood's: it waits only `gather`, not
+# a large room's longer wait (`Host._chat_gather`), which is for a few lines (a paced room of
+# 100, 200 lines a second, gathers about 9 in 45 ms). With the longer wait for everything a
+# flood's p99 went from 26 to 49-105 ms, and a sender that waits for its lines to be delivered
+# before it sends more was slowed to a crawl.
+GATHERED = 16
 MAX_REFUSING = 64  # refusals said at once; past this a connection over a limit is just closed
 
 
@@ -468,8 +477,7 @@ class _Peer(asyncio.Protocol):
             return
         if self.host._cast.base is not None:  # the turn's chats first: the room's order
             self.host._seal()
-        if not self._out:
-            self.host.written(self)
+        self.host.written(self, first=not self._out)
         self._out.append(data)
 
     def _flush(self) -> None:
@@ -596,6 +604,9 @@ class Host:
         self._holder: HoldingSelector | None = None
         self.gathered_flushes = 0  # flushes that waited for `gather` (what tests look at)
         self.reading.hurry = self._hurry_flush
+        self._gather_from = 0.0  # when the waiting flush's first chat was written
+        self._gathered = 0  # chats for everyone stamped since the last flush
+        self._flood = False  # the last flush carried `GATHERED` of them or more
         self._cast = _Cast()  # this turn's chats for everyone but their sender (_seal)
         # "X joined" (and X's welcome), held for _announce_arrivals
         self._arrivals: list[_Held] = []
@@ -1429,10 +1440,12 @@ class Host:
 
     # --- delivery ------------------------------------------------------------------------------
 
-    def written(self, peer: _Peer) -> None:
-        """`peer` has output waiting: one flush per loop iteration sends every peer's."""
+    def written(self, peer: _Peer, first: bool) -> None:
+        """`peer` has output waiting (`first`: none until now): one flush per loop iteration
+        sends every peer's, and this (not chat) waits at most `gather` after the last."""
         self._schedule_flush()
-        self._written.append(peer)
+        if first:
+            self._written.append(peer)
 
     def _schedule_flush(self, chat: bool = False) -> None:
         """Flush at the end of this turn, or gather: in a busy room (the last flush was less
@@ -1449,6 +1462,8 @@ class Host:
         read together just before the flush. Not while a flood is read (the last flush was
         hurried by the read budget): then reading goes on turn by turn as ever."""
         if self._flush_due:
+            if not chat:
+                self._flush_by(self._last_flush + self.options.gather)
             return
         self._flush_due = True
         loop = asyncio.get_running_loop()
@@ -1457,12 +1472,48 @@ class Host:
         if gather <= 0 or now - self._last_flush >= self.options.quiet or self.reading.spent:
             loop.call_soon(self.flush_writes)
             return
-        at = now + gather if chat else self._last_flush + gather
+        self._gather_from = now
+        if not chat:
+            at = self._last_flush + gather
+        elif self._flood:  # the last flush carried a flood's lines: no longer wait
+            at = now + gather
+        else:
+            at = now + self._chat_gather()
         if at <= now:
             loop.call_soon(self.flush_writes)
             return
         self._flush_timer = loop.call_at(at, self.flush_writes)
-        if self._holder is not None and not self._flooding and gather <= hold.LONGEST:
+        if self._holder is not None and not self._flooding and at - now <= hold.LONGEST:
+            self._holder.hold(at)
+
+    def _chat_gather(self) -> float:
+        """How long a busy room's chat waits for more: `gather`, or longer in a large room, up
+        to `gather_most` (45 ms). A flush costs a send and a step for every member, so the
+        larger the room the more each line that shares it saves: in a paced room of 100 (200
+        lines a second) 6 ms put about 2 lines in a send, 45 ms about 9, which halves the
+        host's CPU per delivery (README, "Sixth round: paced"). In a room of 13 or fewer it
+        stays 6 ms. Anything but chat (a file's frames, an answer, a private message) still
+        waits only `gather` after the last flush (`_flush_by`), and so does the chat after
+        a flush that carried a flood's lines (`GATHERED`)."""
+        options = self.options
+        scaled = min(options.gather_most, options.gather_per_member * len(self.room))
+        return max(options.gather, scaled)
+
+    def _flush_by(self, at: float) -> None:
+        """A flush is due; make it due no later than `at` (a chat's longer wait is cut short
+        by anything else written meanwhile)."""
+        timer = self._flush_timer
+        if not isinstance(timer, asyncio.TimerHandle) or timer.when() <= at:
+            return
+        timer.cancel()
+        loop = asyncio.get_running_loop()
+        if at <= loop.time():
+            self._flush_timer = loop.call_soon(self.flush_writes)
+            if self._holder is not None:
+                self._holder.release()
+            return
+        self._flush_timer = loop.call_at(at, self.flush_writes)
+        if self._holder is not None and self._holder.until > at:
             self._holder.hold(at)
 
     def _hurry_flush(self) -> None:
@@ -1534,6 +1585,7 @@ class Host:
             self._holder.release()  # due now, or sent early: the loop need not sleep for it
         self._flooding = self.reading.heavy
         self.reading.flushed()
+        self._flood, self._gathered = self._gathered >= GATHERED, 0
         if self._cast.base is not None:
             self._seal(now=True)
         written, self._written = self._written, []
@@ -1656,6 +1708,7 @@ class Host:
             self._schedule_flush(chat=True)
         cast.senders.append(sender)
         cast.groups.append(chats)
+        self._gathered += len(chats)
         if sender != LOCAL and LOCAL in self.room:
             self._view.chats(chats)
 

@@ -225,7 +225,7 @@ def test_anything_else_written_cuts_a_large_rooms_longer_chat_wait_short(start_h
 
 def test_after_a_flush_of_a_floods_lines_a_large_room_waits_only_gather(start_host) -> None:
     # The longer wait is for a few lines: once a flush carried `GATHERED` chats or more, the
-    # next waits `gather`, as in a small room (here: instead of a minute).
+    # next waits `gather`, as in a small room (here: instead of a minute), however few.
     gather = 0.2
     worker, _, port = _host(
         start_host, gather=gather, quiet=LONG, gather_per_member=LONG, gather_most=LONG
@@ -236,12 +236,31 @@ def test_after_a_flush_of_a_floods_lines_a_large_room_waits_only_gather(start_ho
     wait_until(lambda: _quiet_since(worker, gather), lambda: "the room never fell quiet")
     many = host_module.GATHERED
     for i in range(many):
-        _said(worker, sender, f"line {i}")  # they wait (a minute) ...
-    text_peer(port)  # ... until an arrival, shown at once, sends them first: one flush
+        _said(worker, sender, f"line {i}")  # a flood's: they go `gather` after the first
     for i in range(many):
         assert reader.read_until(f"^{name}: ") == f"{name}: line {i}"
     sender.line("then this")
     assert reader.read_until(f"^{name}: ") == f"{name}: then this"
+
+
+def test_a_floods_lines_end_a_large_rooms_longer_wait_after_gather(start_host) -> None:
+    # While the longer wait lasts, `GATHERED` chats read make it a flood's: they go `gather`
+    # after the first of them (here: instead of a minute).
+    gather = 0.2
+    worker, _, port = _host(
+        start_host, gather=gather, quiet=LONG, gather_per_member=LONG, gather_most=LONG
+    )
+    reader, _ = text_peer(port)
+    sender, name = text_peer(port)
+    reader.read_until(rf"^{name}: hi$")
+    wait_until(lambda: _quiet_since(worker, gather), lambda: "the room never fell quiet")
+    _said(worker, sender, "line 0")
+    assert on_loop(worker, _session(worker).flush_wait) > LONG / 2
+    many = host_module.GATHERED
+    for i in range(1, many):
+        sender.line(f"line {i}")
+    for i in range(many):
+        assert reader.read_until(f"^{name}: ") == f"{name}: line {i}"
 
 
 def test_after_a_flush_of_a_few_lines_a_large_room_waits_longer(start_host) -> None:

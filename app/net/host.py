@@ -222,11 +222,11 @@ TOO_FAST = (
 
 
 TOO_MANY = "Too many connections from your address; close some first."
-# Chats for everyone in one flush that make the next one a flood's: it waits only `gather`, not
-# a large room's longer wait (`Host._chat_gather`), which is for a few lines (a paced room of
-# 100, 200 lines a second, gathers about 9 in 45 ms). With the longer wait for everything a
-# flood's p99 went from 26 to 49-105 ms, and a sender that waits for its lines to be delivered
-# before it sends more was slowed to a crawl.
+# Chats for everyone that make a flush a flood's: once this many wait, a large room's longer
+# wait (`Host._chat_gather`), which is for a few lines (a paced room of 100, 200 lines a
+# second, gathers about 9 in 45 ms), ends `gather` after the first of them, and the next
+# flush waits only `gather` too. With the longer wait for everything a flood's p99 went from
+# 26 to 49-105 ms, and over TLS from 90 to 124-164 ms.
 GATHERED = 16
 MAX_REFUSING = 64  # refusals said at once; past this a connection over a limit is just closed
 
@@ -1493,8 +1493,9 @@ class Host:
         lines a second) 6 ms put about 2 lines in a send, 45 ms about 9, which halves the
         host's CPU per delivery (README, "Sixth round: paced"). In a room of 13 or fewer it
         stays 6 ms. Anything but chat (a file's frames, an answer, a private message) still
-        waits only `gather` after the last flush (`_flush_by`), and so does the chat after
-        a flush that carried a flood's lines (`GATHERED`)."""
+        waits only `gather` after the last flush (`_flush_by`), and so do a flood's lines
+        (`GATHERED`: while the loop sleeps through the wait nothing is read, so this costs a
+        paced room nothing)."""
         options = self.options
         scaled = min(options.gather_most, options.gather_per_member * len(self.room))
         return max(options.gather, scaled)
@@ -1585,7 +1586,8 @@ class Host:
             self._holder.release()  # due now, or sent early: the loop need not sleep for it
         self._flooding = self.reading.heavy
         self.reading.flushed()
-        self._flood, self._gathered = self._gathered >= GATHERED, 0
+        if self._gathered:  # a flush of chats says whether they are a flood's
+            self._flood, self._gathered = self._gathered >= GATHERED, 0
         if self._cast.base is not None:
             self._seal(now=True)
         written, self._written = self._written, []
@@ -1708,7 +1710,10 @@ class Host:
             self._schedule_flush(chat=True)
         cast.senders.append(sender)
         cast.groups.append(chats)
-        self._gathered += len(chats)
+        gathered = self._gathered
+        self._gathered = gathered + len(chats)
+        if gathered < GATHERED <= self._gathered:  # a flood's lines: no longer wait
+            self._flush_by(self._gather_from + self.options.gather)
         if sender != LOCAL and LOCAL in self.room:
             self._view.chats(chats)
 

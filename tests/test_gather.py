@@ -205,9 +205,9 @@ def test_a_larger_room_gathers_its_chat_longer_up_to_gather_most(start_host) -> 
     assert waits == pytest.approx([0.2, 0.3, 0.4, 0.5, 0.5, 0.5])
 
 
-def test_anything_else_written_cuts_a_large_rooms_longer_chat_wait_short(start_host) -> None:
-    # The room's chat would wait a minute for more (far longer than this test); a reply to
-    # one member, which waits only `gather` after the last flush, takes it along.
+def _long_wait_room(start_host: Callable[..., Any]) -> tuple[NetWorker, int, RawPeer, RawPeer, str]:
+    """A room whose chat would wait a minute for more (the longer wait of a large room, far
+    longer than a test runs), `gather` 0.2 s, with a reader and a sender, fallen quiet."""
     gather = 0.2
     worker, _, port = _host(
         start_host, gather=gather, quiet=LONG, gather_per_member=LONG, gather_most=LONG
@@ -216,6 +216,13 @@ def test_anything_else_written_cuts_a_large_rooms_longer_chat_wait_short(start_h
     sender, name = text_peer(port)
     reader.read_until(rf"^{name}: hi$")
     wait_until(lambda: _quiet_since(worker, gather), lambda: "the room never fell quiet")
+    return worker, port, reader, sender, name
+
+
+def test_anything_else_written_cuts_a_large_rooms_longer_chat_wait_short(start_host) -> None:
+    # The room's chat would wait a minute for more (far longer than this test); a reply to
+    # one member, which waits only `gather` after the last flush, takes it along.
+    worker, port, reader, sender, name = _long_wait_room(start_host)
     _said(worker, sender, "waiting for more")
     assert on_loop(worker, _session(worker).flush_wait) > LONG / 2
     reader.line("/who")
@@ -226,14 +233,7 @@ def test_anything_else_written_cuts_a_large_rooms_longer_chat_wait_short(start_h
 def test_after_a_flush_of_a_floods_lines_a_large_room_waits_only_gather(start_host) -> None:
     # The longer wait is for a few lines: once a flush carried `GATHERED` chats or more, the
     # next waits `gather`, as in a small room (here: instead of a minute), however few.
-    gather = 0.2
-    worker, _, port = _host(
-        start_host, gather=gather, quiet=LONG, gather_per_member=LONG, gather_most=LONG
-    )
-    reader, _ = text_peer(port)
-    sender, name = text_peer(port)
-    reader.read_until(rf"^{name}: hi$")
-    wait_until(lambda: _quiet_since(worker, gather), lambda: "the room never fell quiet")
+    worker, port, reader, sender, name = _long_wait_room(start_host)
     many = host_module.GATHERED
     for i in range(many):
         _said(worker, sender, f"line {i}")  # a flood's: they go `gather` after the first
@@ -246,14 +246,7 @@ def test_after_a_flush_of_a_floods_lines_a_large_room_waits_only_gather(start_ho
 def test_a_floods_lines_end_a_large_rooms_longer_wait_after_gather(start_host) -> None:
     # While the longer wait lasts, `GATHERED` chats read make it a flood's: they go `gather`
     # after the first of them (here: instead of a minute).
-    gather = 0.2
-    worker, _, port = _host(
-        start_host, gather=gather, quiet=LONG, gather_per_member=LONG, gather_most=LONG
-    )
-    reader, _ = text_peer(port)
-    sender, name = text_peer(port)
-    reader.read_until(rf"^{name}: hi$")
-    wait_until(lambda: _quiet_since(worker, gather), lambda: "the room never fell quiet")
+    worker, port, reader, sender, name = _long_wait_room(start_host)
     _said(worker, sender, "line 0")
     assert on_loop(worker, _session(worker).flush_wait) > LONG / 2
     many = host_module.GATHERED
@@ -264,14 +257,7 @@ def test_a_floods_lines_end_a_large_rooms_longer_wait_after_gather(start_host) -
 
 
 def test_after_a_flush_of_a_few_lines_a_large_room_waits_longer(start_host) -> None:
-    gather = 0.2
-    worker, _, port = _host(
-        start_host, gather=gather, quiet=LONG, gather_per_member=LONG, gather_most=LONG
-    )
-    reader, _ = text_peer(port)
-    sender, name = text_peer(port)
-    reader.read_until(rf"^{name}: hi$")
-    wait_until(lambda: _quiet_since(worker, gather), lambda: "the room never fell quiet")
+    worker, port, reader, sender, name = _long_wait_room(start_host)
     _said(worker, sender, "few")
     _said(worker, sender, "lines")
     text_peer(port)  # an arrival, shown at once, sends them first: one flush of two

@@ -1452,10 +1452,11 @@ class Host:
         than `quiet` ago) a flush for chat waits `gather` after the first chat written since
         the last one, so lines that arrive one by one go out several to a write (one send and
         one pass over the members for all of them) instead of one each, and none waits longer
-        than `gather` (in a large room, longer: `_chat_gather`). Anything else (a file's frames, whose round trips pace a transfer)
-        waits only until `gather` after the last flush. A quiet room's first line goes at
-        once. Once `read_budget` bytes were read since the last flush it goes at once too
-        (`_hurry_flush`), so what waits for a member stays bounded as with a flush per turn.
+        than `gather` (in a large room, longer: `_chat_gather`). Anything else (a file's
+        frames, whose round trips pace a transfer) waits only until `gather` after the last
+        flush. A quiet room's first line goes at once. Once `read_budget` bytes were read
+        since the last flush it goes at once too (`_hurry_flush`), so what waits for a member
+        stays bounded as with a flush per turn.
 
         While a gathered flush waits, the loop's selector (the worker's, app/hold.py) sleeps
         until it is due instead of waking for each line that comes meanwhile: those lines are

@@ -341,12 +341,26 @@ class LineSplitter:
         """`data`'s whole lines as one block (what an unfinished line held before begins it)
         and the unfinished rest, when `items` would give those lines and nothing else: not
         in a payload or a line too long, at least one newline, no line over the cap. None
-        otherwise. Nothing is taken: `take_lines` does, once the caller wants the block."""
+        otherwise. Nothing is taken: `take_lines` does, once the caller wants the block.
+
+        A read of a flood is larger than the cap (a plain socket's reads are 256 KiB), so
+        each line is checked, a cap's worth at a time: from the end of a line, the last
+        newline within the cap ends every line in between within it, and if there is none
+        the next line is too long. Two looks at most per cap's worth of the read."""
         if self._counting or self._discarding:
             return None
+        cap = self.max_line
         end = data.rfind(b"\n") + 1
-        if end == 0 or len(self._buf) + end - 1 > self.max_line or len(data) - end > self.max_line:
+        if end == 0 or len(data) - end > cap:
             return None
+        at = data.find(b"\n")  # the first line's end (what waited begins that line)
+        if len(self._buf) + at > cap:
+            return None
+        last = end - 1
+        while at < last:
+            at = data.rfind(b"\n", at + 1, at + 2 + cap)
+            if at < 0:
+                return None
         block = data[:end] if end < len(data) else data
         if self._buf:
             block = bytes(self._buf) + block

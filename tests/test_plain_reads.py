@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from app import events as ev
 from app.messages import ChatRun, PlainLines, Say
-from app.protocol import MAX_TEXT, HostSideParser, plain_lines
+from app.protocol import MAX_TEXT, HostSideParser, LineSplitter, plain_lines
 from app.room import Room
 from tests.helpers import RawPeer, text_peer
 
@@ -79,6 +79,50 @@ def test_the_parser_gives_an_admitted_text_members_read_as_one_item() -> None:
     bad = parser.feed(b"ok\n\xff\xfe\n", True)
     assert bad[0] == Say("ok")
     assert getattr(bad[1], "code", None) == "bad_utf8"
+
+
+def test_a_read_larger_than_the_line_cap_is_still_one_item() -> None:
+    """A plain socket's read of a flood is up to 256 KiB, four times the cap on one line:
+    it is still checked in one pass, and a line over the cap in it still is not."""
+    parser = HostSideParser(max_line=64)
+    parser.decide_text()
+    assert parser.feed(b"hi\n", True) == [Say("hi")]
+    lines = [f"line {n} of a long read" for n in range(40)]  # 1,000 bytes, 16 caps
+    assert parser.feed("".join(t + "\n" for t in lines).encode() + b"unfin", True) == [
+        PlainLines(lines)
+    ]
+    assert parser.feed(b"ished\n" + b"x" * 64 + b"\nok\n", True) == [
+        PlainLines(["unfinished", "x" * 64, "ok"])
+    ]
+    too_long = parser.feed(b"a\n" * 40 + b"y" * 65 + b"\n" + b"b\n" * 40, True)
+    assert [getattr(m, "code", m) for m in too_long] == [
+        *[Say("a")] * 40,
+        "line_too_long",
+        *[Say("b")] * 40,
+    ]
+
+
+_PIECES = st.lists(st.sampled_from([b"\n", b"ab", b"cdefg", b"x" * 7, b"\xff"]), max_size=12)
+
+
+@given(_PIECES, _PIECES)
+def test_whole_lines_takes_a_read_exactly_when_it_holds_only_lines_within_the_cap(
+    before: list[bytes], read: list[bytes]
+) -> None:
+    """`whole_lines` hands on a read as a block exactly when `items` would give only lines
+    (each within the cap) for it, and the block holds those lines."""
+    cap = 8
+    quick, slow = LineSplitter(cap), LineSplitter(cap)
+    for splitter in (quick, slow):
+        list(splitter.items(b"".join(before)))
+    data = b"".join(read)
+    whole = quick.whole_lines(data)
+    items = list(slow.items(data))
+    if whole is None:
+        assert b"\n" not in data or None in items or quick._discarding
+    else:
+        assert None not in items
+        assert items == whole[0].split(b"\n")[:-1]
 
 
 def test_a_mixed_read_is_relayed_line_by_line_in_order(start_host) -> None:

@@ -14,9 +14,11 @@ members' worth, shared by every connection from there).
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 Clock = Callable[[], float]
 
@@ -43,11 +45,29 @@ class TokenBucket:
     def can(self, cost: float = 1.0) -> bool:
         """Whether `take(cost)` would succeed now (nothing is spent). A cost above the burst
         needs a full bucket and empties it: the largest message stays possible, now and then."""
+        self._refill()
+        return self._tokens >= min(cost, self.burst)
+
+    def _refill(self) -> None:
         now = self._clock()
         elapsed = max(0.0, now - self._last)  # a clock that steps back refills nothing
         self._tokens = min(self.burst, self._tokens + elapsed * self.rate)
         self._last = now
-        return self._tokens >= min(cost, self.burst)
+
+    def fits(self, costs: Sequence[float]) -> int:
+        """How many of `costs`, taken in order one after another now, `take` would let
+        through before the first it refuses (nothing is spent): one look at the clock and a
+        running sum in C for the lot."""
+        self._refill()
+        burst = self.burst
+        if costs and max(costs) > burst:
+            costs = [min(cost, burst) for cost in costs]
+        return bisect.bisect_right(list(itertools.accumulate(costs)), self._tokens)
+
+    def take_first(self, costs: Sequence[float], n: int) -> None:
+        """Spend the first `n` of `costs`, which `fits` has just let through."""
+        burst = self.burst
+        self._tokens -= sum(min(cost, burst) for cost in costs[:n]) if n else 0.0
 
     def spend(self, cost: float = 1.0) -> None:
         """Spend `cost` tokens whether there are enough or not (a debt is paid back by waiting):
@@ -144,15 +164,24 @@ class SendLimits:
     def allow(self, member: str, address: str, size: int) -> bool:
         """Count one message of `size` bytes from `member` at `address`, if every limit has
         room for it; False (and nothing counted) otherwise."""
+        return self.allow_many(member, address, [size]) == 1
+
+    def allow_many(self, member: str, address: str, sizes: Sequence[int]) -> int:
+        """Count messages of `sizes` bytes from `member` at `address`, in order, as `allow`
+        would one by one at this moment (they came in one read), up to the first that some
+        limit has no room for: how many were counted. That one and those after it are not.
+        A flood's read costs a look per limit, not one per line."""
+        if not self._tables:
+            return len(sizes)
+        ones = [1] * len(sizes)
         buckets = [
-            (table.get(address if per_address else member), size if is_bytes else 1)
+            (table.get(address if per_address else member), sizes if is_bytes else ones)
             for per_address, table, is_bytes in self._tables
         ]
-        if not all(bucket.can(cost) for bucket, cost in buckets):
-            return False
-        for bucket, cost in buckets:
-            bucket.take(cost)
-        return True
+        n = min(bucket.fits(costs) for bucket, costs in buckets)
+        for bucket, costs in buckets:
+            bucket.take_first(costs, n)
+        return n
 
 
 class ConnectionCounter:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from app.limits import (
     ConnectionCounter,
@@ -302,3 +304,51 @@ def test_a_pacer_without_limits_never_waits() -> None:
     for _ in range(1000):
         assert pacer.wait(65_536) == 0.0
         pacer.sent(65_536)
+
+
+_SIZES = st.lists(st.integers(min_value=0, max_value=40), max_size=30)
+
+
+@given(st.integers(1, 4), st.integers(0, 3), _SIZES, _SIZES)
+def test_a_reads_messages_counted_together_are_counted_as_one_by_one(
+    burst: int, spent: int, sizes: list[int], after: list[int]
+) -> None:
+    """`allow_many` counts exactly the messages a run of `allow` calls would count before its
+    first refusal, and leaves every limit as that run leaves it (what comes next is the same)."""
+
+    def limits() -> SendLimits:
+        made = SendLimits(
+            rate=1,
+            burst=burst * 2,
+            byte_rate=10,
+            byte_burst=burst * 25,
+            address_share=1.5,
+            clock=FakeClock(),
+        )
+        for _ in range(spent):
+            made.allow("m", "a", 7)
+        return made
+
+    together, one_by_one = limits(), limits()
+    n = together.allow_many("m", "a", sizes)
+    expected = 0
+    for size in sizes:
+        if not one_by_one.allow("m", "a", size):
+            break
+        expected += 1
+    assert n == expected
+    # What the rest of the run would have counted is not counted: both go on alike.
+    assert [together.allow("m", "a", s) for s in after] == [
+        one_by_one.allow("m", "a", s) for s in after
+    ]
+    assert [together.allow("m2", "a", s) for s in after] == [
+        one_by_one.allow("m2", "a", s) for s in after
+    ]
+
+
+def test_a_read_counted_together_stops_at_the_first_message_with_no_room() -> None:
+    limits = SendLimits(rate=1, burst=5, byte_rate=1, byte_burst=100, clock=FakeClock())
+    assert limits.allow_many("m", "a", [10, 10, 90, 10]) == 2  # 90 bytes more do not fit
+    assert limits.allow_many("m", "a", [70, 1, 1, 1]) == 3  # then three messages are left
+    assert limits.allow_many("m", "a", [0]) == 0
+    assert SendLimits(rate=0, burst=0, byte_rate=0, byte_burst=0).allow_many("m", "a", [9] * 5) == 5

@@ -1621,53 +1621,65 @@ class Host:
     def _received_lines(self, peer: _Peer, messages: list[Any]) -> None:
         """An admitted member's messages from one read, as `received` would take each. The
         plain ones (a chat line for everyone that needs no acknowledgement: most of a flood)
-        are checked against the rate limits one by one and stamped by the room together;
-        anything else goes its usual way, in order."""
+        are checked against the rate limits together, in runs (`_limit_lines`), and stamped
+        by the room together; anything else goes its usual way, in order."""
         room = self.room
-        limits = self._send_limits
-        plain: list[str] = []
+        limited = not self._send_limits.lifted
+        plain: list[str] = []  # passed the limits, waiting to be stamped
+        run: list[str] = []  # plain lines not checked against the limits yet
+        sizes: list[int] = []  # the bytes each of `run` counts for
         for msg in messages:
             if peer.closing:
                 break
             if type(msg) is PlainLines:  # a text member's read of such lines, checked at once
-                if limits.lifted:
-                    plain += msg.texts
+                if limited:
+                    run += msg.texts
+                    sizes += [len(text.encode()) for text in msg.texts]
                 else:
-                    plain = self._limit_lines(peer, msg.texts, plain)
+                    plain += msg.texts
                 continue
             if type(msg) is Say and msg.id is None and msg.to is None:
                 text = room.plain_line(msg.text)
                 if text is not None:
-                    if limits.lifted or limits.allow(
-                        peer.limit_key, peer.ip, len(msg.text.encode())
-                    ):
-                        plain.append(text)
+                    if limited:
+                        run.append(text)
+                        sizes.append(len(msg.text.encode()))
                     else:
-                        self._cast_plain(peer, plain)
-                        plain = []
-                        self._too_fast(peer)
+                        plain.append(text)
                     continue
+            if run:
+                plain = self._limit_lines(peer, run, sizes, plain)
+                run, sizes = [], []
             if plain:
                 self._cast_plain(peer, plain)
                 plain = []
-            self.received(peer, msg)
+            if not peer.closing:
+                self.received(peer, msg)
+        if run and not peer.closing:
+            plain = self._limit_lines(peer, run, sizes, plain)
         if plain and not peer.closing:
             self._cast_plain(peer, plain)
 
-    def _limit_lines(self, peer: _Peer, texts: list[str], plain: list[str]) -> list[str]:
-        """`plain` and then those of `texts` that `peer`'s rate limits let through, each line
-        checked as `_received_lines` checks a `Say`'s (what waits is stamped before a refusal
-        is said); what is left waiting is returned."""
+    def _limit_lines(
+        self, peer: _Peer, texts: list[str], sizes: list[int], plain: list[str]
+    ) -> list[str]:
+        """`plain` and then those of `texts` (`sizes` bytes each) that `peer`'s rate limits let
+        through, as if each were checked on its own in turn: what waits is stamped before a
+        refusal is said, and the lines after a refused one are checked again. What is left
+        waiting is returned. A refusal is a strike, so a read holds few of them before the
+        member is dropped."""
         limits = self._send_limits
-        for text in texts:
-            if peer.closing:
+        start, count = 0, len(texts)
+        while start < count and not peer.closing:
+            n = limits.allow_many(peer.limit_key, peer.ip, sizes[start:] if start else sizes)
+            plain += texts[start : start + n]
+            start += n
+            if start == count:
                 break
-            if limits.allow(peer.limit_key, peer.ip, len(text.encode())):
-                plain.append(text)
-            else:
-                self._cast_plain(peer, plain)
-                plain = []
-                self._too_fast(peer)
+            self._cast_plain(peer, plain)
+            plain = []
+            self._too_fast(peer)
+            start += 1  # the refused line
         return plain
 
     # --- a turn's chats for everyone, joined ----------------------------------------------

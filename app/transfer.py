@@ -13,11 +13,15 @@ bytes (no base64, no JSON around them: `app/protocol.py` reads them in its count
 2. A recipient that accepts sends ``file_accept`` with the offset it already holds (0, or what it
    had verified before its connection dropped). The host opens a *stream* (one per recipient) and
    asks the sender for the bytes: ``file_get`` with the stream's number, the offset and a window.
-3. Flow control is h2's (`Window`): the receiver grants a window (`WINDOW` bytes); the sender
-   sends ``file_data`` only into it; the receiver, once it has written what came, grants more with
-   ``file_window`` (at half a window, or when it is empty). The host checks every chunk against the
-   window it has seen granted, so it never holds more than one window per stream, whatever the
-   sender does.
+3. Flow control is h2's (`Window`), hop by hop, as an h2 proxy does it: the receiver grants the
+   host a window (`WINDOW` bytes) and, once it has written what came, grants more with
+   ``file_window`` (at half a window, or when it is empty); the host grants the sender a window
+   of its own (`HOP_WINDOW`) and grants more as it relays chunks on into the receiver's window.
+   A chunk the receiver has no room for yet waits in the host (`held`), where chat overtakes it:
+   so the bytes in the pipes ahead of a chat line stay within the receiver's window, while the
+   sender's window keeps the receiver fed without waiting for a grant's trip back through the
+   host. The host checks every chunk against the window it granted, so it never holds more than
+   the two windows per stream, whatever the sender does.
 4. The receiver (`Incoming`) checks that chunks come in order, hashes as it goes and, at the last
    byte, compares the hash with the offer's. It then sends ``file_done`` (ok or not); the host
    tells the sender (``file_end``, with who received it).
@@ -39,6 +43,7 @@ import json
 import math
 import re
 import unicodedata
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +54,7 @@ from typing import Any
 CHUNK = 512 * 1024
 MAX_CHUNK = 1 << 20  # the most any file_data header may announce; more is a protocol error
 WINDOW = 4 << 20  # bytes a receiver lets be in flight per stream (the host holds at most this)
+HOP_WINDOW = 4 << 20  # bytes the host lets a sender have in flight per stream, held or sent on
 MAX_FILE_SIZE = 4 << 30  # the host's default limit (4 GiB); 0 means no files at all
 MAX_FILE_NAME = 120  # characters of a saved name (bytes of UTF-8 stay well under 255)
 MAX_REF = 64
@@ -534,8 +540,10 @@ class _Stream:
     receiver: int
     receiver_name: str
     next_offset: int
-    credit: int  # bytes the receiver has granted and the host has not yet seen
+    credit: int  # bytes the host has granted the sender and not yet seen
     sender: int = 0
+    room: int = 0  # bytes the receiver has granted the host and the host has not yet relayed
+    held: deque[FileData] = field(default_factory=deque)  # read, waiting for `room`
 
 
 ENDED_KEPT = 1024  # streams remembered after they end, so their last chunks are let through
@@ -546,18 +554,27 @@ Out = tuple[int, FileFrame | str]  # (member id, frame) or (member id, a line fo
 
 class Relay:
     """The host's side of every transfer: who offered what, to whom, which streams run, and
-    the window the host has seen granted on each. Returns `(member id, frame)` to send; a
-    `str` in place of a frame is a line for people (a notice).
+    the two windows of each (the one it granted the sender, the room the receiver granted it).
+    Returns `(member id, frame)` to send; a `str` in place of a frame is a line for people (a
+    notice).
 
     Members are named by id for delivery and by a *key* (their reconnect token) for
     permission, so that a recipient who comes back with a new id may take up its offer.
     """
 
-    def __init__(self, max_size: int = MAX_FILE_SIZE, window: int = WINDOW) -> None:
-        """`members` passed to `offer` name each member's kind: "local", "app", "text", or "old" (an
-        app whose protocol version predates raw chunks: told in a line, like a text peer)."""
+    def __init__(
+        self,
+        max_size: int = MAX_FILE_SIZE,
+        window: int = HOP_WINDOW,
+        receiver_window: int = WINDOW,
+    ) -> None:
+        """`window`: what the host grants a sender per stream; `receiver_window`: what a
+        receiver grants the host at first (`Incoming`'s window). `members` passed to `offer`
+        name each member's kind: "local", "app", "text", or "old" (an app whose protocol version
+        predates raw chunks: told in a line, like a text peer)."""
         self.max_size = max_size
         self.window = window
+        self.receiver_window = receiver_window
         self._offers: dict[int, _Offer] = {}
         self._streams: dict[int, _Stream] = {}
         self._by_receiver: dict[tuple[int, int], int] = {}  # (file, receiver id) -> stream
@@ -667,6 +684,7 @@ class Relay:
             next(self._stream_ids), frame.file, member_id, name, frame.offset, 0, offer.sender
         )
         stream.credit = self.window
+        stream.room = self.receiver_window
         self._streams[stream.stream] = stream
         self._by_receiver[(frame.file, member_id)] = stream.stream
         get = FileGet(frame.file, stream.stream, name, frame.offset, self.window)
@@ -733,7 +751,7 @@ class Relay:
         if frame.offset + size > offer.size:
             raise FileProblem("too_long", f"A chunk past the end of {offer.name}.")
         if size > stream.credit:
-            raise FileProblem("flow", "A chunk went over the receiver's window.")
+            raise FileProblem("flow", "A chunk went over the window the host granted.")
         stream.credit -= size
         stream.next_offset += size
         return True
@@ -744,25 +762,52 @@ class Relay:
         stream = self._streams.get(frame.stream or 0)
         if stream is None or stream.sender != member_id:
             return []
-        return [(stream.receiver, FileData(frame.offset, frame.data, file=stream.file))]
+        stream.held.append(frame)
+        return self._release(stream)
+
+    def _release(self, stream: _Stream) -> list[Out]:
+        """Relay held chunks into the receiver's window, in order, and grant the sender what
+        went on. A chunk larger than the room left is cut at it (only a sender whose chunks do
+        not follow the grants makes one), so the receiver's window is filled to its end: a
+        receiver grants again only once its window is empty or half processed."""
+        out: list[Out] = []
+        relayed = 0
+        held = stream.held
+        while held and stream.room > 0:
+            frame = held[0]
+            n = len(frame.data)
+            if n > stream.room:
+                n = stream.room
+                held[0] = FileData(frame.offset + n, frame.data[n:], stream=frame.stream)
+                data = frame.data[:n]
+            else:
+                held.popleft()
+                data = frame.data
+            stream.room -= n
+            relayed += n
+            out.append((stream.receiver, FileData(frame.offset, data, file=stream.file)))
+        if relayed:
+            stream.credit += relayed
+            out.append((stream.sender, FileWindow(relayed, stream=stream.stream)))
+        return out
 
     def data(self, member_id: int, frame: FileData) -> list[Out]:
         """A whole chunk from the sender (header and bytes at once: the host's own person);
-        the host holds at most the window it has seen granted."""
+        the host holds at most the window it granted."""
         if not self.check_data(member_id, frame):
             return []
         return self.relay_data(member_id, frame)
 
     def granted(self, member_id: int, frame: FileWindow) -> list[Out]:
+        """The receiver's grant: room in its window, for the chunks the host holds."""
         stream_id = self._by_receiver.get((frame.file or 0, member_id))
         if stream_id is None:
             return []
         stream = self._streams[stream_id]
-        if frame.bytes <= 0 or stream.credit + frame.bytes > self.window:
+        if frame.bytes <= 0 or stream.room + frame.bytes > self.receiver_window:
             raise FileProblem("flow", "A window update over the window.")
-        stream.credit += frame.bytes
-        offer = self._offers[stream.file]
-        return [(offer.sender, FileWindow(frame.bytes, stream=stream_id))]
+        stream.room += frame.bytes
+        return self._release(stream)
 
     def done(self, member_id: int, name: str, key: str, frame: FileDone) -> list[Out]:
         """A receiver has every byte. The sender is told, and the receiver too (a `file_end`

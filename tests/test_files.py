@@ -527,20 +527,27 @@ def test_chat_keeps_flowing_during_a_transfer(room, links) -> None:
 
 def test_a_host_refuses_file_frames_that_break_the_window(linked_room) -> None:
     """A sender that ignores the window is answered with an error and cut off (its chunk's
-    header is refused before its bytes are read); the room goes on."""
+    header is refused before its bytes are read); the room goes on. The host grants the
+    sender as it relays into the receiver's window (hop by hop), so with a receiver that
+    grants nothing the sender may send its window and the receiver's, and no more."""
     ((hal, hrec, port), (ann, arec), (bob, brec), tmp), link = linked_room(allow_plain=True)
     mallory = _raw_app_peer(port, "Mallory")
-    size = 3 * WINDOW  # more than a window, so only the window stops the flood
+    size = 4 * WINDOW  # more than both windows, so only the windows stop the flood
     digest = hashlib.sha256(b"x" * size).hexdigest()
     mallory.send(encode_frame(FileOffer("flood.bin", size, digest, ref="r", to="Bob")))
     offer = offered(brec, "flood.bin")
-    link.hold(0)  # Bob gets nothing more, so grants nothing more: the window stays as it is
+    link.hold(0)  # Bob gets nothing more, so grants nothing more: his window stays as it is
     bob.accept_file(offer.number)
     got = json.loads(mallory.read_until('"file_get"'))
     chunk = b"x" * CHUNK
-    for i in range(got["window"] // len(chunk) + 1):  # one chunk more than the window
+    allowed = got["window"] + WINDOW  # the host's window, and what it relays into Bob's
+    for i in range(allowed // len(chunk) + 1):  # one chunk more than that
         mallory.send(encode_frame(FileData(i * len(chunk), chunk, stream=got["stream"])))
-    assert "window" in mallory.read_until('"error"')
+    granted = 0
+    while '"error"' not in (line := mallory.read_until('"(file_window|error)"')):
+        granted += json.loads(line)["bytes"]
+    assert "window" in line
+    assert granted == WINDOW  # the host's own grants: Bob's window's worth, relayed on
     link.let_go()
     ann.send("room still works")
     brec.wait_for(ev.MessageReceived, lambda e: e.text == "room still works")

@@ -323,25 +323,56 @@ def test_a_text_peer_cannot_be_sent_a_file() -> None:
     assert refused.code == "text_peer"
 
 
-def test_the_host_holds_no_more_than_the_window() -> None:
-    relay = Relay(window=4)
+def test_the_host_holds_no_more_than_its_two_windows() -> None:
+    """Hop by hop: a chunk goes on at once into the receiver's window and the host grants the
+    sender that much again; a chunk the receiver has no room for is held, and the sender can
+    add only what the host granted. The receiver's grant lets the held chunk go on."""
+    relay = Relay(window=4, receiver_window=4)
     file_id = _offer(relay)
     ((to, get),) = relay.accept(2, "Bob", "tb", FileAccept(file_id))
     assert to == 1
     assert isinstance(get, FileGet)
     assert get.window == 4
     assert relay.data(1, FileData(0, b"abcd", stream=get.stream)) == [
-        (2, FileData(0, b"abcd", file=file_id))
+        (2, FileData(0, b"abcd", file=file_id)),
+        (1, FileWindow(4, stream=get.stream)),  # the host's own grant: Bob has granted nothing
+    ]
+    assert relay.data(1, FileData(4, b"efgh", stream=get.stream)) == []  # held: Bob is full
+    with pytest.raises(FileProblem, match="window"):
+        relay.data(1, FileData(8, b"i", stream=get.stream))  # over what the host granted
+    assert relay.granted(2, FileWindow(4, file=file_id)) == [
+        (2, FileData(4, b"efgh", file=file_id)),
+        (1, FileWindow(4, stream=get.stream)),
     ]
     with pytest.raises(FileProblem, match="window"):
-        relay.data(1, FileData(4, b"e", stream=get.stream))
-    assert relay.granted(2, FileWindow(4, file=file_id)) == [(1, FileWindow(4, stream=get.stream))]
-    with pytest.raises(FileProblem, match="window"):
-        relay.granted(2, FileWindow(1, file=file_id))  # over the window
-    with pytest.raises(FileProblem, match="not 4"):
+        relay.granted(2, FileWindow(5, file=file_id))  # over the receiver's window
+    with pytest.raises(FileProblem, match="not 8"):
         relay.data(1, FileData(0, b"a", stream=get.stream))  # out of order
     with pytest.raises(FileProblem, match="not yours"):
-        relay.data(2, FileData(4, b"a", stream=get.stream))
+        relay.data(2, FileData(8, b"a", stream=get.stream))
+
+
+def test_a_held_chunk_is_cut_to_the_room_the_receiver_granted() -> None:
+    """A receiver grants again only when its window is empty or half processed, so the host
+    fills it to the end: a chunk larger than the room left goes on in two pieces."""
+    relay = Relay(window=8, receiver_window=6)
+    file_id = _offer(relay)
+    ((_, get),) = relay.accept(2, "Bob", "tb", FileAccept(file_id))
+    assert isinstance(get, FileGet)
+    assert relay.data(1, FileData(0, b"abcd", stream=get.stream)) == [
+        (2, FileData(0, b"abcd", file=file_id)),
+        (1, FileWindow(4, stream=get.stream)),
+    ]
+    assert relay.data(1, FileData(4, b"efgh", stream=get.stream)) == [
+        (2, FileData(4, b"ef", file=file_id)),
+        (1, FileWindow(2, stream=get.stream)),
+    ]
+    assert relay.granted(2, FileWindow(6, file=file_id)) == [
+        (2, FileData(6, b"gh", file=file_id)),
+        (1, FileWindow(2, stream=get.stream)),
+    ]
+    relay.decline(2, "Bob", "tb", FileDecline(file_id))  # the stream ends, and what it held
+    assert relay.data(1, FileData(8, b"ij", stream=get.stream)) == []
 
 
 def test_decline_cancel_and_done_reach_the_sender() -> None:

@@ -5,8 +5,10 @@ How this works
 Every file frame a member sends goes to the `Relay`, which answers with frames for members. A
 chunk's header is checked when it is read (`check_chunk`, before its payload is taken: a stream
 the sender does not own, out of order or over the window is fatal for that connection alone).
-Chunks (``file_data``: a header line and raw bytes) go into the receiver's *lane*, a queue the
-relay keeps to one window per stream; every other frame is written at once, like chat. A lane is
+The relay holds chunks the receiver has no room for (flow control is hop by hop: `Relay`);
+those it lets go (``file_data``: a header line and raw bytes) go into the receiver's *lane*, a
+queue kept within the receiver's window per stream; every other frame is written at once, like
+chat. A lane is
 drained only while the member's connection has room (`ROOM` bytes or less waiting in its
 transport) and nothing else was written to it this loop turn, so chat is never queued behind
 file data. A chunk is written as its header and its payload in one `writelines` (the payload is
